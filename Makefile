@@ -1,0 +1,48 @@
+# runprov — see README.md. `make demo` and `make test` install what they need
+# on a fresh Debian machine when run as root; otherwise they print the command.
+
+GO        ?= go
+BIN       := bin/runprov
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+# Debian packages the tests and the demo use: the runc sandbox, busybox for
+# test images, git for remote tests, Charliecloud for the ch-run runtime.
+TEST_PKGS := runc busybox-static git charliecloud-runtime ca-certificates
+BENCH_PKGS := podman umoci hyperfine
+
+.PHONY: all build test demo bench fuzz lint clean deps deps-bench
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/runprov
+
+# deps installs the Debian packages the tests need (as root), or says how.
+deps:
+	@./testdata/scripts/install-deps.sh $(TEST_PKGS)
+
+deps-bench:
+	@./testdata/scripts/install-deps.sh $(TEST_PKGS) $(BENCH_PKGS)
+
+# The race detector is on; tests that need root or a binary fail (not skip)
+# when CI=true.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -race -timeout 75m -count=1 ./...
+
+demo: deps build
+	@./examples/demo.sh $(BIN)
+
+bench: deps-bench build
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 60m ./...
+	$(GO) run ./cmd/runprov-bench -runprov $(BIN)
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./runfile
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

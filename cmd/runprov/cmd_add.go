@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/plugins/consumer"
+)
+
+func newAddCmd(a *app) *cobra.Command {
+	var (
+		message string
+		repo    string
+		inPath  string
+	)
+	cmd := &cobra.Command{
+		Use:   "add RUNFILE",
+		Short: "Validate a Runfile and commit it; prints the commit hash",
+		Long: `Validate RUNFILE and commit it into the repository named by --repo (default
+"default"), at the path given by --path (default: the file's base name). The
+repository's .git is kept, as a tarball, in the store's database; the commit and
+its index row are stored in one transaction, so a failure changes nothing.
+
+RUNFILE "-" reads standard input (then --path is required).
+Adding bytes identical to what the repository holds at that path makes no new
+commit and prints the commit that recorded them.
+
+The author is taken from GIT_AUTHOR_NAME and GIT_AUTHOR_EMAIL when set, else
+from the user running runprov.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src := args[0]
+			var (
+				data []byte
+				err  error
+			)
+			if src == "-" {
+				if inPath == "" {
+					return usagef("add -: give the path in the repo with --path")
+				}
+				data, err = io.ReadAll(io.LimitReader(a.stdin, 1<<20+1))
+				src = "<stdin>"
+			} else {
+				data, err = os.ReadFile(src)
+				if inPath == "" {
+					inPath = filepath.Base(src)
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("read runfile: %w", err)
+			}
+			t, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			cons := component[*consumer.Consumer](t, "consumer")
+			res, err := cons.Add(cmd.Context(), consumer.AddRequest{
+				Repo: repo, Path: filepath.ToSlash(inPath), Source: src, Data: data, Message: message, Author: author(),
+			})
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return printJSON(a.stdout, map[string]any{"commit": res.Commit, "unchanged": res.Unchanged})
+			}
+			if res.Unchanged {
+				a.log.Info("unchanged: the repo already holds these bytes", "repo", res.Repo, "path", res.Path)
+			}
+			fmt.Fprintln(a.stdout, res.Hash)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&message, "message", "m", "", `commit message (default "Add PATH" or "Update PATH")`)
+	f.StringVar(&repo, "repo", core.DefaultRepo, "repository to commit to")
+	f.StringVar(&inPath, "path", "", "path of the Runfile inside the repository (default: the file's base name)")
+	return cmd
+}
+
+// author is who commits: git's author variables when set, else the user.
+func author() core.Signature {
+	name, email := os.Getenv("GIT_AUTHOR_NAME"), os.Getenv("GIT_AUTHOR_EMAIL")
+	if name == "" || email == "" {
+		uname := "runprov"
+		if u, err := user.Current(); err == nil {
+			uname = u.Username
+		}
+		host, _ := os.Hostname()
+		if name == "" {
+			name = uname
+		}
+		if email == "" {
+			email = uname + "@" + host
+		}
+	}
+	return core.Signature{Name: name, Email: email, When: time.Now()}
+}

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/runprov/runprov/plugins/consumer"
+)
+
+func newCatCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cat COMMIT[:PATH]",
+		Short: "Print a Runfile as committed, byte for byte",
+		Long: `Print the Runfile recorded at COMMIT, read from the git repository kept in the
+store. COMMIT is any unique prefix of a commit hash. A commit that records
+several Runfiles needs :PATH.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			data, row, err := component[*consumer.Consumer](t, "consumer").Cat(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return printJSON(a.stdout, map[string]any{"commit": row, "runfile": string(data)})
+			}
+			_, err = a.stdout.Write(data)
+			return err
+		},
+	}
+}

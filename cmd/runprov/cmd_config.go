@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runprov/runprov/core"
+)
+
+// storeSettings are the settings `runprov config` may set, with their meaning.
+var storeSettings = map[string]string{
+	settingRequireApproval: "true: only images approved with `runprov image approve` may run",
+}
+
+func newConfigCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config [KEY [VALUE]]",
+		Short: "Show or change store settings",
+		Long: `With no arguments, list the store's settings. With KEY, print its value.
+With KEY and VALUE, set it. Known settings:
+  require-approval   true: only images approved with "runprov image approve" may run`,
+		Args: cobra.MaximumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := a.open(cmd.Context()); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			switch len(args) {
+			case 0:
+				all, err := a.store.Settings(ctx)
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return printJSON(a.stdout, all)
+				}
+				keys := make([]string, 0, len(all))
+				for k := range all {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				for _, k := range keys {
+					fmt.Fprintf(a.stdout, "%s=%s\n", k, all[k])
+				}
+				return nil
+			case 1:
+				v, ok, err := a.store.Setting(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fmt.Errorf("setting %q: %w", args[0], core.ErrNotFound)
+				}
+				fmt.Fprintln(a.stdout, v)
+				return nil
+			}
+			key, val := args[0], args[1]
+			if _, ok := storeSettings[key]; !ok {
+				return usagef("unknown setting %q (known: require-approval)", key)
+			}
+			if val != "true" && val != "false" {
+				return usagef("%s takes true or false", key)
+			}
+			return a.store.SetSetting(ctx, key, val)
+		},
+	}
+	return cmd
+}

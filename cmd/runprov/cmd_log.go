@@ -1,0 +1,50 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runprov/runprov/core"
+)
+
+func newLogCmd(a *app) *cobra.Command {
+	var (
+		repo  string
+		limit int
+	)
+	cmd := &cobra.Command{
+		Use:   "log",
+		Short: "List committed Runfiles, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			st := component[core.RepoStore](t, "sqlite")
+			rows, err := st.Commits(cmd.Context(), core.CommitFilter{Repo: repo, Limit: limit})
+			if err != nil {
+				return err
+			}
+			if a.json {
+				if rows == nil {
+					rows = []core.Commit{}
+				}
+				return printJSON(a.stdout, rows)
+			}
+			tb := newTable(a, "COMMIT", "REPO", "PATH", "IMAGE", "DATE", "AUTHOR", "MESSAGE")
+			for _, c := range rows {
+				commit, digest := shortHash(c.Hash), shortDigest(c.ImageDigest)
+				if a.csv {
+					commit, digest = c.Hash, c.ImageDigest
+				}
+				tb.row(commit, c.Repo, c.Path, digest, c.Time.Format(time.RFC3339), c.Author, firstLine(c.Message))
+			}
+			return tb.flush()
+		},
+	}
+	cmd.Flags().StringVar(&repo, "repo", "", "only this repository (default: all)")
+	cmd.Flags().IntVarP(&limit, "limit", "n", 0, "at most this many rows (0: all)")
+	return cmd
+}

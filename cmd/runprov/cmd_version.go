@@ -1,0 +1,45 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runprov/runprov/drivers/sqlite"
+	"github.com/runprov/runprov/runfile"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func newVersionCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of runprov, its store schema and Runfile format",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v := map[string]any{
+				"version":        version,
+				"schema":         sqlite.SchemaVersion(),
+				"runfile_format": runfile.Version,
+				"go":             runtime.Version(),
+				"platform":       runtime.GOOS + "/" + runtime.GOARCH,
+			}
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				for _, s := range bi.Settings {
+					if s.Key == "vcs.revision" {
+						v["revision"] = s.Value
+					}
+				}
+			}
+			if a.json {
+				return printJSON(a.stdout, v)
+			}
+			fmt.Fprintf(a.stdout, "runprov %s (store schema %d, Runfile format %d, %s, %s)\n",
+				version, v["schema"], runfile.Version, v["go"], v["platform"])
+			return nil
+		},
+	}
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/runprov/runprov/core"
+)
+
+// Exit codes (DESIGN.md): runprov's own failures are 125, usage errors 2;
+// run and reproduce pass the container's status through.
+const (
+	exitOK      = 0
+	exitUsage   = 2
+	exitRunprov = 125
+)
+
+// usageError is a mistake in how runprov was called.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// exitStatus makes runprov exit with code without printing anything more:
+// the container's own status, or "differs" from diff.
+type exitStatus struct{ code int }
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// exitCode chooses the process exit code for err.
+func exitCode(err error) int {
+	var es exitStatus
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &es):
+		return es.code
+	case errors.As(err, &ue), isCobraUsage(err):
+		return exitUsage
+	}
+	return exitRunprov
+}
+
+// isCobraUsage recognises the errors cobra makes for unknown commands, which
+// it does not type.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "unknown shorthand flag") ||
+		strings.HasPrefix(msg, "unknown flag") || strings.HasPrefix(msg, "invalid argument") ||
+		strings.HasPrefix(msg, "accepts ") || strings.HasPrefix(msg, "requires at least") || strings.HasPrefix(msg, "flag needs an argument")
+}
+
+// hint says what to do next for well-known failures; "" when there is nothing
+// useful to add.
+func hint(err error) string {
+	var notFound *core.ImageNotFoundError
+	if errors.As(err, &notFound) {
+		return notFound.Hint()
+	}
+	switch {
+	case errors.Is(err, core.ErrNoStore):
+		return "create one with: runprov init   (or point --store / RUNPROV_STORE at an existing store)"
+	case errors.Is(err, core.ErrBusy):
+		return "nothing was changed; run the command again"
+	case errors.Is(err, core.ErrCorrupt):
+		return "run: runprov fsck"
+	}
+	return ""
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table prints rows as aligned columns, or as CSV with --csv. Listings with
+// --json print their own structs instead.
+type table struct {
+	csv  bool
+	out  io.Writer
+	tw   *tabwriter.Writer
+	cw   *csv.Writer
+	cols int
+}
+
+func newTable(a *app, header ...string) *table {
+	t := &table{csv: a.csv, out: a.stdout, cols: len(header)}
+	if t.csv {
+		t.cw = csv.NewWriter(a.stdout)
+	} else {
+		t.tw = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	}
+	t.row(header...)
+	return t
+}
+
+func (t *table) row(cells ...string) {
+	if t.csv {
+		t.cw.Write(cells)
+		return
+	}
+	for i, c := range cells {
+		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(c)
+	}
+	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
+}
+
+func (t *table) flush() error {
+	if t.csv {
+		t.cw.Flush()
+		return t.cw.Error()
+	}
+	return t.tw.Flush()
+}
+
+// cellText renders a SQL value for a table or CSV cell: BLOBs as base64.
+func cellText(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case []byte:
+		return base64.StdEncoding.EncodeToString(x)
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	}
+	return fmt.Sprint(v)
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// shortDigest shows "sha256:" and the first 12 hex digits.
+func shortDigest(d string) string {
+	if algo, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
+		return algo + ":" + hex[:12]
+	}
+	return d
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/drivers/sqlite"
+)
+
+// app is the state shared by all subcommands of one invocation.
+type app struct {
+	storeDir string
+	json     bool
+	csv      bool
+	quiet    bool
+	verbose  bool
+
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	log    *slog.Logger
+
+	store *sqlite.Store
+	term  *core.Terminal
+}
+
+// execute runs runprov with args and returns the process exit code.
+func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if a.store != nil {
+		a.store.Close()
+	}
+	if err != nil {
+		var es exitStatus
+		if !errors.As(err, &es) {
+			fmt.Fprintf(stderr, "runprov: %v\n", err)
+			if h := hint(err); h != "" {
+				fmt.Fprintf(stderr, "hint: %s\n", h)
+			}
+			if exitCode(err) == exitUsage {
+				fmt.Fprintln(stderr, "see: runprov --help")
+			}
+		}
+	}
+	return exitCode(err)
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "runprov",
+		Short: "Git-backed run-time provenance for containers",
+		Long: `runprov records, runs and reproduces container runs described by Runfiles.
+
+A Runfile pins an image by sha256 digest and says how to run it. runprov add
+commits it into a git repository kept in the store's SQLite database; runprov
+run executes a commit in a locked-down sandbox and records everything needed to
+trust and repeat the run.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelInfo
+			switch {
+			case a.verbose:
+				level = slog.LevelDebug
+			case a.quiet:
+				level = slog.LevelError
+			}
+			a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+			if a.json && a.csv {
+				return usagef("--json and --csv are mutually exclusive")
+			}
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.storeDir, "store", defaultStoreDir(), "store directory (env RUNPROV_STORE)")
+	pf.BoolVar(&a.json, "json", false, "print data as JSON")
+	pf.BoolVar(&a.csv, "csv", false, "print tables as CSV")
+	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print only errors on stderr")
+	pf.BoolVarP(&a.verbose, "verbose", "v", false, "print debug logs on stderr")
+
+	root.AddCommand(
+		newInitCmd(a),
+		newAddCmd(a),
+		newLogCmd(a),
+		newCatCmd(a),
+		newQueryCmd(a),
+		newFsckCmd(a),
+		newConfigCmd(a),
+		newImageCmd(a),
+		newVersionCmd(a),
+	)
+	return root
+}
+
+// defaultStoreDir is $RUNPROV_STORE, else $XDG_DATA_HOME/runprov, else
+// ~/.local/share/runprov.
+func defaultStoreDir() string {
+	if d := os.Getenv("RUNPROV_STORE"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "runprov")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "runprov-store"
+	}
+	return filepath.Join(home, ".local", "share", "runprov")
+}
+
+// open opens the store and wires the Terminal, once per invocation.
+func (a *app) open(ctx context.Context) (*core.Terminal, error) {
+	if a.term != nil {
+		return a.term, nil
+	}
+	dir, err := filepath.Abs(a.storeDir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(ctx, dir, sqlite.Options{Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	core.CleanStaleTemp(st.Layout().Tmp())
+	a.store = st
+	a.term = wire(a, st)
+	return a.term, nil
+}
+
+// component returns the component name of role T from the Terminal.
+func component[T any](t *core.Terminal, name string) T {
+	if c, err := core.Lookup[T](t.Plugins, name); err == nil {
+		return c
+	}
+	c, err := core.Lookup[T](t.Drivers, name)
+	if err != nil {
+		// The wiring file registers every name the commands ask for.
+		panic(err)
+	}
+	return c
+}

@@ -1,0 +1,40 @@
+// Package coretest holds the few helpers every test suite of runprov shares:
+// how a test that needs root or a host binary behaves (skip with a reason on
+// a developer's machine, fail in CI, where the real sandbox must run).
+package coretest
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// InCI reports whether the tests run in CI (CI=true, as .ci/run sets).
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Unavailable skips the test with reason outside CI and fails it in CI.
+func Unavailable(t testing.TB, reason string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("%s (CI=true: this test must run; make test installs its dependencies)", reason)
+	}
+	t.Skip(reason)
+}
+
+// RequireBinary returns the path of name on PATH, or calls Unavailable.
+func RequireBinary(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Unavailable(t, name+" is not installed")
+	}
+	return p
+}
+
+// RequireRoot calls Unavailable unless the test runs as root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Unavailable(t, "needs root")
+	}
+}

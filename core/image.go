@@ -1,0 +1,237 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// SettingRequireApproval is the store setting ("true" or "false") that makes
+// the producer refuse images nobody approved (runprov init --tre sets it).
+const SettingRequireApproval = "require-approval"
+
+// Media types of the image manifests runprov stores.
+const (
+	MediaTypeOCIIndex       = "application/vnd.oci.image.index.v1+json"
+	MediaTypeOCIManifest    = "application/vnd.oci.image.manifest.v1+json"
+	MediaTypeDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
+	MediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+)
+
+// IsIndexMediaType reports whether mt names an image index (a list of
+// per-platform manifests) rather than one image manifest.
+func IsIndexMediaType(mt string) bool { return mt == MediaTypeOCIIndex || mt == MediaTypeDockerList }
+
+// ImageConfig is the part of an OCI image config a run needs.
+type ImageConfig struct {
+	Env        []string          `json:"env,omitempty"`
+	Entrypoint []string          `json:"entrypoint,omitempty"`
+	Cmd        []string          `json:"cmd,omitempty"`
+	WorkingDir string            `json:"working_dir,omitempty"`
+	User       string            `json:"user,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+}
+
+// ResolvedImage is an image in the store, resolved for one platform.
+type ResolvedImage struct {
+	Ref            string      `json:"ref"`          // reference it was stored under ("" if unknown)
+	IndexDigest    string      `json:"index_digest"` // "" when the digest named a manifest
+	ManifestDigest string      `json:"manifest_digest"`
+	ConfigDigest   string      `json:"config_digest"`
+	Platform       string      `json:"platform"` // "linux/amd64"
+	Config         ImageConfig `json:"config"`
+	// Approved is true when IndexDigest or ManifestDigest is approved
+	// (approving an index approves every platform of it).
+	Approved     bool   `json:"approved"`
+	ApprovalNote string `json:"approval_note,omitempty"`
+	Size         int64  `json:"size"` // bytes of the manifest, its config and its layers as stored
+}
+
+// PullOptions tune Images.Pull.
+type PullOptions struct {
+	Insecure bool     // allow plain HTTP (loopback and test registries)
+	Platform string   // "os/arch[/variant]" of the manifest to take from an index; "" = the host's
+	Progress Progress // nil: none
+}
+
+// Images is the image store (drivers/image): content-addressed blobs under
+// STORE/images, their rows in the middleware, and unpacked root filesystems
+// under STORE/rootfs. Digests are "sha256:<64 hex>"; methods that take a
+// digest also accept any unique prefix of a stored one ("sha256:" optional)
+// and return ErrAmbiguous when a prefix names several.
+type Images interface {
+	// Resolve finds digest (an index or a manifest) in the store and picks
+	// the manifest for platform ("" = the host's). Errors: an
+	// *ImageNotFoundError (matches ErrNotFound; the CLI hints to import or
+	// pull) when the image, or the manifest of that platform, is not stored;
+	// ErrInvalid when the index has no manifest for the platform or a
+	// manifest is for another platform.
+	Resolve(ctx context.Context, digest, platform string) (*ResolvedImage, error)
+	// Pull fetches ref (NAME[:TAG]@sha256:...) from its registry into the
+	// store, with the manifest for opts.Platform when ref names an index.
+	// A tag without a digest is refused with ErrInvalid (the message shows
+	// the digest to pin when the registry answers). Every blob is verified
+	// while it is copied; on a mismatch (a *DigestMismatchError) nothing is
+	// kept: no blob, no row, no temporary file. Returns the rows stored,
+	// the index first.
+	Pull(ctx context.Context, ref string, opts PullOptions) ([]ImageRecord, error)
+	// Verify re-hashes every stored blob of the image (index → manifests →
+	// config + layers). A mismatch is a *DigestMismatchError naming the blob
+	// (several are joined with errors.Join); a missing blob wraps ErrCorrupt.
+	Verify(ctx context.Context, digest string, p Progress) error
+	// Unpack returns STORE/rootfs/<manifest hex>, unpacking the manifest's
+	// layers once (into STORE/tmp, then renamed into place, so the directory
+	// exists only when complete); reused reports a rootfs that already
+	// existed. digest must name a manifest (Resolve an index first). Files
+	// belong to the user running runprov; setuid/setgid bits, device nodes
+	// and file capabilities are dropped; an entry that would write outside
+	// the rootfs is refused with ErrUnsafe and nothing is kept.
+	Unpack(ctx context.Context, manifestDigest string, p Progress) (dir string, reused bool, err error)
+}
+
+// ImageApproval is the approval policy of an image store (drivers/image
+// implements it next to Images). The producer calls it after Resolve.
+type ImageApproval interface {
+	// CheckApproval returns nil when img may run: the store does not require
+	// approval (SettingRequireApproval), or img.Approved. Otherwise it
+	// returns a *NotApprovedError (matches ErrNotApproved) whose message says
+	// who must run `runprov image approve DIGEST`.
+	CheckApproval(ctx context.Context, img *ResolvedImage) error
+}
+
+// CheckApproval is the policy itself, for callers that know the setting.
+func CheckApproval(required bool, img *ResolvedImage) error {
+	if !required || img.Approved {
+		return nil
+	}
+	return &NotApprovedError{Ref: img.Ref, IndexDigest: img.IndexDigest, ManifestDigest: img.ManifestDigest}
+}
+
+// NotApprovedError is an image refused because the store requires approval
+// and neither its index nor its manifest is approved.
+type NotApprovedError struct {
+	Ref            string
+	IndexDigest    string // "" when the image was named by its manifest
+	ManifestDigest string
+}
+
+// Digest is the digest to approve: the index when there is one (approving it
+// approves every platform), else the manifest.
+func (e *NotApprovedError) Digest() string {
+	if e.IndexDigest != "" {
+		return e.IndexDigest
+	}
+	return e.ManifestDigest
+}
+
+func (e *NotApprovedError) Error() string {
+	what := e.ManifestDigest
+	if e.IndexDigest != "" {
+		what = fmt.Sprintf("%s (manifest %s)", e.IndexDigest, e.ManifestDigest)
+	}
+	if e.Ref != "" {
+		what += " " + e.Ref
+	}
+	return fmt.Sprintf("%s: %s, and this store requires approval (%s=true); "+
+		"someone entitled to approve software for this store (the TRE's software or data steward) must review it and run: runprov image approve %s --note \"...\"",
+		ErrNotApproved, what, SettingRequireApproval, e.Digest())
+}
+
+// Is lets errors.Is(err, ErrNotApproved) match.
+func (e *NotApprovedError) Is(target error) bool { return target == ErrNotApproved }
+
+// ImageNotFoundError is an image, or the manifest of one platform of an
+// index, that is not in the store. It matches ErrNotFound; the CLI adds the
+// hint to import or pull it.
+type ImageNotFoundError struct {
+	Digest   string // as asked: a digest or a prefix
+	Platform string // set when an index is stored without this platform's manifest
+	Index    string // that index
+}
+
+func (e *ImageNotFoundError) Error() string {
+	if e.Index != "" {
+		return fmt.Sprintf("image %s: manifest %s for %s: %s in the store (the index was stored without this platform)",
+			e.Index, e.Digest, e.Platform, ErrNotFound)
+	}
+	return fmt.Sprintf("image %s: %s in the store", e.Digest, ErrNotFound)
+}
+
+// Is lets errors.Is(err, ErrNotFound) match.
+func (e *ImageNotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// Hint says how to get the image; cmd/runprov prints it.
+func (e *ImageNotFoundError) Hint() string {
+	if e.Index != "" {
+		return fmt.Sprintf("pull it with: runprov image pull NAME@%s --platform %s   (or import an archive that holds it)", e.Index, e.Platform)
+	}
+	return fmt.Sprintf("import it with: runprov image import PATH   or pull it with: runprov image pull NAME@%s", e.Digest)
+}
+
+// ImageRecord is one row of the images table: an index or a manifest kept
+// in the store.
+type ImageRecord struct {
+	Digest       string    `json:"digest"`
+	MediaType    string    `json:"media_type"`
+	Ref          string    `json:"ref"`           // NAME[:TAG][@DIGEST] it came with, "" if none
+	Source       string    `json:"source"`        // where it came from: "oci-archive:/path", "registry:NAME@DIGEST", ...
+	Platform     string    `json:"platform"`      // manifests: "linux/amd64"; indexes: ""
+	ConfigDigest string    `json:"config_digest"` // manifests only
+	IndexDigest  string    `json:"index_digest"`  // the index this manifest was stored with, "" if none
+	Size         int64     `json:"size"`          // bytes of every blob it holds (an index counts its stored manifests)
+	ImportedAt   time.Time `json:"imported_at"`
+	Approved     bool      `json:"approved"`
+	ApprovalNote string    `json:"approval_note"`
+	ApprovedBy   string    `json:"approved_by,omitempty"`
+	ApprovedAt   time.Time `json:"approved_at,omitzero"`
+}
+
+// IsIndex reports whether the row is an image index.
+func (r ImageRecord) IsIndex() bool { return IsIndexMediaType(r.MediaType) }
+
+// Image event kinds, the event column of image_events.
+const (
+	ImageEventImport  = "import"
+	ImageEventPull    = "pull"
+	ImageEventApprove = "approve"
+	ImageEventRevoke  = "revoke"
+	ImageEventRemove  = "rm"
+)
+
+// ImageEvent is one row of image_events: something that happened to an image.
+type ImageEvent struct {
+	ID     int64     `json:"id"`
+	Digest string    `json:"digest"`
+	Event  string    `json:"event"` // ImageEvent*
+	At     time.Time `json:"at"`
+	User   string    `json:"user"` // login name of who did it
+	UID    int       `json:"uid"`
+	Note   string    `json:"note"` // --note, or the source of an import or pull
+}
+
+// ImageRecords is the middleware's side of the image store
+// (drivers/sqlite): the images and image_events tables.
+type ImageRecords interface {
+	// PutImageRecords stores recs in one transaction with one event per
+	// record (ev.Event and ev.Note as given, Digest from the record). A
+	// record whose digest is already stored keeps its row (import time,
+	// source, approval) and only gains a ref or index digest it lacked.
+	PutImageRecords(ctx context.Context, recs []ImageRecord, ev ImageEvent) error
+	// ImageRecord returns the row of digest (a full digest) or an error
+	// wrapping ErrNotFound.
+	ImageRecord(ctx context.Context, digest string) (*ImageRecord, error)
+	// ImageRecords returns every row, oldest import first.
+	ImageRecords(ctx context.Context) ([]ImageRecord, error)
+	// ImageDigests returns up to limit stored digests that start with
+	// prefix ("sha256:ab"), in order.
+	ImageDigests(ctx context.Context, prefix string, limit int) ([]string, error)
+	// SetImageApproval sets or clears the approval of digest and records ev
+	// (approve or revoke, with its note and user) in one transaction.
+	// Returns an error wrapping ErrNotFound for a digest not stored.
+	SetImageApproval(ctx context.Context, digest string, approved bool, ev ImageEvent) error
+	// RemoveImageRecords deletes the rows of digests and records ev for each,
+	// in one transaction. Events are kept.
+	RemoveImageRecords(ctx context.Context, digests []string, ev ImageEvent) error
+	// ImageEvents returns the events of digest ("" = all), oldest first.
+	ImageEvents(ctx context.Context, digest string) ([]ImageEvent, error)
+}

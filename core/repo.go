@@ -1,0 +1,118 @@
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// DefaultRepo is the repository name used when --repo is not given.
+const DefaultRepo = "default"
+
+// DefaultBranch is the branch Runfile repositories commit to.
+const DefaultBranch = "main"
+
+// Signature is a git author: who and when.
+type Signature struct {
+	Name  string
+	Email string
+	When  time.Time
+}
+
+// Commit is one row of the commit index: a commit of a Runfile repository
+// and one Runfile it adds or changes. A commit that changes two Runfiles has
+// two rows.
+type Commit struct {
+	Repo        string    `json:"repo"`
+	Hash        string    `json:"commit"`
+	Path        string    `json:"path"`
+	Blob        string    `json:"blob"`         // git blob id of the Runfile at this commit
+	ImageRef    string    `json:"image_ref"`    // FROM as written, ARG defaults expanded
+	ImageDigest string    `json:"image_digest"` // "sha256:<64 hex>"
+	Message     string    `json:"message"`
+	Author      string    `json:"author"` // "Name <email>"
+	Time        time.Time `json:"time"`   // author time
+}
+
+// CommitFilter selects rows of the commit index. Zero values select all.
+type CommitFilter struct {
+	Repo   string
+	Path   string
+	Prefix string // commit hash prefix
+	Limit  int
+}
+
+// RepoArtifact is a Runfile repository as the middleware keeps it: the
+// container_run_commands tarball of its .git plus what is derived from it.
+type RepoArtifact struct {
+	Name      string    `json:"name"`
+	Tarball   []byte    `json:"-"`
+	SHA256    string    `json:"tarball_sha256"` // hex
+	Size      int64     `json:"tarball_size"`
+	Head      string    `json:"head"` // commit at the tip of Branch, "" when empty
+	Branch    string    `json:"branch"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// RepoUpdate is what one consumer operation writes: the new tarball, the new
+// head and the commit rows it adds. It is stored in one transaction.
+type RepoUpdate struct {
+	Tarball []byte
+	Head    string
+	Commits []Commit
+}
+
+// RepoStore is the middleware's side of Runfile repositories (drivers/sqlite).
+type RepoStore interface {
+	// UpdateRepo runs fn with the current artifact of repo name (nil when the
+	// repo does not exist yet) while holding the store's write lock, then
+	// stores the update fn returns in the same transaction. If fn or the store
+	// fails, nothing is written. A nil update with a nil error writes nothing.
+	// Returns an error wrapping ErrBusy when the lock cannot be had in time.
+	UpdateRepo(ctx context.Context, name string, fn func(ctx context.Context, cur *RepoArtifact) (*RepoUpdate, error)) error
+	// Repo returns the stored artifact of name, or an error wrapping ErrNotFound.
+	Repo(ctx context.Context, name string) (*RepoArtifact, error)
+	// Repos returns every repository without its tarball, by name.
+	Repos(ctx context.Context) ([]RepoArtifact, error)
+	// Commits returns commit rows matching f, newest first.
+	Commits(ctx context.Context, f CommitFilter) ([]Commit, error)
+}
+
+// CommitInfo is what git says of one commit.
+type CommitInfo struct {
+	Hash    string
+	Parents []string
+	Message string
+	Author  Signature
+}
+
+// AuthorString formats the author as git does: "Name <email>".
+func (c CommitInfo) AuthorString() string { return c.Author.Name + " <" + c.Author.Email + ">" }
+
+// GitRepo is a Runfile repository restored from its tarball into a private
+// directory (drivers/git). It is not safe for concurrent use. Close removes
+// the directory.
+type GitRepo interface {
+	// Head returns the commit at the tip of the branch, "" for an empty repo.
+	Head(ctx context.Context) (string, error)
+	// CommitFile records data at path (slash-separated, relative) on top of
+	// the head and moves the branch to the new commit.
+	CommitFile(ctx context.Context, path string, data []byte, message string, author Signature) (CommitInfo, error)
+	// Commit returns what git says of commit hash (full hash), or ErrNotFound.
+	Commit(ctx context.Context, hash string) (CommitInfo, error)
+	// ReadFile returns path at commit and its blob id, or ErrNotFound.
+	ReadFile(ctx context.Context, commit, path string) (data []byte, blob string, err error)
+	// IsAncestor reports whether commit a is reachable from commit b.
+	IsAncestor(ctx context.Context, a, b string) (bool, error)
+	// Archive returns the tarball of the repository's .git, the value kept in
+	// container_run_commands.
+	Archive(ctx context.Context) ([]byte, error)
+	Close() error
+}
+
+// RepoOpener opens Runfile repositories from their tarballs (drivers/git).
+type RepoOpener interface {
+	// OpenRepo restores tarball into a new private directory under tmpDir and
+	// opens it. A nil tarball creates a new, empty repository. A tarball that
+	// is not a safe tar of a .git directory is refused with ErrCorrupt.
+	OpenRepo(ctx context.Context, tmpDir string, tarball []byte) (GitRepo, error)
+}

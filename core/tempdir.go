@@ -1,0 +1,41 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// MkdirTemp creates a private directory in tmpDir (made if missing) whose
+// name starts with this process's pid, so that CleanStaleTemp can tell
+// whether its owner still runs.
+func MkdirTemp(tmpDir, what string) (string, error) {
+	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
+		return "", err
+	}
+	return os.MkdirTemp(tmpDir, fmt.Sprintf("%d-%s-", os.Getpid(), what))
+}
+
+// CleanStaleTemp removes the entries of tmpDir made by MkdirTemp in processes
+// that no longer exist (a runprov killed with SIGKILL leaves them behind).
+// Entries of live processes, and names it does not recognise, are kept.
+func CleanStaleTemp(tmpDir string) {
+	entries, err := os.ReadDir(tmpDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		pidText, _, ok := strings.Cut(e.Name(), "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(filepath.Join(tmpDir, e.Name()))
+		}
+	}
+}

@@ -1,0 +1,5 @@
+package git
+
+import "syscall"
+
+const noFollow = syscall.O_NOFOLLOW

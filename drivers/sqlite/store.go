@@ -1,0 +1,214 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"time"
+
+	"modernc.org/sqlite"
+
+	"github.com/runprov/runprov/core"
+)
+
+// DefaultBusyTimeout is how long a writer waits for another process's write
+// transaction before giving up with core.ErrBusy.
+const DefaultBusyTimeout = 60 * time.Second
+
+// Options tune Open and Init. The zero value is right for the CLI.
+type Options struct {
+	BusyTimeout time.Duration
+	Logger      *slog.Logger
+	// migrateTo stops migrations at this version (tests build old stores).
+	migrateTo int
+}
+
+// Store is the middleware of one store directory.
+type Store struct {
+	db     *sql.DB
+	layout core.Layout
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// Name identifies the driver in the Terminal.
+func (s *Store) Name() string { return "sqlite" }
+
+var _ core.RepoStore = (*Store)(nil)
+
+// Init creates the store directory and its database (or upgrades an existing
+// one) and returns it open. settings are written only when the database is new.
+func Init(ctx context.Context, dir string, settings map[string]string, opts Options) (*Store, bool, error) {
+	layout := core.Layout{Root: dir}
+	for _, d := range []string{dir, layout.Images(), layout.RootfsDir(), layout.RunsDir(), layout.Tmp(), layout.Volume("")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, false, fmt.Errorf("create store: %w", err)
+		}
+	}
+	_, err := os.Stat(layout.DB())
+	created := errors.Is(err, os.ErrNotExist)
+	s, err := open(ctx, layout, opts)
+	if err != nil {
+		return nil, false, err
+	}
+	if created {
+		for k, v := range settings {
+			if err := s.SetSetting(ctx, k, v); err != nil {
+				s.Close()
+				return nil, false, err
+			}
+		}
+	}
+	return s, created, nil
+}
+
+// Open opens an existing store and upgrades its schema. A directory without
+// a database gives an error wrapping core.ErrNoStore.
+func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
+	layout := core.Layout{Root: dir}
+	if _, err := os.Stat(layout.DB()); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w", dir, core.ErrNoStore)
+		}
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return open(ctx, layout, opts)
+}
+
+func open(ctx context.Context, layout core.Layout, opts Options) (*Store, error) {
+	if opts.BusyTimeout == 0 {
+		opts.BusyTimeout = DefaultBusyTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	db, err := sql.Open("sqlite", dsn(layout.DB(), opts.BusyTimeout, false))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", layout.DB(), err)
+	}
+	s := &Store{db: db, layout: layout, log: opts.Logger, now: time.Now}
+	if err := migrate(ctx, db, opts.migrateTo); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", layout.DB(), err)
+	}
+	return s, nil
+}
+
+// dsn builds the connection string: WAL so readers never block the writer,
+// a busy timeout so writers queue instead of failing, foreign keys on, and
+// BEGIN IMMEDIATE for every transaction so a read never has to be upgraded to
+// a write (which SQLite would refuse with SQLITE_BUSY at once).
+func dsn(path string, busy time.Duration, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	if readOnly {
+		q.Set("mode", "ro")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Layout returns the store's directory layout.
+func (s *Store) Layout() core.Layout { return s.layout }
+
+// DB returns the database handle, for drivers that keep tables in this store.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// SchemaVersion returns the schema version of the open store.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	return v, err
+}
+
+// Setting returns the value of a store setting and whether it is set.
+func (s *Store) Setting(ctx context.Context, key string) (string, bool, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, mapErr(err)
+	}
+	return v, true, nil
+}
+
+// SetSetting sets a store setting.
+func (s *Store) SetSetting(ctx context.Context, key, value string) error {
+	_, err := s.db.ExecContext(ctx,
+		"INSERT INTO settings(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value)
+	return mapErr(err)
+}
+
+// Settings returns every store setting.
+func (s *Store) Settings(ctx context.Context) (map[string]string, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT key, value FROM settings ORDER BY key")
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
+}
+
+// writeTx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it,
+// or rolls it back if fn or the commit fails.
+func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return mapErr(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return mapErr(err)
+	}
+	return mapErr(tx.Commit())
+}
+
+// WriteTx exposes writeTx to the other drivers' tables kept in this store.
+func (s *Store) WriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.writeTx(ctx, fn)
+}
+
+// mapErr turns SQLite's busy and locked errors into core.ErrBusy.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
+			return fmt.Errorf("%w: another runprov process held the store's write lock too long; try again (%v)", core.ErrBusy, err)
+		}
+	}
+	return err
+}
+
+// timeText is how times are kept: RFC 3339 in UTC with nanoseconds, which
+// sorts as text.
+func timeText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}

@@ -1,0 +1,156 @@
+package consumer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/runfile"
+)
+
+// Consumer commits Runfiles into repositories kept in the middleware.
+type Consumer struct {
+	Store  core.RepoStore
+	Git    core.RepoOpener
+	TmpDir string // where repositories are restored while in use
+	Log    *slog.Logger
+}
+
+// Name identifies the plugin in the Terminal.
+func (*Consumer) Name() string { return "consumer" }
+
+var _ core.Checker = (*Consumer)(nil)
+
+var repoNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// ValidRepoName checks a repository name given with --repo.
+func ValidRepoName(name string) error {
+	if !repoNameRE.MatchString(name) {
+		return fmt.Errorf("%w: repo name %q: use 1-64 of a-z 0-9 . _ - starting with a letter or digit", core.ErrInvalid, name)
+	}
+	return nil
+}
+
+// AddRequest is one Runfile to commit.
+type AddRequest struct {
+	Repo    string // repository name; core.DefaultRepo when empty
+	Path    string // slash-separated path inside the repository
+	Source  string // where the bytes came from, for error messages
+	Data    []byte
+	Message string // default "Add PATH" or "Update PATH"
+	Author  core.Signature
+}
+
+// AddResult is the commit that holds the Runfile.
+type AddResult struct {
+	core.Commit
+	// Unchanged is set when the repository already held these exact bytes at
+	// Path: no commit was made and Commit is the head.
+	Unchanged bool
+}
+
+// Add validates req.Data as a Runfile and commits it. The new tarball and the
+// commit's index row are stored in one transaction; on any error the store is
+// left as it was.
+func (c *Consumer) Add(ctx context.Context, req AddRequest) (AddResult, error) {
+	if req.Repo == "" {
+		req.Repo = core.DefaultRepo
+	}
+	if err := ValidRepoName(req.Repo); err != nil {
+		return AddResult{}, err
+	}
+	if req.Path == "" || strings.HasPrefix(req.Path, "/") || path.Clean(req.Path) != req.Path {
+		return AddResult{}, fmt.Errorf("%w: path in repo %q must be relative and clean, like analysis/Runfile", core.ErrInvalid, req.Path)
+	}
+	rf, err := runfile.Parse(req.Source, req.Data)
+	if err != nil {
+		return AddResult{}, err
+	}
+	var res AddResult
+	err = c.Store.UpdateRepo(ctx, req.Repo, func(ctx context.Context, cur *core.RepoArtifact) (*core.RepoUpdate, error) {
+		var tarball []byte
+		if cur != nil {
+			tarball = cur.Tarball
+		}
+		repo, err := c.Git.OpenRepo(ctx, c.TmpDir, tarball)
+		if err != nil {
+			return nil, fmt.Errorf("open repo %q: %w", req.Repo, err)
+		}
+		defer repo.Close()
+		head, err := repo.Head(ctx)
+		if err != nil {
+			return nil, err
+		}
+		msg := req.Message
+		if head != "" {
+			old, blob, err := repo.ReadFile(ctx, head, req.Path)
+			if err != nil && !errors.Is(err, core.ErrNotFound) {
+				return nil, err
+			}
+			if err == nil && bytes.Equal(old, req.Data) {
+				// Nothing to commit: answer with the commit that last
+				// recorded these bytes at this path, as git log -1 would.
+				rows, err := c.Store.Commits(ctx, core.CommitFilter{Repo: req.Repo, Path: req.Path, Limit: 1})
+				if err != nil {
+					return nil, err
+				}
+				if len(rows) == 1 && rows[0].Blob == blob {
+					res = AddResult{Commit: rows[0], Unchanged: true}
+					return nil, nil
+				}
+			}
+			if msg == "" && err == nil {
+				msg = "Update " + req.Path
+			}
+		}
+		if msg == "" {
+			msg = "Add " + req.Path
+		}
+		info, err := repo.CommitFile(ctx, req.Path, req.Data, ensureNewline(msg), req.Author)
+		if err != nil {
+			return nil, fmt.Errorf("commit %s to repo %q: %w", req.Path, req.Repo, err)
+		}
+		_, blob, err := repo.ReadFile(ctx, info.Hash, req.Path)
+		if err != nil {
+			return nil, err
+		}
+		tar, err := repo.Archive(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.Commit = indexRow(req.Repo, req.Path, blob, rf, info)
+		return &core.RepoUpdate{Tarball: tar, Head: info.Hash, Commits: []core.Commit{res.Commit}}, nil
+	})
+	if err != nil {
+		return AddResult{}, err
+	}
+	return res, nil
+}
+
+// indexRow builds the commit-index row for a Runfile at a commit.
+func indexRow(repo, p, blob string, rf *runfile.File, info core.CommitInfo) core.Commit {
+	return core.Commit{
+		Repo:        repo,
+		Hash:        info.Hash,
+		Path:        p,
+		Blob:        blob,
+		ImageRef:    rf.From.Ref,
+		ImageDigest: rf.From.Digest,
+		Message:     info.Message,
+		Author:      info.AuthorString(),
+		Time:        info.Author.When,
+	}
+}
+
+func ensureNewline(msg string) string {
+	if strings.HasSuffix(msg, "\n") {
+		return msg
+	}
+	return msg + "\n"
+}
