@@ -6,11 +6,12 @@ BIN       := bin/runprov
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 # Debian packages the tests and the demo use: the runc sandbox, busybox for
-# test images, git for remote tests, Charliecloud for the ch-run runtime.
-TEST_PKGS := runc busybox-static git charliecloud-runtime ca-certificates
-BENCH_PKGS := podman umoci hyperfine
+# test images, git for remote tests, Charliecloud for the ch-run runtime,
+# Slurm and munge for the Slurm executor's single-node test cluster.
+TEST_PKGS := runc busybox-static git charliecloud-runtime ca-certificates slurm-wlm munge
+BENCH_PKGS := podman umoci hyperfine procps
 
-.PHONY: all build test demo bench fuzz lint clean deps deps-bench
+.PHONY: all build test demo bench fuzz lint clean deps deps-bench slurm-up slurm-down
 
 all: build
 
@@ -24,9 +25,19 @@ deps:
 deps-bench:
 	@./testdata/scripts/install-deps.sh $(TEST_PKGS) $(BENCH_PKGS)
 
+# slurm-up starts a single-node Slurm cluster on this machine (root; see
+# testdata/slurm/); idempotent. slurm-down stops its daemons.
+slurm-up:
+	@./testdata/slurm/slurm-up.sh
+
+slurm-down:
+	@./testdata/slurm/slurm-down.sh
+
 # The race detector is on; tests that need root or a binary fail (not skip)
-# when CI=true.
+# when CI=true. The Slurm tests need the test cluster: slurm-up failing
+# does not stop the other tests, the Slurm tests then fail in CI.
 test: deps
+	@./testdata/slurm/slurm-up.sh || echo "make test: no Slurm cluster; the Slurm executor tests will skip (fail with CI=true)" >&2
 	$(GO) vet ./...
 	$(GO) test -race -timeout 75m -count=1 ./...
 

@@ -22,7 +22,7 @@ var addLatency = benchmark{
 func benchRunfile(i int) []byte {
 	return fmt.Appendf(nil, `FROM docker.io/library/busybox@sha256:%064x
 USER 1000:1000
-INPUT /safe_data
+INPUT data /safe_data
 OUTPUT /safe_outputs
 # revision %d
 CMD ["/bin/sh", "-c", "wc -l /safe_data/* > /safe_outputs/count"]

@@ -27,6 +27,9 @@ var benchmarks = []benchmark{
 	addLatency,
 	queryCommits,
 	unpackImage,
+	systemKernel,
+	remoteSync,
+	historyBench,
 }
 
 func main() {

@@ -18,10 +18,13 @@ func newAddCmd(a *app) *cobra.Command {
 	var (
 		message string
 		repo    string
-		inPath  string
+		paths   []string
+		from    string
+		ref     string
+		sshKey  string
 	)
 	cmd := &cobra.Command{
-		Use:   "add RUNFILE",
+		Use:   "add RUNFILE | add --from URL [--ref REF] [--path GLOB]...",
 		Short: "Validate a Runfile and commit it; prints the commit hash",
 		Long: `Validate RUNFILE and commit it into the repository named by --repo (default
 "default"), at the path given by --path (default: the file's base name). The
@@ -33,9 +36,49 @@ Adding bytes identical to what the repository holds at that path makes no new
 commit and prints the commit that recorded them.
 
 The author is taken from GIT_AUTHOR_NAME and GIT_AUTHOR_EMAIL when set, else
-from the user running runprov.`,
-		Args: cobra.ExactArgs(1),
+from the user running runprov.
+
+add --from URL consumes the Runfiles of a git remote instead: the history at
+--ref (a branch, a tag or a refs/... name; default: the remote's HEAD) becomes
+the repository's, as if pulled, so that a later runprov pull fast-forwards it
+and commit hashes are the same at both sites. Into a repository that already
+has commits it fast-forwards, or is refused when the histories differ. Prints
+the new head.
+` + runfileHelp + `
+` + remoteHelp,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if from != "" {
+				if len(args) > 0 {
+					return usagef("add: give either RUNFILE or --from URL, not both")
+				}
+				if message != "" {
+					return usagef("add --from keeps the remote's commits and their messages; -m does not apply")
+				}
+				t, err := a.open(cmd.Context())
+				if err != nil {
+					return err
+				}
+				res, err := component[*consumer.Consumer](t, "consumer").AddFrom(cmd.Context(), consumer.AddFromRequest{
+					Repo: repo, Remote: core.Remote{URL: from, SSHKey: sshKey}, Ref: ref, Paths: paths,
+				})
+				if err != nil {
+					return err
+				}
+				return printPull(a, res)
+			}
+			switch {
+			case len(args) == 0:
+				return usagef("add: give a RUNFILE, or --from URL")
+			case ref != "" || sshKey != "":
+				return usagef("add: --ref and --ssh-key go with --from URL")
+			case len(paths) > 1:
+				return usagef("add RUNFILE: give --path once")
+			}
+			var inPath string
+			if len(paths) == 1 {
+				inPath = paths[0]
+			}
 			src := args[0]
 			var (
 				data []byte
@@ -80,7 +123,10 @@ from the user running runprov.`,
 	f := cmd.Flags()
 	f.StringVarP(&message, "message", "m", "", `commit message (default "Add PATH" or "Update PATH")`)
 	f.StringVar(&repo, "repo", core.DefaultRepo, "repository to commit to")
-	f.StringVar(&inPath, "path", "", "path of the Runfile inside the repository (default: the file's base name)")
+	f.StringArrayVar(&paths, "path", nil, "path of the Runfile inside the repository (default: the file's base name); with --from, a GLOB selecting Runfiles (repeatable)")
+	f.StringVar(&from, "from", "", "consume the Runfiles of this git remote URL")
+	f.StringVar(&ref, "ref", "", "with --from: branch, tag or refs/... name (default: the remote's HEAD)")
+	f.StringVar(&sshKey, "ssh-key", "", "with --from: private key file for ssh:// remotes (default: ssh-agent)")
 	return cmd
 }
 

@@ -68,6 +68,10 @@ func hint(err error) string {
 		return "nothing was changed; run the command again"
 	case errors.Is(err, core.ErrCorrupt):
 		return "run: runprov fsck"
+	case errors.Is(err, core.ErrNonFastForward):
+		return "pull first: runprov pull URL (or push --force to overwrite the remote branch)"
+	case errors.Is(err, core.ErrDiverged):
+		return "the histories diverged: runprov only fast-forwards; pull into a new repo with --repo NAME, or reconcile with git and push"
 	}
 	return ""
 }

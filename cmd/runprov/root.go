@@ -97,12 +97,21 @@ trust and repeat the run.`,
 	root.AddCommand(
 		newInitCmd(a),
 		newAddCmd(a),
+		newPushCmd(a),
+		newPullCmd(a),
 		newLogCmd(a),
 		newCatCmd(a),
+		newRunsCmd(a),
+		newShowCmd(a),
+		newDiffCmd(a),
+		newExportCmd(a),
+		newReproduceCmd(a),
 		newQueryCmd(a),
 		newFsckCmd(a),
 		newConfigCmd(a),
 		newImageCmd(a),
+		newRunCmd(a),
+		newExecPreparedCmd(a),
 		newVersionCmd(a),
 	)
 	return root
@@ -138,8 +147,14 @@ func (a *app) open(ctx context.Context) (*core.Terminal, error) {
 		return nil, err
 	}
 	core.CleanStaleTemp(st.Layout().Tmp())
+	if n, err := abortStaleRuns(ctx, st); err != nil {
+		a.log.Warn("mark runs of dead runprov processes aborted", "err", err)
+	} else if n > 0 {
+		a.log.Info("marked runs aborted: their runprov process ended without finishing them", "runs", n)
+	}
 	a.store = st
 	a.term = wire(a, st)
+	a.syncSlurm(ctx)
 	return a.term, nil
 }
 

@@ -4,8 +4,10 @@ import (
 	"github.com/runprov/runprov/core"
 	gitdrv "github.com/runprov/runprov/drivers/git"
 	imagedrv "github.com/runprov/runprov/drivers/image"
+	slurmdrv "github.com/runprov/runprov/drivers/slurm"
 	"github.com/runprov/runprov/drivers/sqlite"
 	"github.com/runprov/runprov/plugins/consumer"
+	slurmplug "github.com/runprov/runprov/plugins/slurm"
 )
 
 // wire builds the Terminal: every plugin and driver of runprov, registered
@@ -17,8 +19,18 @@ func wire(a *app, st *sqlite.Store) *core.Terminal {
 
 	t.Drivers.Register(st)
 	t.Drivers.Register(gitOpener)
-	t.Drivers.Register(imagedrv.New(layout, st, imagedrv.Options{Logger: a.log}))
+	images := imagedrv.New(layout, st, imagedrv.Options{Logger: a.log})
+	t.Drivers.Register(images)
 
-	t.Plugins.Register(&consumer.Consumer{Store: st, Git: gitOpener, TmpDir: layout.Tmp(), Log: a.log})
+	cons := &consumer.Consumer{Store: st, Git: gitOpener, TmpDir: layout.Tmp(), Log: a.log}
+	t.Plugins.Register(cons)
+	prod, runtimes := newProducer(a, st, cons, images)
+	for _, rt := range runtimes {
+		t.Drivers.Register(rt)
+	}
+	t.Plugins.Register(prod)
+	slurm := &slurmdrv.Client{Log: a.log}
+	t.Drivers.Register(slurm)
+	t.Plugins.Register(&slurmplug.Tracker{Store: st, Layout: layout, Scheduler: slurm, Log: a.log})
 	return t
 }

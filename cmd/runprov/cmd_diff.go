@@ -1,0 +1,175 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/plugins/history"
+)
+
+// exitDiffer is diff's exit status when the runs differ, as diff(1)'s.
+const exitDiffer = 1
+
+// maxListed is how many files or kernel settings a section lists without -v.
+const maxListed = 20
+
+func newDiffCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "diff RUN_A RUN_B",
+		Short: "Show what differs between two runs",
+		Long: `Compare two runs: the Runfile (a unified diff when the commits' Runfiles
+differ), image digests, arguments, environment, mounts, runtime, host and the
+SystemKernel snapshot (summarised; every setting with -v), input and output
+files by sha256 (added, removed, changed), exit status and duration.
+
+Exit status: 0 when the runs are equivalent, 1 when they differ, 125 on
+errors. Values every run has of its own (its id, times, the host directory its
+outputs went to, its duration) never make runs differ.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			var sides [2]history.Side
+			for i, id := range args {
+				rec, err := loadRecord(ctx, a, id)
+				if err != nil {
+					return err
+				}
+				sides[i] = history.Side{Run: &rec.Run, SystemKernel: rec.SystemKernel, Environment: rec.Environment}
+			}
+			ra, rb := sides[0].Run, sides[1].Run
+			// The Runfile texts are read only when they can differ.
+			if ra.RunfileBlob != rb.RunfileBlob || ra.RunfileBlob == "" {
+				sides[0].Runfile, sides[1].Runfile = runfileText(ctx, a, ra), runfileText(ctx, a, rb)
+			}
+			d := history.Compare(sides[0], sides[1])
+			var err error
+			if a.json {
+				err = printJSON(a.stdout, d)
+			} else {
+				err = printDiff(a.stdout, d, a.verbose)
+			}
+			if err != nil {
+				return err
+			}
+			if !d.Equivalent {
+				return exitStatus{exitDiffer}
+			}
+			return nil
+		},
+	}
+}
+
+func printDiff(w io.Writer, d *history.Diff, verbose bool) error {
+	a, b := core.ShortRunID(d.A), core.ShortRunID(d.B)
+	if d.Equivalent {
+		fmt.Fprintf(w, "runs %s and %s are equivalent\n", a, b)
+	} else {
+		fmt.Fprintf(w, "runs %s (a) and %s (b) differ\n", a, b)
+	}
+	section := func(name string, cs []history.Change) {
+		if len(cs) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "\n%s:\n", name)
+		for _, c := range cs {
+			fmt.Fprintf(w, "  %s\n", changeLine(c))
+		}
+	}
+	section("runfile", d.Runfile)
+	if d.RunfileDiff != "" {
+		for _, l := range strings.SplitAfter(strings.TrimSuffix(d.RunfileDiff, "\n"), "\n") {
+			fmt.Fprintf(w, "    %s", l)
+		}
+		fmt.Fprintln(w)
+	}
+	section("image", d.Image)
+	section("args", d.Args)
+	section("env", d.Env)
+	section("mounts", d.Mounts)
+	section("runtime", d.Runtime)
+	section("host", d.Host)
+	if k := d.SystemKernel; k != nil {
+		fmt.Fprintf(w, "\nsystem kernel: %s\n", k.Summary)
+		fmt.Fprintf(w, "  snapshot %s -> %s\n", shortHash(k.A), shortHash(k.B))
+		for i, c := range k.Changes {
+			if !verbose && i == maxListed {
+				fmt.Fprintf(w, "  ... and %d more settings (all of them with -v)\n", len(k.Changes)-maxListed)
+				break
+			}
+			fmt.Fprintf(w, "  %s\n", changeLine(c))
+		}
+	}
+	files := func(name string, fd history.FilesDiff) {
+		if !fd.Differs() {
+			return
+		}
+		fmt.Fprintf(w, "\n%s: %d changed, %d added, %d removed, %d same\n", name, len(fd.Changed), len(fd.Added), len(fd.Removed), fd.Same)
+		n := 0
+		list := func(mark string, fcs []history.FileChange) {
+			for _, fc := range fcs {
+				if !verbose && n == maxListed {
+					return
+				}
+				n++
+				fmt.Fprintf(w, "  %s %s  %s\n", mark, history.FileLabel(fc.Name, fc.Path), fileChangeText(fc))
+			}
+		}
+		list("~", fd.Changed)
+		list("+", fd.Added)
+		list("-", fd.Removed)
+		if total := len(fd.Changed) + len(fd.Added) + len(fd.Removed); n < total {
+			fmt.Fprintf(w, "  ... and %d more files (all of them with -v)\n", total-n)
+		}
+	}
+	files("inputs", d.Inputs)
+	files("outputs", d.Outputs)
+	section("exit", d.Exit)
+	fmt.Fprintf(w, "\nduration: %.3fs -> %.3fs\n", d.DurationSeconds[0], d.DurationSeconds[1])
+	return nil
+}
+
+func changeLine(c history.Change) string {
+	s := fmt.Sprintf("%s: %s -> %s", c.Field, valueText(c.A), valueText(c.B))
+	if c.Info {
+		s += "  (informational)"
+	}
+	return s
+}
+
+func valueText(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "(none)"
+	case string:
+		if x == "" {
+			return `""`
+		}
+		return x
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func fileChangeText(fc history.FileChange) string {
+	side := func(f *core.FileRecord) string {
+		switch {
+		case f == nil:
+			return "(none)"
+		case f.Link != "":
+			return "link to " + f.Link
+		}
+		return fmt.Sprintf("sha256:%s %s", shortHash(f.SHA256), sizeText(f.Size))
+	}
+	switch {
+	case fc.A == nil:
+		return side(fc.B)
+	case fc.B == nil:
+		return side(fc.A)
+	}
+	return side(fc.A) + " -> " + side(fc.B)
+}

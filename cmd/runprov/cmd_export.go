@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runprov/runprov/plugins/history"
+)
+
+func newExportCmd(a *app) *cobra.Command {
+	var (
+		format string
+		out    string
+	)
+	cmd := &cobra.Command{
+		Use:   "export RUN --format json|intoto|prov|rocrate [-o FILE]",
+		Short: "Export a run's provenance in a standard format",
+		Long: `Export the record of a run:
+
+  json     the record as runprov show --json prints it
+  intoto   an in-toto Statement v1 whose subjects are the output files (sha256),
+           with a SLSA Provenance v1 predicate: the Runfile commit, the image
+           and the inputs as resolved dependencies, the run's parameters,
+           runprov as the builder, start and end times
+  prov     W3C PROV-JSON: entities for the Runfile, image, inputs and outputs,
+           an activity for the run, agents for the user and runprov
+  rocrate  a directory (-o DIR, required) that is an RO-Crate 1.1 following the
+           Process Run Crate profile; inputs and outputs are referenced by
+           their host path and sha256, not copied
+
+The JSON formats go to stdout, or to FILE with -o.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch format {
+			case "json", "intoto", "prov":
+			case "rocrate":
+				if out == "" {
+					return usagef("--format rocrate writes a directory: name it with -o DIR")
+				}
+			case "":
+				return usagef("--format is required: json, intoto, prov or rocrate")
+			default:
+				return usagef("--format %q: want json, intoto, prov or rocrate", format)
+			}
+			ctx := cmd.Context()
+			rec, err := loadRecord(ctx, a, args[0])
+			if err != nil {
+				return err
+			}
+			opts := history.ExportOptions{Version: version}
+			var doc any
+			switch format {
+			case "json":
+				doc = rec
+			case "intoto":
+				if doc, err = history.InToto(rec, opts); err != nil {
+					return err
+				}
+			case "prov":
+				doc = history.Prov(rec, opts)
+			case "rocrate":
+				files, err := history.ROCrate(rec, runfileText(ctx, a, &rec.Run), opts)
+				if err != nil {
+					return err
+				}
+				if err := history.WriteCrate(out, files); err != nil {
+					return err
+				}
+				a.log.Info("wrote RO-Crate", "dir", out, "files", len(files))
+				return nil
+			}
+			if out == "" {
+				return printJSON(a.stdout, doc)
+			}
+			f, err := os.Create(out)
+			if err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			if err := printJSON(f, doc); err != nil {
+				f.Close()
+				return fmt.Errorf("export: write %s: %w", out, err)
+			}
+			return f.Close()
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", "json, intoto, prov or rocrate")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file (rocrate: this new directory)")
+	return cmd
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/drivers/runtime"
+	"github.com/runprov/runprov/drivers/sqlite"
+	"github.com/runprov/runprov/plugins/env"
+	"github.com/runprov/runprov/plugins/producer"
+)
+
+func newRunCmd(a *app) *cobra.Command {
+	var (
+		inputs, args []string
+		opts         producer.Options
+		sf           slurmFlags // cmd_slurm.go
+	)
+	cmd := &cobra.Command{
+		Use:   "run COMMIT[:PATH] [flags] [-- CMD ARGS...]",
+		Short: "Run a committed Runfile in a locked-down sandbox and record the run",
+		Long: `Run the Runfile recorded at COMMIT (any unique prefix; :PATH when the commit
+records several Runfiles) and record everything about the run.
+
+Before anything runs, runprov checks the Runfile and its ARGs, that the image
+is in the store (pulling it by digest when it is missing and a registry
+answers), that every blob of it still hashes to its digest, that it is
+approved when the store requires approval, that every --input exists and that
+the outputs directory is new or empty. Any refusal exits 125.
+
+The sandbox (runc): a user namespace in which the process runs as the Runfile's
+USER (default 65534:65534) mapped to an unprivileged host id; a network
+namespace with loopback only; a read-only root; INPUTs bound read-only, nosuid,
+nodev; OUTPUTs bound read-write to --outputs (default STORE/runs/RUN/outputs);
+SCRATCH directories and /tmp writable and removed after the run, TMPDIR set to
+the first scratch; VOLUMEs from STORE/volumes/NAME; no capabilities, no new
+privileges, runc's masked /proc and /sys paths, a seccomp filter denying
+mount, ptrace, bpf, keyctl, namespaces, modules, reboot and the like; LIMITs
+as cgroup limits where the host allows (the record says when not) and a
+timeout that kills. A Runfile without INPUT, OUTPUT or SCRATCH gets the TRE
+layout: --input data=PATH at /safe_data (and /inputs), outputs at
+/safe_outputs (and /outputs), scratch at /scratch.
+
+RUN lines run first, each as its own container with the same mounts; the run
+stops at the first that fails. Then the main command (ENTRYPOINT + CMD, or
+CMD replaced by what follows --).
+
+The run id is printed on stderr at the start, with the drift of this host
+since the commit's previous run. The container's stdout and stderr stream to
+the terminal and to STORE/runs/RUN/stdout.log and stderr.log. runprov exits
+with the container's status (137 when the timeout killed it, 130 on Ctrl-C,
+which kills the container and records the run aborted); 125 when runprov
+itself failed. With --json the run record is printed on stdout at the end
+(the container's stdout then goes to stderr).
+
+--runtime ch-run (Charliecloud) cannot bind inputs read-only, isolate the
+network or filter syscalls; it is refused unless --allow-weaker-sandbox,
+which the run records.`,
+		Example: `  runprov run 3f2a1c --input data=./survey.csv
+  runprov run 3f2a1c --arg YEAR=2024 --outputs ./results --timeout 1h
+  runprov run 3f2a1c -- /bin/sh -c 'ls -l /safe_data'`,
+		Args: func(cmd *cobra.Command, pos []string) error {
+			if n := cmd.ArgsLenAtDash(); n == 0 || len(pos) == 0 {
+				return usagef("run needs a COMMIT (see: runprov log)")
+			} else if n > 1 || (n < 0 && len(pos) > 1) {
+				return usagef("run takes one COMMIT; put the command after --, like: runprov run COMMIT -- CMD ARGS")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			ctx := cmd.Context()
+			opts.Commit = pos[0]
+			if n := cmd.ArgsLenAtDash(); n >= 0 {
+				opts.Command = pos[n:]
+				if len(opts.Command) == 0 {
+					return usagef("nothing after --: give the command to run, or leave out --")
+				}
+			}
+			var err error
+			if opts.Inputs, err = keyValues("--input", inputs); err != nil {
+				return err
+			}
+			if opts.Args, err = keyValues("--arg", args); err != nil {
+				return err
+			}
+			if opts.Pull != producer.PullMissing && opts.Pull != producer.PullNever {
+				return usagef("--pull %q: want missing or never", opts.Pull)
+			}
+			if err := sf.check(opts); err != nil {
+				return err
+			}
+			t, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			p := component[*producer.Producer](t, "producer")
+			opts.Progress = a.progress()
+			if sf.executor == "slurm" {
+				return a.runSlurm(ctx, p, opts, sf)
+			}
+			return a.run(ctx, p, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&inputs, "input", nil, "bind host `NAME=PATH` read-only at the Runfile's INPUT NAME (repeat)")
+	f.StringVar(&opts.OutputsDir, "outputs", "", "host `DIR` for the outputs, new or empty (default STORE/runs/RUN/outputs)")
+	f.StringArrayVar(&args, "arg", nil, "set the Runfile's ARG `K=V` (repeat)")
+	f.DurationVar(&opts.Timeout, "timeout", 0, "kill the run after this `duration` (overrides LIMIT timeout)")
+	f.StringVar(&opts.Runtime, "runtime", "runc", "container runtime: runc or ch-run")
+	f.BoolVar(&opts.AllowWeakerSandbox, "allow-weaker-sandbox", false, "let a runtime run that cannot give every guarantee (recorded)")
+	f.StringVar(&opts.Pull, "pull", producer.PullMissing, "pull a missing image by digest: missing or never")
+	addSlurmFlags(f, &sf)
+	return cmd
+}
+
+// keyValues parses repeated K=V flags.
+func keyValues(flag string, vals []string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, v := range vals {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return nil, usagef("%s %q: want NAME=VALUE", flag, v)
+		}
+		if _, dup := m[k]; dup {
+			return nil, usagef("%s %s is given twice", flag, k)
+		}
+		m[k] = val
+	}
+	return m, nil
+}
+
+// run runs and reports one run; the error carries the exit status.
+func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Options) error {
+	stdout := a.stdout
+	if a.json {
+		stdout = a.stderr // stdout is for the record
+	}
+	stdio := runtime.Stdio{Stdout: stdout, Stderr: a.stderr}
+	hooks := producer.Hooks{Prepared: func(prep *producer.Prepared) {
+		r := prep.Run
+		if !a.quiet {
+			fmt.Fprintf(a.stderr, "runprov: run %s (commit %s, image %s, %s %s)\n", r.ID, shortHash(r.Commit), r.ImageDigest, r.Runtime, r.RuntimeVersion)
+			if r.Drift != "" {
+				fmt.Fprintf(a.stderr, "runprov: this host changed since the commit's last run: %s\n", r.Drift)
+			}
+			if r.Limits.Note != "" {
+				fmt.Fprintf(a.stderr, "runprov: note: %s\n", r.Limits.Note)
+			}
+			if r.WeakerSandbox {
+				fmt.Fprintf(a.stderr, "runprov: warning: %s gives a weaker sandbox (--allow-weaker-sandbox); the run records it\n", r.Runtime)
+			}
+		}
+	}}
+	run, err := p.Run(ctx, opts, stdio, hooks)
+	if run == nil {
+		return runRefused(err)
+	}
+	if a.json {
+		if perr := printJSON(a.stdout, run); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	if !a.quiet {
+		took := run.Ended.Sub(run.Started).Round(time.Millisecond)
+		switch run.Status {
+		case core.RunSucceeded:
+			fmt.Fprintf(a.stderr, "runprov: run %s succeeded in %s; outputs: %d files\n", core.ShortRunID(run.ID), took, len(run.Outputs))
+		default:
+			fmt.Fprintf(a.stderr, "runprov: run %s %s: %s\n", core.ShortRunID(run.ID), run.Status, run.Reason)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case run.Status == core.RunAborted:
+		if sig := producer.AbortSignal(run.Reason); sig > 0 {
+			return exitStatus{128 + sig}
+		}
+		return exitStatus{exitRunprov}
+	case run.ExitCode != nil && *run.ExitCode != 0:
+		return exitStatus{*run.ExitCode}
+	case run.Status != core.RunSucceeded:
+		return exitStatus{exitRunprov}
+	}
+	return nil
+}
+
+// runRefused adds what to do to a refusal before anything ran.
+func runRefused(err error) error {
+	var na *core.NotApprovedError
+	switch {
+	case errors.As(err, &na):
+		return err // its message says who must approve
+	case errors.Is(err, core.ErrCorrupt):
+		return hintedError{err, "the stored image no longer matches its digest: remove it (runprov image rm --force DIGEST) and import or pull it again; runprov fsck checks the rest of the store"}
+	}
+	return withImageHint(err)
+}
+
+// hostProbe fills producer.HostProbe with plugins/env and the store.
+type hostProbe struct{ st *sqlite.Store }
+
+func (h hostProbe) Snapshot(ctx context.Context, name, version string) (producer.Snapshot, error) {
+	e, _ := env.CollectEnvironment() // a source it cannot read stays empty
+	esha, err := h.st.PutEnvironment(ctx, e)
+	if err != nil {
+		return producer.Snapshot{}, err
+	}
+	k := env.CollectSystemKernel(ctx, env.RuntimeInfo{Name: name, Version: version})
+	ksha, err := h.st.PutSystemKernel(ctx, k)
+	if err != nil {
+		return producer.Snapshot{}, err
+	}
+	return producer.Snapshot{EnvironmentSHA256: esha, SystemKernelSHA256: ksha}, nil
+}
+
+func (h hostProbe) Drift(ctx context.Context, prevSHA, curSHA string) (string, error) {
+	prev, err := h.st.SystemKernel(ctx, prevSHA)
+	if err != nil {
+		return "", err
+	}
+	cur, err := h.st.SystemKernel(ctx, curSHA)
+	if err != nil {
+		return "", err
+	}
+	return env.Compare(prev, cur).Summary(), nil
+}
+
+// newProducer wires the producer and its runtimes (wire.go registers them).
+func newProducer(a *app, st *sqlite.Store, runfiles producer.RunfileSource, images producer.ImageStore) (*producer.Producer, []runtime.Runtime) {
+	layout := st.Layout()
+	runc := &runtime.Runc{Root: filepath.Join(layout.Root, "runtime", "runc")}
+	chrun := &runtime.ChRun{}
+	p := &producer.Producer{
+		Layout: layout, Runfiles: runfiles, Images: images, Runs: st, Host: hostProbe{st},
+		Runtimes: map[string]runtime.Runtime{runc.Name(): runc, chrun.Name(): chrun},
+		Log:      a.log,
+	}
+	if d := os.Getenv("RUNPROV_RUNTIME_DIR"); d != "" {
+		p.RuntimeDir = d
+	}
+	return p, []runtime.Runtime{runc, chrun}
+}
+
+// abortStaleRuns marks aborted the running runs of runprov processes that
+// died (app.open calls it once per invocation).
+func abortStaleRuns(ctx context.Context, st *sqlite.Store) (int, error) {
+	host, _ := os.Hostname()
+	return st.AbortStaleRuns(ctx, func(pid int, h string) bool {
+		if h != host {
+			return true // another machine's: cannot tell
+		}
+		err := syscall.Kill(pid, 0)
+		return err == nil || errors.Is(err, syscall.EPERM)
+	})
+}

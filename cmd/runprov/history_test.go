@@ -1,0 +1,461 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/drivers/sqlite"
+	"github.com/runprov/runprov/drivers/sqlite/sqlitetest"
+	"github.com/runprov/runprov/plugins/history"
+)
+
+// historyStore makes a store with runprov init and fills it with the
+// synthetic runs from first to first+n-1 (bare: without steps and files).
+func historyStore(t *testing.T, n, outputs int, bare bool) string {
+	t.Helper()
+	store := t.TempDir()
+	mustCLI(t, 0, store, "-q", "init")
+	if n > 0 {
+		withStore(t, store, func(st *sqlite.Store) {
+			if err := sqlitetest.InsertSynthetic(context.Background(), st.DB(), 0, n, outputs, bare); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	return store
+}
+
+func withStore(t *testing.T, store string, fn func(st *sqlite.Store)) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), store, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fn(st)
+}
+
+// putRuns stores runs through core.RunStore (CreateRun, then FinishRun),
+// with an environment and a SystemKernel snapshot.
+func putRuns(t *testing.T, store string, k *core.SystemKernel, runs ...*core.Run) {
+	t.Helper()
+	ctx := context.Background()
+	withStore(t, store, func(st *sqlite.Store) {
+		esha, err := st.PutEnvironment(ctx, core.Environment{UID: 1000, GID: 1000, User: "alice", Groups: []int{1000, 27}, Hostname: "node1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ksha, err := st.PutSystemKernel(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range runs {
+			r.EnvironmentSHA256, r.SystemKernelSHA256 = esha, ksha
+			start := *r
+			start.Status, start.ExitCode, start.Steps, start.Inputs, start.Outputs = core.RunRunning, nil, nil, nil, nil
+			if err := st.CreateRun(ctx, &start); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.FinishRun(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+func testKernel() *core.SystemKernel {
+	return &core.SystemKernel{KernelRelease: "6.1.0-test", Arch: "x86_64", OSRelease: "Debian GNU/Linux 12 (bookworm)",
+		CPUModel: "test cpu", CPUCount: 2, MemTotalBytes: 8 << 30, Runtime: core.RuntimeInfo{Name: "runc", Version: "1.1.5"},
+		Sysctls: map[string]string{"vm.swappiness": "60", "kernel.pid_max": "4194304"}, Modules: []string{"ext4", "overlay"}}
+}
+
+// twoRuns are two finished runs of one commit on one input that differ
+// only in what each run has of its own.
+func twoRuns() (*core.Run, *core.Run) {
+	a, b := sqlitetest.SyntheticRun(1, 5), sqlitetest.SyntheticRun(2, 5)
+	b.Commit, b.RunfileBlob, b.ImageDigest, b.ConfigDigest = a.Commit, a.RunfileBlob, a.ImageDigest, a.ConfigDigest
+	b.Args, b.Argv, b.Hostname, b.Inputs, b.Outputs = a.Args, a.Argv, a.Hostname, a.Inputs, a.Outputs
+	b.Status, b.ExitCode, b.Reason, b.Steps = a.Status, a.ExitCode, a.Reason, a.Steps
+	b.ID = a.ID[:8] + b.ID[8:] // shares a's first 8 digits: ambiguous prefixes
+	return &a, &b
+}
+
+func TestRunsJSON100k(t *testing.T) {
+	const n = 100_000
+	start := time.Now()
+	store := historyStore(t, n, 0, true)
+	t.Logf("%d synthetic runs stored in %v", n, time.Since(start))
+
+	out, _ := mustCLI(t, 0, store, "--json", "runs", "--limit", "50")
+	var got []runListItem
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("runs --json: %v\n%.500s", err, out)
+	}
+	if len(got) != 50 {
+		t.Fatalf("runs --json --limit 50: %d runs", len(got))
+	}
+	for i, r := range got {
+		want := sqlitetest.SyntheticRun(n-1-i, 0)
+		if r.ID != want.ID || !r.Created.Equal(want.Created) || r.Status != want.Status || r.Commit != want.Commit {
+			t.Fatalf("run %d: %s created %v status %s; want %s created %v status %s", i, r.ID, r.Created, r.Status, want.ID, want.Created, want.Status)
+		}
+		if i > 0 && !r.Created.Before(got[i-1].Created) {
+			t.Fatalf("runs %d and %d are not newest first", i-1, i)
+		}
+	}
+
+	out, _ = mustCLI(t, 0, store, "--json", "runs", "--status", "succeeded", "--image", sqlitetest.SyntheticRun(3, 0).ImageDigest[7:19], "-n", "4")
+	got = nil
+	json.Unmarshal([]byte(out), &got)
+	var wantIDs, gotIDs []string
+	for i := n - 1; len(wantIDs) < 4; i-- {
+		if r := sqlitetest.SyntheticRun(i, 0); r.Status == core.RunSucceeded && i%5 == 3 {
+			wantIDs = append(wantIDs, r.ID)
+		}
+	}
+	for _, r := range got {
+		gotIDs = append(gotIDs, r.ID)
+	}
+	if !slices.Equal(gotIDs, wantIDs) {
+		t.Fatalf("filtered runs %v, want %v", gotIDs, wantIDs)
+	}
+
+	out, _ = mustCLI(t, 0, store, "runs", "-n", "2")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "RUN") || !strings.HasPrefix(lines[1], core.ShortRunID(sqlitetest.RunID(n-1))) {
+		t.Fatalf("runs table:\n%s", out)
+	}
+	out, _ = mustCLI(t, 0, store, "--csv", "runs", "-n", "1", "--since", "2026-01-01T00:00:00Z")
+	if !strings.Contains(out, sqlitetest.RunID(n-1)) {
+		t.Fatalf("runs --csv:\n%s", out)
+	}
+	mustCLI(t, 2, store, "runs", "--status", "done")
+	mustCLI(t, 2, store, "runs", "--since", "last tuesday")
+}
+
+func TestShowCLI(t *testing.T) {
+	store := historyStore(t, 0, 0, false)
+	a, b := twoRuns()
+	k := testKernel()
+	putRuns(t, store, k, a, b)
+
+	out, _ := mustCLI(t, 0, store, "--json", "show", a.ID[:10])
+	var rec history.Record
+	if err := json.Unmarshal([]byte(out), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.ID != a.ID || len(rec.Outputs) != 5 || rec.Outputs[4].SHA256 != a.Outputs[4].SHA256 || rec.SystemKernel == nil ||
+		rec.SystemKernel.Sysctls["vm.swappiness"] != "60" || rec.Environment == nil || rec.Environment.User != "alice" {
+		t.Fatalf("show --json:\n%s", out)
+	}
+	out, _ = mustCLI(t, 0, store, "show", a.ID[:10])
+	for _, want := range []string{a.ID, "failed (exit 1)", "sha256:" + a.Outputs[0].SHA256, "6.1.0-test", "2 sysctls", "user alice", "input data: /data/in -> /safe_data (ro)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "kernel.pid_max") {
+		t.Error("show prints every sysctl without -v")
+	}
+	out, _ = mustCLI(t, 0, store, "-v", "show", a.ID)
+	if !strings.Contains(out, "kernel.pid_max = 4194304") {
+		t.Errorf("show -v lacks the sysctls:\n%s", out)
+	}
+	_, errs := mustCLI(t, 125, store, "show", a.ID[:8])
+	if !strings.Contains(errs, "ambiguous") || !strings.Contains(errs, core.ShortRunID(a.ID)) || !strings.Contains(errs, core.ShortRunID(b.ID)) {
+		t.Errorf("ambiguous prefix: %s", errs)
+	}
+	_, errs = mustCLI(t, 125, store, "show", "ffffffff")
+	if !strings.Contains(errs, "not found") {
+		t.Errorf("unknown run: %s", errs)
+	}
+}
+
+func TestDiffCLI(t *testing.T) {
+	store := historyStore(t, 0, 0, false)
+	a, b := twoRuns()
+	c := *b
+	c.ID = sqlitetest.RunID(3)
+	c.Inputs = []core.FileRecord{{Name: "data", Path: "table.csv", Size: 1000, SHA256: sqlitetest.Hex64("one byte changed")}}
+	c.Outputs = slices.Clone(b.Outputs)
+	c.Outputs[2].SHA256 = sqlitetest.Hex64("other output")
+	putRuns(t, store, testKernel(), a, b, &c)
+
+	out, _ := mustCLI(t, 0, store, "diff", a.ID, b.ID)
+	if !strings.Contains(out, "are equivalent") {
+		t.Errorf("diff of equivalent runs:\n%s", out)
+	}
+	out, _ = mustCLI(t, 1, store, "diff", a.ID, c.ID)
+	for _, want := range []string{"differ", "inputs: 1 changed", "data/table.csv", "outputs: 1 changed", "/safe_outputs/out/00002.txt"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diff lacks %q:\n%s", want, out)
+		}
+	}
+	out, _ = mustCLI(t, 1, store, "--json", "diff", a.ID, c.ID)
+	var d history.Diff
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Equivalent || len(d.Inputs.Changed) != 1 || d.Inputs.Changed[0].Path != "table.csv" || d.Inputs.Changed[0].B.SHA256 != c.Inputs[0].SHA256 {
+		t.Fatalf("diff --json: %+v", d.Inputs)
+	}
+	mustCLI(t, 125, store, "diff", a.ID, "0123456789")
+	mustCLI(t, 2, store, "diff", a.ID)
+}
+
+const cliSchemaBase = "https://github.com/runprov/runprov/testdata/schemas/"
+
+func compileCLISchema(t *testing.T, name string) *jsonschema.Schema {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	files, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "schemas", "*.schema.json"))
+	if len(files) == 0 {
+		t.Fatal("no schemas in testdata/schemas")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if err := c.AddResource(cliSchemaBase+filepath.Base(f), doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := c.Compile(cliSchemaBase + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func validateJSON(t *testing.T, s *jsonschema.Schema, doc []byte) {
+	t.Helper()
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	if err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	if err := s.Validate(inst); err != nil {
+		t.Fatalf("does not validate against %s: %v\n%.2000s", s.Location, err, doc)
+	}
+}
+
+// collectSHA256 returns every string value under a key named sha256 (any
+// depth), and every "sha256:HEX" string.
+func collectSHA256(v any, out map[string]bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if s, ok := e.(string); ok && (k == "sha256" || k == "runprov:sha256") {
+				out[s] = true
+			}
+			collectSHA256(e, out)
+		}
+	case []any:
+		for _, e := range x {
+			collectSHA256(e, out)
+		}
+	case string:
+		if h, ok := strings.CutPrefix(x, "sha256:"); ok && len(h) == 64 {
+			out[h] = true
+		}
+	}
+}
+
+// TestExportCLI: each format validates against its schema, and the file
+// and image digests in it are the ones show --json prints.
+func TestExportCLI(t *testing.T) {
+	store := historyStore(t, 0, 0, false)
+	a, _ := twoRuns()
+	a.Mounts = append(a.Mounts, core.RunMount{Kind: core.MountScratch, Target: "/scratch"})
+	putRuns(t, store, testKernel(), a)
+	out, _ := mustCLI(t, 0, store, "--json", "show", a.ID)
+	var rec history.Record
+	json.Unmarshal([]byte(out), &rec)
+	want := map[string]bool{strings.TrimPrefix(rec.ImageDigest, "sha256:"): true}
+	for _, f := range rec.Outputs {
+		want[f.SHA256] = true
+	}
+	inputs := map[string]bool{}
+	for _, f := range rec.Inputs {
+		inputs[f.SHA256] = true
+	}
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		format, schema string
+		inputs         bool // the format lists the inputs' hashes
+	}{
+		{"json", "", true},
+		{"intoto", "intoto-statement-v1.schema.json", true},
+		{"prov", "prov-json.schema.json", true},
+		{"rocrate", "process-run-crate-0.5.schema.json", true},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			var doc []byte
+			if tc.format == "rocrate" {
+				crate := filepath.Join(dir, "crate")
+				mustCLI(t, 0, store, "-q", "export", a.ID[:12], "--format", "rocrate", "-o", crate)
+				var err error
+				if doc, err = os.ReadFile(filepath.Join(crate, "ro-crate-metadata.json")); err != nil {
+					t.Fatal(err)
+				}
+				validateJSON(t, compileCLISchema(t, "ro-crate-1.1.schema.json"), doc)
+			} else {
+				file := filepath.Join(dir, tc.format+".json")
+				mustCLI(t, 0, store, "export", a.ID[:12], "--format", tc.format, "-o", file)
+				var err error
+				if doc, err = os.ReadFile(file); err != nil {
+					t.Fatal(err)
+				}
+				stdout, _ := mustCLI(t, 0, store, "export", a.ID[:12], "--format", tc.format)
+				if stdout != string(doc) && tc.format != "prov" {
+					t.Errorf("export to stdout and to -o FILE differ")
+				}
+			}
+			if tc.schema != "" {
+				validateJSON(t, compileCLISchema(t, tc.schema), doc)
+			}
+			var v any
+			json.Unmarshal(doc, &v)
+			got := map[string]bool{}
+			collectSHA256(v, got)
+			for h := range want {
+				if !got[h] {
+					t.Errorf("digest %s of show --json is not in the %s export", h, tc.format)
+				}
+			}
+			for h := range inputs {
+				if tc.inputs && !got[h] {
+					t.Errorf("input digest %s is not in the %s export", h, tc.format)
+				}
+			}
+			// Every file digest in the export is one the record has.
+			for h := range got {
+				if !want[h] && !inputs[h] && h != rec.SystemKernelSHA256 && h != strings.TrimPrefix(rec.ConfigDigest, "sha256:") {
+					t.Errorf("the %s export has digest %s, which show --json does not", tc.format, h)
+				}
+			}
+		})
+	}
+	mustCLI(t, 2, store, "export", a.ID, "--format", "rocrate")
+	mustCLI(t, 2, store, "export", a.ID, "--format", "spdx")
+	mustCLI(t, 2, store, "export", a.ID)
+}
+
+// deterministicRunfile summarises its input; timeRunfile also writes the
+// moment it ran.
+const (
+	deterministicRunfile = `FROM IMAGE
+CMD ["/bin/sh", "-c", "wc -l < /safe_data/table.csv > /safe_outputs/lines; sha256sum /safe_data/table.csv | cut -c1-64 > /safe_outputs/sum"]
+`
+	timeRunfile = `FROM IMAGE
+CMD ["/bin/sh", "-c", "wc -l < /safe_data/table.csv > /safe_outputs/lines; cat /proc/uptime > /safe_outputs/time"]
+`
+)
+
+// TestHistoryWithRealRuns runs real containers: two runs of one commit on
+// one input are equivalent; a changed input byte makes them differ and
+// diff names it; reproduce says bit-for-bit for a deterministic Runfile,
+// names the file for one that writes the time, and refuses changed inputs.
+func TestHistoryWithRealRuns(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, deterministicRunfile)
+	in := t.TempDir()
+	table := filepath.Join(in, "table.csv")
+	if err := os.WriteFile(table, []byte("a,b\n1,2\n3,4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(commit string) *core.Run {
+		t.Helper()
+		out, errs, code := cli(t, rs.dir, "--json", "run", commit, "--input", "data="+in)
+		var r core.Run
+		if code != 0 || json.Unmarshal([]byte(out), &r) != nil {
+			t.Fatalf("run %s: exit %d\n%s\n%s", commit, code, out, errs)
+		}
+		return &r
+	}
+	r1, r2 := run(rs.commit), run(rs.commit)
+	out, _ := mustCLI(t, 0, rs.dir, "diff", r1.ID, r2.ID)
+	if !strings.Contains(out, "equivalent") {
+		t.Fatalf("diff of two runs on one input:\n%s", out)
+	}
+
+	if err := os.WriteFile(table, []byte("a,b\n1,2\n3,5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r3 := run(rs.commit)
+	out, _ = mustCLI(t, 1, rs.dir, "diff", r1.ID, r3.ID)
+	if !strings.Contains(out, "inputs: 1 changed") || !strings.Contains(out, "data/table.csv") || !strings.Contains(out, "/safe_outputs/sum") {
+		t.Fatalf("diff after one input byte changed:\n%s", out)
+	}
+	_, errs := mustCLI(t, 125, rs.dir, "reproduce", r1.ID)
+	if !strings.Contains(errs, "changed data/table.csv") || !strings.Contains(errs, "--allow-changed-inputs") {
+		t.Fatalf("reproduce on changed inputs: %s", errs)
+	}
+	before := runCount(t, rs.dir)
+	if err := os.WriteFile(table, []byte("a,b\n1,2\n3,4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if runCount(t, rs.dir) != before {
+		t.Fatal("a refused reproduce stored a run")
+	}
+	out, errs = mustCLI(t, 0, rs.dir, "reproduce", r1.ID[:10])
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); lines[len(lines)-1] != history.BitForBit {
+		t.Fatalf("reproduce of a deterministic run:\n%s\n%s", out, errs)
+	}
+	list, _ := mustCLI(t, 0, rs.dir, "--json", "runs", "-n", "1")
+	var newest []runListItem
+	json.Unmarshal([]byte(list), &newest)
+	if len(newest) != 1 || newest[0].ReproduceOf != r1.ID || newest[0].Verdict != history.BitForBit {
+		t.Fatalf("the reproduction's record: %+v", newest)
+	}
+
+	// Exports of a real run validate and carry its digests.
+	statement, _ := mustCLI(t, 0, rs.dir, "export", r1.ID, "--format", "intoto")
+	validateJSON(t, compileCLISchema(t, "intoto-statement-v1.schema.json"), []byte(statement))
+	for _, f := range r1.Outputs {
+		if !strings.Contains(statement, f.SHA256) {
+			t.Errorf("output %s (%s) is not in the statement", f.Path, f.SHA256)
+		}
+	}
+	crate := filepath.Join(t.TempDir(), "crate")
+	mustCLI(t, 0, rs.dir, "export", r1.ID, "--format", "rocrate", "-o", crate)
+	meta, err := os.ReadFile(filepath.Join(crate, "ro-crate-metadata.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	validateJSON(t, compileCLISchema(t, "process-run-crate-0.5.schema.json"), meta)
+	if rf, err := os.ReadFile(filepath.Join(crate, "Runfile")); err != nil || !strings.Contains(string(rf), "sha256sum") {
+		t.Errorf("the crate's Runfile: %v %q", err, rf)
+	}
+
+	// A Runfile that writes the time does not reproduce; the verdict names
+	// that file and only it.
+	timed := rs.add(t, timeRunfile)
+	rt := run(timed)
+	out, errs = mustCLI(t, 1, rs.dir, "reproduce", rt.ID)
+	last := strings.Split(strings.TrimSpace(out), "\n")
+	verdict := last[len(last)-1]
+	if !strings.HasPrefix(verdict, "not reproduced") || !strings.Contains(verdict, "/safe_outputs/time") || strings.Contains(verdict, "lines") {
+		t.Fatalf("reproduce of a run that writes the time:\n%s\n%s", out, errs)
+	}
+	// diff between a commit's runs and another commit's shows the Runfiles' diff.
+	out, _ = mustCLI(t, 1, rs.dir, "diff", r1.ID, rt.ID)
+	if !strings.Contains(out, "-CMD") || !strings.Contains(out, "+CMD") || !strings.Contains(out, "cat /proc/uptime") {
+		t.Errorf("diff across commits lacks the Runfile diff:\n%s", out)
+	}
+}

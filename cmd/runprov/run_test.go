@@ -1,0 +1,511 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/core/coretest"
+	"github.com/runprov/runprov/drivers/runtime"
+)
+
+// requireRunc makes a test that runs containers unavailable without root
+// and runc (it fails in CI).
+func requireRunc(t *testing.T) {
+	t.Helper()
+	coretest.RequireRoot(t)
+	coretest.RequireBinary(t, "runc")
+}
+
+// busyboxLayout writes an OCI image layout of a busybox-static image to a
+// new directory and returns it with the image's manifest digest. dirs are
+// extra empty directories of the image (mount points an image may or may
+// not have); /etc always exists, with a passwd file.
+func busyboxLayout(t *testing.T, dirs ...string) (string, string) {
+	t.Helper()
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		coretest.Unavailable(t, "/bin/busybox is missing: install busybox-static")
+	}
+	var raw bytes.Buffer
+	tw := tar.NewWriter(&raw)
+	mod := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	dir := func(name string) {
+		tw.WriteHeader(&tar.Header{Name: name + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mod})
+	}
+	dir("bin")
+	tw.WriteHeader(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bb)), ModTime: mod})
+	tw.Write(bb)
+	for _, l := range []string{"sh", "id", "cat", "touch", "mkdir", "ls", "sleep", "grep", "echo", "nc", "wc", "cut", "tr", "sha256sum", "unshare", "mount", "head", "tail", "true", "env", "rm", "test"} {
+		tw.WriteHeader(&tar.Header{Name: "bin/" + l, Typeflag: tar.TypeSymlink, Linkname: "busybox", ModTime: mod})
+	}
+	dir("etc")
+	passwd := []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n")
+	tw.WriteHeader(&tar.Header{Name: "etc/passwd", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(passwd)), ModTime: mod})
+	tw.Write(passwd)
+	for _, d := range dirs {
+		dir(strings.Trim(d, "/"))
+	}
+	tw.Close()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(raw.Bytes())
+	zw.Close()
+	data := gz.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
+		tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", hostArch()
+	cf.Config.Cmd = []string{"/bin/sh", "-c", "echo image default"}
+	cf.Config.Env = []string{"PATH=/bin", "FROM_IMAGE=1"}
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "layout")
+	p, err := layout.Write(out, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	return out, digest(t, img)
+}
+
+// runStore is a store with a busybox image imported and a Runfile added.
+type runStore struct {
+	dir    string
+	image  string // manifest digest
+	commit string
+}
+
+// newRunStore makes a store, imports a busybox image and commits runfile,
+// in which IMAGE stands for the image reference.
+func newRunStore(t *testing.T, runfile string, initArgs ...string) *runStore {
+	t.Helper()
+	store := newCLIStore(t, initArgs...)
+	lay, d := busyboxLayout(t)
+	mustCLI(t, 0, store, "image", "import", lay)
+	rs := &runStore{dir: store, image: d}
+	rs.commit = rs.add(t, runfile)
+	t.Cleanup(func() { checkNoContainers(t, store) })
+	return rs
+}
+
+// add commits a Runfile (IMAGE replaced by the image) and returns the commit.
+func (rs *runStore) add(t *testing.T, runfile string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "Runfile")
+	if err := os.WriteFile(p, []byte(strings.ReplaceAll(runfile, "IMAGE", "busybox@"+rs.image)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := mustCLI(t, 0, rs.dir, "add", p)
+	return strings.TrimSpace(out)
+}
+
+// run runs `runprov --json run COMMIT args...` and returns the record,
+// stdout/stderr text and the exit code. The record is nil when runprov
+// refused the run.
+func (rs *runStore) run(t *testing.T, args ...string) (*core.Run, string, int) {
+	t.Helper()
+	out, errs, code := cli(t, rs.dir, append([]string{"--json", "run", rs.commit}, args...)...)
+	var r core.Run
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		return nil, errs, code
+	}
+	return &r, errs, code
+}
+
+// checkNoContainers fails when runprov's runc state directory still lists
+// a container.
+func checkNoContainers(t *testing.T, store string) {
+	t.Helper()
+	rc := &runtime.Runc{Root: filepath.Join(store, "runtime", "runc")}
+	cs, err := rc.List(context.Background())
+	if err != nil {
+		t.Errorf("runc list: %v", err)
+	}
+	if len(cs) > 0 {
+		t.Errorf("containers left behind: %+v", cs)
+	}
+}
+
+func runCount(t *testing.T, store string) int {
+	t.Helper()
+	out, _ := mustCLI(t, 0, store, "query", "--csv", "SELECT count(*) FROM runs")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var n int
+	json.Unmarshal([]byte(lines[len(lines)-1]), &n)
+	return n
+}
+
+const echoRunfile = `FROM IMAGE
+ARG WHO=world
+LABEL purpose=test
+ENV GREETING="hello ${WHO}"
+CMD ["/bin/sh", "-c", "echo $GREETING; echo to-stderr >&2"]
+`
+
+func TestRunRecordsAndStreams(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, echoRunfile)
+	r, errs, code := rs.run(t, "--arg", "WHO=tests")
+	if code != 0 || r == nil {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	if r.Status != core.RunSucceeded || r.ExitCode == nil || *r.ExitCode != 0 {
+		t.Errorf("status %s exit %v", r.Status, r.ExitCode)
+	}
+	if !strings.Contains(errs, "runprov: run "+r.ID) {
+		t.Errorf("the run id is not on stderr:\n%s", errs)
+	}
+	// --json sends the container's stdout to stderr.
+	if !strings.Contains(errs, "hello tests") || !strings.Contains(errs, "to-stderr") {
+		t.Errorf("container output not streamed:\n%s", errs)
+	}
+	logs, _ := os.ReadFile(filepath.Join(rs.dir, "runs", r.ID, "stdout.log"))
+	if string(logs) != "hello tests\n" {
+		t.Errorf("stdout.log = %q", logs)
+	}
+	logs, _ = os.ReadFile(filepath.Join(rs.dir, "runs", r.ID, "stderr.log"))
+	if string(logs) != "to-stderr\n" {
+		t.Errorf("stderr.log = %q", logs)
+	}
+	if r.Args["WHO"] != "tests" || r.Labels["purpose"] != "test" || r.User != "65534:65534" || r.Runtime != "runc" ||
+		r.RuntimeVersion == "" || r.Executor != "local" || r.ImageDigest != rs.image || !strings.HasPrefix(rs.commit, r.Commit[:len(rs.commit)]) {
+		t.Errorf("record: %+v", r)
+	}
+	if !contains(r.Env, "GREETING=hello tests") || !contains(r.Env, "FROM_IMAGE=1") || !contains(r.Env, "TMPDIR=/scratch") {
+		t.Errorf("env %v", r.Env)
+	}
+	if len(r.Steps) != 1 || r.Steps[0].ExitCode != 0 || r.Steps[0].Start.IsZero() {
+		t.Errorf("steps %+v", r.Steps)
+	}
+	if r.SystemKernelSHA256 == "" || r.EnvironmentSHA256 == "" || r.Hostname == "" {
+		t.Errorf("no host snapshot: %+v", r)
+	}
+	var cfg struct {
+		Process struct{ Args []string }
+		Root    struct{ Readonly bool }
+	}
+	data, err := os.ReadFile(filepath.Join(rs.dir, "runs", r.ID, "config.json"))
+	if err != nil || json.Unmarshal(data, &cfg) != nil || !cfg.Root.Readonly || len(cfg.Process.Args) != 3 {
+		t.Errorf("config.json: %v %s", err, data)
+	}
+	// The stored record is the printed one.
+	out, _ := mustCLI(t, 0, rs.dir, "query", "--csv", "SELECT status, exit_code, runtime FROM runs WHERE id = '"+r.ID+"'")
+	if !strings.Contains(out, "succeeded,0,runc") {
+		t.Errorf("stored row: %s", out)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestRunExitStatusAndTimeout(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, echoRunfile)
+	r, errs, code := rs.run(t, "--", "/bin/sh", "-c", "exit 3")
+	if code != 3 || r == nil || r.Status != core.RunFailed || r.ExitCode == nil || *r.ExitCode != 3 {
+		t.Fatalf("exit 3: code %d record %+v\n%s", code, r, errs)
+	}
+	start := time.Now()
+	r, errs, code = rs.run(t, "--timeout", "1s", "--", "/bin/sleep", "60")
+	if time.Since(start) > 30*time.Second {
+		t.Errorf("the timeout did not kill the run in time: %s", time.Since(start))
+	}
+	if code != 137 || r == nil || r.Status != core.RunFailed || !strings.Contains(r.Reason, "timeout") || r.Limits.Timeout != time.Second {
+		t.Fatalf("timeout: code %d record %+v\n%s", code, r, errs)
+	}
+}
+
+// TestRunRefusals: each refusal comes before anything runs (no run row,
+// no container), exits 125 and says what was wrong.
+func TestRunRefusals(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, echoRunfile)
+	in := t.TempDir()
+	full := t.TempDir()
+	os.WriteFile(filepath.Join(full, "old.txt"), []byte("x"), 0o644)
+
+	check := func(name, want string, args ...string) {
+		t.Helper()
+		before := runCount(t, rs.dir)
+		r, errs, code := rs.run(t, args...)
+		if code != exitRunprov || r != nil {
+			t.Errorf("%s: exit %d, want 125\n%s", name, code, errs)
+		}
+		if !strings.Contains(errs, want) {
+			t.Errorf("%s: stderr lacks %q:\n%s", name, want, errs)
+		}
+		if n := runCount(t, rs.dir); n != before {
+			t.Errorf("%s: a run was recorded", name)
+		}
+	}
+	check("missing input", "no such file", "--input", "data="+filepath.Join(in, "nope"))
+	check("unknown input", "has no INPUT", "--input", "other="+in)
+	check("outputs not empty", "not empty", "--outputs", full)
+	check("unknown arg", "declares no ARG", "--arg", "NOPE=1")
+
+	mustCLI(t, 0, rs.dir, "config", core.SettingRequireApproval, "true")
+	check("not approved", "runprov image approve")
+	mustCLI(t, 0, rs.dir, "image", "approve", rs.image, "--note", "test")
+	if r, errs, code := rs.run(t); code != 0 || !r.Approved {
+		t.Fatalf("approved image: exit %d\n%s", code, errs)
+	}
+
+	// Flip one byte of the layer blob.
+	var layerBlob string
+	var maxSize int64
+	blobs, _ := filepath.Glob(filepath.Join(rs.dir, "images", "blobs", "sha256", "*"))
+	for _, b := range blobs {
+		if fi, err := os.Stat(b); err == nil && fi.Size() > maxSize {
+			layerBlob, maxSize = b, fi.Size()
+		}
+	}
+	data, err := os.ReadFile(layerBlob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	os.Chmod(layerBlob, 0o644)
+	if err := os.WriteFile(layerBlob, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check("tampered image", "digest mismatch")
+}
+
+// TestRunAbortOnSIGINT runs runprov as a subprocess (this test binary, see
+// TestRunHelperProcess), interrupts it while the container sleeps, and
+// checks that the container is gone and the run recorded aborted.
+func TestRunAbortOnSIGINT(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, echoRunfile)
+	cmd, stderr := helperProcess(t, rs.dir, "run", rs.commit, "--", "/bin/sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() bool {
+		cs, _ := (&runtime.Runc{Root: filepath.Join(rs.dir, "runtime", "runc")}).List(context.Background())
+		return len(cs) == 1 && cs[0].Status == "running"
+	})
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit %d (%v), want 130\n%s", code, err, stderr)
+	}
+	out, _ := mustCLI(t, 0, rs.dir, "query", "--csv", "SELECT status, reason FROM runs")
+	if !strings.Contains(out, "aborted,SIGINT") {
+		t.Errorf("runs: %s\n%s", out, stderr)
+	}
+	if ms, _ := filepath.Glob("/run/runprov/*"); len(ms) > 0 {
+		for _, m := range ms {
+			if strings.Contains(stderr.String(), filepath.Base(m)) {
+				t.Errorf("the run's root %s is left", m)
+			}
+		}
+	}
+}
+
+// TestRunStaleRunAborted: a runprov killed with SIGKILL leaves its run
+// running; the next command marks it aborted.
+func TestRunStaleRunAborted(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, echoRunfile)
+	cmd, stderr := helperProcess(t, rs.dir, "run", rs.commit, "--", "/bin/sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() bool {
+		cs, _ := (&runtime.Runc{Root: filepath.Join(rs.dir, "runtime", "runc")}).List(context.Background())
+		return len(cs) == 1 && cs[0].Status == "running"
+	})
+	cmd.Process.Kill()
+	cmd.Wait()
+	// runc dies with runprov (Pdeathsig); the container it leaves is
+	// cleaned below.
+	out, _ := mustCLI(t, 0, rs.dir, "query", "--csv", "SELECT status FROM runs")
+	if !strings.Contains(out, "aborted") {
+		t.Errorf("runs: %s\n%s", out, stderr)
+	}
+	cleanupContainers(t, rs.dir)
+}
+
+// cleanupContainers kills and deletes what a killed runprov left.
+func cleanupContainers(t *testing.T, store string) {
+	rc := &runtime.Runc{Root: filepath.Join(store, "runtime", "runc")}
+	cs, _ := rc.List(context.Background())
+	for _, c := range cs {
+		rc.Delete(context.Background(), c.ID)
+	}
+	ms, _ := filepath.Glob("/run/runprov/*/rootfs")
+	for _, m := range ms {
+		exec.Command("umount", "-l", m).Run()
+		os.RemoveAll(filepath.Dir(m))
+	}
+}
+
+// helperProcess returns a command running runprov (this test binary) with
+// args, its stderr captured.
+func helperProcess(t *testing.T, store string, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRunHelperProcess$")
+	argsJSON, _ := json.Marshal(append([]string{"--store", store}, args...))
+	cmd.Env = append(os.Environ(), "RUNPROV_HELPER_ARGS="+string(argsJSON))
+	var stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	t.Cleanup(func() {
+		if cmd.Process != nil && cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return cmd, &stderr
+}
+
+// TestRunHelperProcess is runprov's main when RUNPROV_HELPER_ARGS holds
+// the arguments (a JSON list): subprocess tests (signals, another user)
+// run this test binary instead of building runprov. Run normally, it
+// checks that runprov version works in-process.
+func TestRunHelperProcess(t *testing.T) {
+	argsJSON := os.Getenv("RUNPROV_HELPER_ARGS")
+	if argsJSON == "" {
+		var out bytes.Buffer
+		if code := execute(context.Background(), []string{"version"}, strings.NewReader(""), &out, &out); code != 0 || out.Len() == 0 {
+			t.Fatalf("runprov version: exit %d: %s", code, out.String())
+		}
+		return
+	}
+	var args []string
+	if err := json.Unmarshal([]byte(argsJSON), &args); err != nil {
+		panic(err)
+	}
+	// As main does.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := execute(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met in %s", d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRunChRun: ch-run cannot give read-only inputs or an isolated
+// network, so it is refused; --allow-weaker-sandbox runs it and the record
+// says so.
+func TestRunChRun(t *testing.T) {
+	coretest.RequireRoot(t)
+	coretest.RequireBinary(t, "ch-run")
+	rs := newRunStore(t, echoRunfile)
+	in := filepath.Join(t.TempDir(), "in")
+	os.Mkdir(in, 0o755)
+	os.WriteFile(filepath.Join(in, "x.txt"), []byte("from the input\n"), 0o644)
+
+	r, errs, code := rs.run(t, "--runtime", "ch-run", "--input", "data="+in)
+	if code != exitRunprov || r != nil || !strings.Contains(errs, "--allow-weaker-sandbox") || !strings.Contains(errs, "read-only INPUT binds") {
+		t.Fatalf("ch-run without --allow-weaker-sandbox: exit %d\n%s", code, errs)
+	}
+	r, errs, code = rs.run(t, "--runtime", "ch-run", "--allow-weaker-sandbox", "--input", "data="+in,
+		"--", "/bin/sh", "-c", "cat /safe_data/x.txt; id -u; echo out > /safe_outputs/o.txt")
+	if code != 0 || r == nil {
+		t.Fatalf("ch-run: exit %d\n%s", code, errs)
+	}
+	if !r.WeakerSandbox || r.Runtime != "ch-run" || !strings.HasPrefix(r.RuntimeVersion, "0.") || r.Status != core.RunSucceeded {
+		t.Errorf("record: runtime %s %s weaker %v status %s", r.Runtime, r.RuntimeVersion, r.WeakerSandbox, r.Status)
+	}
+	if !strings.Contains(errs, "from the input\n65534\n") {
+		t.Errorf("ch-run output:\n%s", errs)
+	}
+	if len(r.Outputs) != 1 || r.Outputs[0].Path != "o.txt" {
+		t.Errorf("outputs %+v", r.Outputs)
+	}
+	out, _ := mustCLI(t, 0, rs.dir, "query", "--csv", "SELECT runtime, weaker_sandbox FROM runs")
+	if !strings.Contains(out, "ch-run,1") {
+		t.Errorf("stored: %s", out)
+	}
+}
+
+// TestRunLimits: LIMITs are cgroup limits: a process that needs more
+// memory is killed, forks beyond pids fail; the record says they held.
+func TestRunLimits(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, `FROM IMAGE
+LIMIT memory=32m pids=20
+CMD ["/bin/sh", "-c", "i=0; ok=0; last=; while [ $i -lt 40 ]; do sleep 2 & p=$!; [ \"$p\" != \"$last\" ] && ok=$((ok+1)); last=$p; i=$((i+1)); done 2>/dev/null; echo started=$ok; wait; head -c 200000000 /dev/zero | tail > /dev/null; echo survived"]
+`)
+	r, errs, code := rs.run(t)
+	if r == nil {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	if r.Limits.MemoryBytes != 32<<20 || r.Limits.Pids != 20 || r.Limits.Note != "" {
+		t.Errorf("limits %+v", r.Limits)
+	}
+	if strings.Contains(errs, "survived") {
+		t.Errorf("a process used 200 MB under memory=32m:\n%s", errs)
+	}
+	if n, err := strconv.Atoi(parseKV(errs)["started"]); err != nil || n >= 20 {
+		t.Errorf("started %d background processes under pids=20:\n%s", n, errs)
+	}
+}

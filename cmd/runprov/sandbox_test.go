@@ -1,0 +1,326 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/core/coretest"
+)
+
+// sandboxCheck prints key=value lines about the sandbox it runs in.
+const sandboxCheck = `
+echo "uid=$(id -u)"
+echo "gid=$(id -g)"
+echo "ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ' ')"
+if echo x | nc -w 2 127.0.0.1 "$PORT" >/dev/null 2>&1; then echo tcp=connected; else echo tcp=failed; fi
+touch /data/new 2>/dev/null && echo input=writable || echo input=readonly
+touch /x 2>/dev/null && echo root=writable || echo root=readonly
+touch /etc/x 2>/dev/null && echo etc=writable || echo etc=readonly
+mkdir /newdir 2>/dev/null && echo mkdir=allowed || echo mkdir=denied
+echo "capeff=$(grep CapEff /proc/self/status | cut -f2)"
+echo "capbnd=$(grep CapBnd /proc/self/status | cut -f2)"
+echo "nnp=$(grep NoNewPrivs /proc/self/status | cut -f2)"
+echo "seccomp=$(grep '^Seccomp:' /proc/self/status | cut -f2)"
+unshare -U true 2>/dev/null && echo unshare=allowed || echo unshare=denied
+mount -t tmpfs none /scratch 2>/dev/null && echo mount=allowed || echo mount=denied
+echo "timer_list=$(wc -c < /proc/timer_list)"
+echo "procsys=$(grep ' /proc/sys ' /proc/self/mountinfo | cut -d' ' -f6 | cut -d, -f1)"
+echo "hostname=$(cat /proc/sys/kernel/hostname)"
+echo secret > /scratch/f && echo scratch=writable
+touch /tmp/t 2>/dev/null && echo tmp=writable || echo tmp=readonly
+echo "tmpdir=$TMPDIR"
+echo result > /out/result.txt
+wc -l < /data/input.csv > /out/lines.txt
+mkdir /out/sub && ln -s ../result.txt /out/sub/link
+echo done=yes
+`
+
+const sandboxRunfile = `FROM IMAGE
+ARG PORT
+USER 1234:1234
+INPUT data /data
+OUTPUT /out
+SCRATCH /scratch
+ENV PORT=${PORT}
+CMD ["/bin/sh", "/data/check.sh"]
+`
+
+func parseKV(out string) map[string]string {
+	m := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m
+}
+
+// TestSandbox checks, inside a real runc container, every property of the
+// sandbox the issue lists, then the run's record and what it left.
+func TestSandbox(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, sandboxRunfile)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	in := filepath.Join(t.TempDir(), "in")
+	os.Mkdir(in, 0o755)
+	os.WriteFile(filepath.Join(in, "check.sh"), []byte(sandboxCheck), 0o644)
+	os.WriteFile(filepath.Join(in, "input.csv"), []byte("a,b\n1,2\n3,4\n"), 0o644)
+	os.Symlink("input.csv", filepath.Join(in, "link.csv"))
+
+	r, errs, code := rs.run(t, "--input", "data="+in, "--arg", fmt.Sprintf("PORT=%d", port))
+	if code != 0 || r == nil {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	got := parseKV(errs) // --json: the container's stdout is on stderr
+	want := map[string]string{
+		"uid": "1234", "gid": "1234", "ifaces": "lo", "tcp": "failed",
+		"input": "readonly", "root": "readonly", "etc": "readonly", "mkdir": "denied",
+		"capeff": "0000000000000000", "capbnd": "0000000000000000", "nnp": "1", "seccomp": "2",
+		"unshare": "denied", "mount": "denied", "timer_list": "0", "procsys": "ro", "hostname": "runprov",
+		"scratch": "writable", "tmp": "writable", "tmpdir": "/scratch", "done": "yes",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("inside the container %s=%q, want %q", k, got[k], v)
+		}
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("the host listener on 127.0.0.1 accepted %d connections from the container", n)
+	}
+	if _, err := os.Stat(filepath.Join(in, "new")); err == nil {
+		t.Errorf("the container wrote into its input")
+	}
+
+	runDir := filepath.Join(rs.dir, "runs", r.ID)
+	if _, err := os.Stat(filepath.Join(runDir, "scratch")); !os.IsNotExist(err) {
+		t.Errorf("scratch is still there after the run: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join("/run/runprov", r.ID)); !os.IsNotExist(err) {
+		t.Errorf("the run's overlay root is still there: %v", err)
+	}
+	// The shared rootfs gained nothing (mount points went to the overlay).
+	rootfs := filepath.Join(rs.dir, "rootfs", strings.TrimPrefix(rs.image, "sha256:"))
+	for _, d := range []string{"proc", "data", "out", "scratch", "tmp", "dev"} {
+		if _, err := os.Lstat(filepath.Join(rootfs, d)); err == nil {
+			t.Errorf("the shared rootfs gained /%s", d)
+		}
+	}
+
+	// Output manifest: hashes match the files, links are links, and the
+	// files are the runprov user's again.
+	outDir := filepath.Join(runDir, "outputs")
+	files := map[string]core.FileRecord{}
+	for _, f := range r.Outputs {
+		files[f.Path] = f
+	}
+	for _, name := range []string{"result.txt", "lines.txt"} {
+		data, err := os.ReadFile(filepath.Join(outDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		if f := files[name]; f.SHA256 != hex.EncodeToString(sum[:]) || f.Size != int64(len(data)) || f.Name != "/out" {
+			t.Errorf("output %s recorded as %+v, file sha256 %x", name, f, sum)
+		}
+		if fi, err := os.Stat(filepath.Join(outDir, name)); err == nil && ownerUID(fi) != os.Getuid() {
+			t.Errorf("output %s belongs to uid %d after the run", name, ownerUID(fi))
+		}
+	}
+	if data, _ := os.ReadFile(filepath.Join(outDir, "lines.txt")); strings.TrimSpace(string(data)) != "3" {
+		t.Errorf("lines.txt = %q", data)
+	}
+	if f := files["sub/link"]; f.Link != "../result.txt" || f.SHA256 != "" {
+		t.Errorf("symlink output recorded as %+v", f)
+	}
+	inputs := map[string]core.FileRecord{}
+	for _, f := range r.Inputs {
+		inputs[f.Path] = f
+	}
+	csvSum := sha256.Sum256([]byte("a,b\n1,2\n3,4\n"))
+	if f := inputs["input.csv"]; f.SHA256 != hex.EncodeToString(csvSum[:]) || f.Name != "data" || f.Size != 12 {
+		t.Errorf("input manifest: %+v", r.Inputs)
+	}
+	if f := inputs["link.csv"]; f.Link != "input.csv" {
+		t.Errorf("input symlink: %+v", f)
+	}
+	if r.User != "1234:1234" {
+		t.Errorf("user %q", r.User)
+	}
+	kinds := map[string]bool{}
+	for _, m := range r.Mounts {
+		kinds[m.Kind] = true
+		if m.Kind == core.MountInput && !m.ReadOnly {
+			t.Errorf("input mount not read-only: %+v", m)
+		}
+	}
+	for _, k := range []string{core.MountInput, core.MountOutput, core.MountScratch, core.MountTmp} {
+		if !kinds[k] {
+			t.Errorf("no %s mount recorded: %+v", k, r.Mounts)
+		}
+	}
+}
+
+func ownerUID(fi os.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return -1
+}
+
+// TestSandboxSystemKernel: the snapshot's kernel release is uname -r's,
+// and two runs on this host share one snapshot row.
+func TestSandboxSystemKernel(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, echoRunfile)
+	r1, errs, code := rs.run(t)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	r2, errs, code := rs.run(t)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	if r1.SystemKernelSHA256 == "" || r1.SystemKernelSHA256 != r2.SystemKernelSHA256 {
+		t.Errorf("two runs on one host: snapshots %q and %q", r1.SystemKernelSHA256, r2.SystemKernelSHA256)
+	}
+	if r2.Drift != "" {
+		t.Errorf("drift between two runs on one host: %q", r2.Drift)
+	}
+	uname, err := exec.Command("uname", "-r").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := mustCLI(t, 0, rs.dir, "query", "--csv", "SELECT kernel_release, (SELECT count(*) FROM system_kernels) FROM system_kernels")
+	if want := strings.TrimSpace(string(uname)) + ",1"; !strings.Contains(out, want) {
+		t.Errorf("system_kernels: %q, want a row %q", out, want)
+	}
+}
+
+// rootlessUser is the ordinary user the rootless test runs runprov as; it
+// is created (with subordinate ids) when missing.
+const rootlessUser = "runprovtest"
+
+// TestSandboxRootless runs runprov as an ordinary user: rootless runc with
+// the user's subordinate ids. The process is still the Runfile's USER, and
+// what it wrote is the user's afterwards.
+func TestSandboxRootless(t *testing.T) {
+	requireRunc(t)
+	for _, b := range []string{"newuidmap", "newgidmap", "unshare", "useradd"} {
+		coretest.RequireBinary(t, b)
+	}
+	u, err := user.Lookup(rootlessUser)
+	if err != nil {
+		if out, err := exec.Command("useradd", "--create-home", "--shell", "/bin/sh", rootlessUser).CombinedOutput(); err != nil {
+			t.Fatalf("useradd: %v: %s", err, out)
+		}
+		if u, err = user.Lookup(rootlessUser); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if data, _ := os.ReadFile("/etc/subuid"); !strings.Contains(string(data), rootlessUser+":") {
+		out, err := exec.Command("usermod", "--add-subuids", "300000-365535", "--add-subgids", "300000-365535", rootlessUser).CombinedOutput()
+		if err != nil {
+			t.Fatalf("usermod: %v: %s", err, out)
+		}
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+
+	// A directory the user owns, reachable by it (t.TempDir is root's 0700).
+	base, err := os.MkdirTemp("", "runprov-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command("rm", "-rf", base).Run() })
+	os.Chmod(base, 0o755)
+	exe := filepath.Join(base, "runprov.test")
+	if out, err := exec.Command("cp", os.Args[0], exe).CombinedOutput(); err != nil {
+		t.Fatalf("copy the test binary: %v: %s", err, out)
+	}
+	lay, d := busyboxLayout(t)
+	if out, err := exec.Command("cp", "-r", lay, filepath.Join(base, "layout")).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	in := filepath.Join(base, "in")
+	os.Mkdir(in, 0o755)
+	os.WriteFile(filepath.Join(in, "x.csv"), []byte("1\n2\n"), 0o644)
+	os.WriteFile(filepath.Join(base, "Runfile"), []byte("FROM busybox@"+d+"\n"+
+		`CMD ["/bin/sh", "-c", "echo uid=$(id -u); echo ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '); touch /safe_data/y 2>/dev/null || echo input=readonly; wc -l < /safe_data/x.csv > /safe_outputs/n.txt; echo s > /scratch/s; echo capeff=$(grep CapEff /proc/self/status | cut -f2)"]`+"\n"), 0o644)
+	if out, err := exec.Command("chown", "-R", u.Uid+":"+u.Gid, base).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	store := filepath.Join(base, "store")
+	as := func(want int, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(exe, "-test.run=^TestRunHelperProcess$")
+		argsJSON, _ := json.Marshal(append([]string{"--store", store}, args...))
+		cmd.Env = []string{"RUNPROV_HELPER_ARGS=" + string(argsJSON), "HOME=" + base, "USER=" + rootlessUser, "PATH=" + os.Getenv("PATH")}
+		cmd.Dir = base
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		out, err := cmd.CombinedOutput()
+		if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != want {
+			t.Fatalf("runprov %s as %s: %v, want exit %d\n%s", strings.Join(args, " "), rootlessUser, err, want, out)
+		}
+		return string(out)
+	}
+	as(0, "init")
+	as(0, "image", "import", filepath.Join(base, "layout"))
+	commit := strings.TrimSpace(as(0, "add", filepath.Join(base, "Runfile")))
+	out := as(0, "run", commit, "--input", "data="+in)
+	got := parseKV(out)
+	for k, v := range map[string]string{"uid": "65534", "ifaces": "lo", "input": "readonly", "capeff": "0000000000000000"} {
+		if got[k] != v {
+			t.Errorf("rootless: %s=%q, want %q\n%s", k, got[k], v, out)
+		}
+	}
+	runs, _ := filepath.Glob(filepath.Join(store, "runs", "*"))
+	if len(runs) != 1 {
+		t.Fatalf("runs: %v", runs)
+	}
+	fi, err := os.Stat(filepath.Join(runs[0], "outputs", "n.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ownerUID(fi) != uid {
+		t.Errorf("the output belongs to uid %d, not the user %d", ownerUID(fi), uid)
+	}
+	if _, err := os.Stat(filepath.Join(runs[0], "scratch")); !os.IsNotExist(err) {
+		t.Errorf("scratch left: %v", err)
+	}
+	var r core.Run
+	data, _ := os.ReadFile(filepath.Join(runs[0], "run.json"))
+	if err := json.Unmarshal(data, &r); err != nil || r.Status != core.RunSucceeded || len(r.Outputs) != 1 {
+		t.Errorf("run.json: %v %s", err, data)
+	}
+}

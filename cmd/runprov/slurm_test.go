@@ -1,0 +1,319 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/drivers/slurm/slurmtest"
+)
+
+// The Slurm executor against the real cluster of this machine
+// (testdata/slurm/slurm-up.sh): the batch jobs run this test binary as
+// runprov, on the same store.
+
+// requireSlurm makes a test unavailable without root, runc and a Slurm
+// cluster (it fails in CI), and points the batch scripts at this test
+// binary, which is runprov when RUNPROV_HELPER_ARGS holds its arguments
+// (TestMain in run_test.go).
+func requireSlurm(t *testing.T) {
+	t.Helper()
+	requireRunc(t)
+	slurmtest.Require(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The script is called as: BIN --store STORE exec-prepared RUN.
+	wrapper := filepath.Join(t.TempDir(), "runprov")
+	script := "#!/bin/sh\necho wrapper start $(date +%s.%N) >> /tmp/slurm-eng-probe/times\nexport RUNPROV_HELPER_ARGS=\"[\\\"$1\\\", \\\"$2\\\", \\\"$3\\\", \\\"$4\\\"]\"\nexec " + self + "\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(slurmBinaryEnv, wrapper)
+}
+
+const slurmRunfile = `FROM IMAGE
+ARG WHO=world
+ENV WHO=${WHO}
+LIMIT cpus=1 memory=64m timeout=2m
+CMD ["/bin/sh", "-c", "echo hello $WHO > /safe_outputs/greeting.txt; echo done"]
+`
+
+// slurmRun runs `runprov --json run COMMIT --executor slurm args...` and
+// decodes what it prints into v.
+func slurmRun(t *testing.T, rs *runStore, v any, args ...string) (string, int) {
+	t.Helper()
+	out, errs, code := cli(t, rs.dir, append([]string{"--json", "run", rs.commit, "--executor", "slurm"}, args...)...)
+	if v != nil && code == 0 {
+		if err := json.Unmarshal([]byte(out), v); err != nil {
+			t.Fatalf("run printed %q: %v\n%s", out, err, errs)
+		}
+	}
+	return errs, code
+}
+
+func showJSON(t *testing.T, store, id string) map[string]any {
+	t.Helper()
+	out, _ := mustCLI(t, 0, store, "--json", "show", id)
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// A run through Slurm records its job, node and hashed outputs, and `show`
+// gives what a local run of the same commit gives, but for what differs
+// between any two runs (id, times, per-run paths) and the executor fields.
+func TestSlurmRunMatchesLocalRun(t *testing.T) {
+	requireSlurm(t)
+	rs := newRunStore(t, slurmRunfile)
+	var r core.Run
+	start := time.Now()
+	errs, code := slurmRun(t, rs, &r, "--arg", "WHO=slurm", "--wait")
+	t.Logf("run --executor slurm --wait took %v: created %v started %v ended %v", time.Since(start), r.Created.Sub(start), r.Started.Sub(start), r.Ended.Sub(start))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	host, _ := os.Hostname()
+	node := strings.Split(host, ".")[0]
+	if r.Status != core.RunSucceeded || r.Executor != "slurm" || r.Slurm == nil || r.Slurm.JobID == "" ||
+		r.Slurm.Node != node || r.Slurm.Partition == "" || r.Slurm.ArrayTask != nil || r.Hostname != host {
+		t.Fatalf("slurm run: %s %q executor %s %+v host %s\n%s", r.Status, r.Reason, r.Executor, r.Slurm, r.Hostname, errs)
+	}
+	if len(r.Outputs) != 1 || r.Outputs[0].SHA256 != sha256Hex("hello slurm\n") {
+		t.Fatalf("outputs %+v, want greeting.txt hashed", r.Outputs)
+	}
+	if !strings.Contains(errs, "queued as slurm job "+r.Slurm.JobID) {
+		t.Errorf("stderr does not name the job:\n%s", errs)
+	}
+	if logs, _ := os.ReadFile(filepath.Join(rs.dir, "runs", r.ID, "stdout.log")); string(logs) != "done\n" {
+		t.Errorf("stdout.log = %q", logs)
+	}
+	local, errs, code := rs.run(t, "--arg", "WHO=slurm")
+	if code != 0 {
+		t.Fatalf("local run: exit %d\n%s", code, errs)
+	}
+	remote, here := showJSON(t, rs.dir, r.ID), showJSON(t, rs.dir, local.ID)
+	for _, m := range []map[string]any{remote, here} {
+		for _, k := range []string{"id", "created", "started", "ended", "executor", "slurm"} {
+			delete(m, k)
+		}
+		// slurmd starts jobs with the user's supplementary groups
+		// (initgroups); this test process may have none.
+		if e, ok := m["environment"].(map[string]any); ok {
+			delete(e, "groups")
+			delete(m, "environment_sha256")
+		}
+		// Paths in the run's directory name the run.
+		b, _ := json.Marshal(m)
+		var clean map[string]any
+		json.Unmarshal([]byte(strings.ReplaceAll(strings.ReplaceAll(string(b), r.ID, "RUN"), local.ID, "RUN")), &clean)
+		for k := range m {
+			delete(m, k)
+		}
+		for k, v := range clean {
+			m[k] = v
+		}
+		for _, s := range m["steps"].([]any) {
+			delete(s.(map[string]any), "start")
+			delete(s.(map[string]any), "end")
+		}
+	}
+	for _, k := range jsonDiff("", remote, here) {
+		t.Errorf("show of the slurm run differs from the local run's at %s", k)
+	}
+	if remote["system_kernel"] == nil || remote["environment"] == nil {
+		t.Error("the slurm run has no system or environment snapshot")
+	}
+}
+
+// Twenty array tasks on two cores: twenty records, each with its task, its
+// own outputs and the same job; fsck holds.
+func TestSlurmArray(t *testing.T) {
+	requireSlurm(t)
+	rs := newRunStore(t, `FROM IMAGE
+ARG SLURM_ARRAY_TASK_ID
+LIMIT cpus=1
+CMD ["/bin/sh", "-c", "echo task ${SLURM_ARRAY_TASK_ID} > /safe_outputs/task.txt"]
+`)
+	const n = 20
+	var runs []core.Run
+	errs, code := slurmRun(t, rs, &runs, "--array", fmt.Sprint(n), "--wait")
+	if code != 0 || len(runs) != n {
+		t.Fatalf("exit %d, %d runs\n%s", code, len(runs), errs)
+	}
+	seen := map[string]bool{}
+	for i, r := range runs {
+		want := fmt.Sprint(i)
+		if r.Status != core.RunSucceeded || r.Args["SLURM_ARRAY_TASK_ID"] != want || r.Slurm == nil || r.Slurm.ArrayTask == nil ||
+			*r.Slurm.ArrayTask != i || r.Slurm.JobID != runs[0].Slurm.JobID || r.Slurm.Node == "" {
+			t.Errorf("task %d: %s %q args %v slurm %+v", i, r.Status, r.Reason, r.Args, r.Slurm)
+			continue
+		}
+		if len(r.Outputs) != 1 || r.Outputs[0].SHA256 != sha256Hex("task "+want+"\n") {
+			t.Errorf("task %d outputs %+v", i, r.Outputs)
+		}
+		seen[r.ID] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct run ids, want %d", len(seen), n)
+	}
+	out, _ := mustCLI(t, 0, rs.dir, "query", "--csv", "SELECT count(*) FROM runs WHERE executor = 'slurm' AND status = 'succeeded' AND slurm_job_id = '"+runs[0].Slurm.JobID+"'")
+	if !strings.HasSuffix(strings.TrimSpace(out), fmt.Sprint(n)) {
+		t.Errorf("stored succeeded tasks: %s", out)
+	}
+	mustCLI(t, 0, rs.dir, "fsck")
+}
+
+// waitStatus polls `runprov show` (each call refreshes Slurm runs) until
+// the run's status satisfies ok.
+func waitStatus(t *testing.T, store, id string, timeout time.Duration, ok func(core.RunStatus) bool) core.Run {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var r core.Run
+	for {
+		out, _ := mustCLI(t, 0, store, "--json", "show", id)
+		r = core.Run{}
+		json.Unmarshal([]byte(out), &r)
+		if ok(r.Status) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s still %s after %v", id, r.Status, timeout)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// scancel of a pending and of a running job: the run ends aborted with the
+// scheduler's reason.
+func TestSlurmCancel(t *testing.T) {
+	requireSlurm(t)
+	rs := newRunStore(t, `FROM IMAGE
+CMD ["/bin/sleep", "300"]
+`)
+	var pending, running core.Run
+	if errs, code := slurmRun(t, rs, &pending, "--sbatch-arg=--begin=now+1hour"); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	if errs, code := slurmRun(t, rs, &running); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	for _, r := range []core.Run{pending, running} {
+		if r.Status != core.RunQueued || r.Slurm == nil || r.Slurm.JobID == "" {
+			t.Fatalf("submitted run: %s %+v", r.Status, r.Slurm)
+		}
+	}
+	waitStatus(t, rs.dir, running.ID, time.Minute, func(s core.RunStatus) bool { return s == core.RunRunning })
+	// The container really runs before it is cancelled.
+	deadline := time.Now().Add(time.Minute)
+	for !hasContainer(t, rs.dir) {
+		if time.Now().After(deadline) {
+			t.Fatal("the job's container never started")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, r := range []core.Run{pending, running} {
+		if out, err := exec.Command("scancel", r.Slurm.JobID).CombinedOutput(); err != nil {
+			t.Fatalf("scancel: %v %s", err, out)
+		}
+	}
+	p := waitStatus(t, rs.dir, pending.ID, time.Minute, core.RunStatus.Finished)
+	if p.Status != core.RunAborted || !strings.Contains(p.Reason, "slurm job "+pending.Slurm.JobID+" CANCELLED") || !strings.Contains(p.Reason, "while pending") {
+		t.Errorf("cancelled pending run: %s %q", p.Status, p.Reason)
+	}
+	r := waitStatus(t, rs.dir, running.ID, 2*time.Minute, core.RunStatus.Finished)
+	if r.Status != core.RunAborted || !strings.Contains(r.Reason, "slurm job "+running.Slurm.JobID+" CANCELLED") || r.Slurm.Node == "" {
+		t.Errorf("cancelled running run: %s %q %+v", r.Status, r.Reason, r.Slurm)
+	}
+}
+
+func hasContainer(t *testing.T, store string) bool {
+	out, err := exec.Command("runc", "--root", filepath.Join(store, "runtime", "runc"), "list", "-q").Output()
+	return err == nil && strings.TrimSpace(string(out)) != ""
+}
+
+// sbatch missing or the controller down: a clear error, exit 125, and no
+// queued or running row.
+func TestSlurmSubmitFailures(t *testing.T) {
+	requireSlurm(t)
+	rs := newRunStore(t, slurmRunfile)
+	unfinished := func() string {
+		out, _ := mustCLI(t, 0, rs.dir, "query", "--csv", "SELECT count(*) FROM runs WHERE status IN ('queued', 'running')")
+		return strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	}
+
+	t.Run("sbatch missing", func(t *testing.T) {
+		t.Setenv("PATH", t.TempDir())
+		errs, code := slurmRun(t, rs, nil)
+		if code != exitRunprov || !strings.Contains(errs, "sbatch is not on PATH") {
+			t.Errorf("exit %d\n%s", code, errs)
+		}
+		if runCount(t, rs.dir) != 0 {
+			t.Error("a run was recorded although nothing could be submitted")
+		}
+	})
+	t.Run("controller down", func(t *testing.T) {
+		conf := slurmtest.DownConf(t)
+		t.Setenv("SLURM_CONF", strings.TrimPrefix(conf, "SLURM_CONF="))
+		errs, code := slurmRun(t, rs, nil)
+		if code != exitRunprov || !strings.Contains(errs, "Unable to contact slurm controller") || !strings.Contains(errs, "scontrol ping") {
+			t.Errorf("exit %d\n%s", code, errs)
+		}
+		if n := unfinished(); n != "0" {
+			t.Errorf("%s queued or running rows left behind", n)
+		}
+		out, _ := mustCLI(t, 0, rs.dir, "query", "--csv", "SELECT status, reason FROM runs")
+		if !strings.Contains(out, "aborted") || !strings.Contains(out, "sbatch did not take the job") {
+			t.Errorf("the prepared run is not marked aborted with why:\n%s", out)
+		}
+	})
+	t.Run("usage", func(t *testing.T) {
+		for _, args := range [][]string{{"--array", "3"}, {"--executor", "pbs"}, {"--executor", "slurm", "--array", "2", "--outputs", t.TempDir()}} {
+			_, errs, code := cli(t, rs.dir, append([]string{"run", rs.commit}, args...)...)
+			if code != exitUsage {
+				t.Errorf("run %v: exit %d, want %d\n%s", args, code, exitUsage, errs)
+			}
+		}
+	})
+}
+
+// jsonDiff lists the paths at which two decoded JSON values differ, with
+// both values when they are not objects.
+func jsonDiff(path string, a, b any) []string {
+	am, aok := a.(map[string]any)
+	bm, bok := b.(map[string]any)
+	if aok && bok {
+		var out []string
+		for k := range am {
+			out = append(out, jsonDiff(path+"."+k, am[k], bm[k])...)
+		}
+		for k := range bm {
+			if _, ok := am[k]; !ok {
+				out = append(out, jsonDiff(path+"."+k, nil, bm[k])...)
+			}
+		}
+		return out
+	}
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	if string(x) != string(y) {
+		return []string{fmt.Sprintf("%s: %s vs %s", path, x, y)}
+	}
+	return nil
+}

@@ -1,0 +1,767 @@
+package git
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	gogit "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/runprov/runprov/core"
+)
+
+// Environment variables read at the time of each remote operation; nothing
+// read from them is ever written anywhere.
+const (
+	EnvToken         = "RUNPROV_GIT_TOKEN"      // HTTP(S) password or token
+	EnvUser          = "RUNPROV_GIT_USER"       // HTTP(S) user name for the token (default "runprov")
+	EnvSSHPassphrase = "RUNPROV_SSH_PASSPHRASE" // passphrase of the --ssh-key file
+)
+
+// remoteName names the in-memory remote. go-git only checks that the push
+// options and the remote agree on it; it never reaches .git/config.
+const remoteName = "runprov"
+
+// fetchRef holds a fetched commit for the duration of one Fetch, so that the
+// fetched objects are reachable while they are written; it is removed
+// before Fetch returns.
+const fetchRef = plumbing.ReferenceName("refs/runprov/fetch")
+
+var _ core.RemoteGitRepo = (*Repo)(nil)
+
+// endpoint is a remote resolved for one call: the URL go-git gets, what
+// messages may show, the credentials and every secret string to scrub.
+type endpoint struct {
+	url     string
+	display string
+	auth    transport.AuthMethod
+	creds   string // where the credentials came from, for messages; "" for none
+	secrets []string
+}
+
+var schemeRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://`)
+
+// newEndpoint parses r.URL and gathers credentials from the environment.
+func newEndpoint(r core.Remote) (*endpoint, error) {
+	raw := strings.TrimSpace(r.URL)
+	if raw == "" {
+		return nil, fmt.Errorf("%w: empty remote URL: give file:///path, a path, https://host/repo.git or ssh://host/repo.git", core.ErrInvalid)
+	}
+	e := &endpoint{url: raw, secrets: []string{raw}}
+	ep, err := transport.NewEndpoint(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: remote URL %s cannot be parsed: give file:///path, a path, https://host/repo.git or ssh://host/repo.git", core.ErrInvalid, redactURL(raw))
+	}
+	if ep.Password != "" {
+		e.secrets = append(e.secrets, ep.Password, url.UserPassword(ep.User, ep.Password).String())
+	}
+	if u, err := url.Parse(raw); err == nil && u.RawQuery != "" {
+		e.secrets = append(e.secrets, u.RawQuery)
+	}
+	switch ep.Protocol {
+	case "file":
+		p := ep.Path
+		if !schemeRE.MatchString(raw) {
+			// A plain path: git resolves it against the working directory.
+			if p, err = filepath.Abs(raw); err != nil {
+				return nil, err
+			}
+			e.url = p
+			// As a file:// URL go-git finds the objects to push in the
+			// local repository, not by walking the remote's object store
+			// through an uncached storage (twice as fast for a small push).
+			if !strings.ContainsAny(p, "#?%") {
+				e.url = "file://" + p
+			}
+		}
+		e.display = p
+	case "http", "https":
+		e.display = displayURL(ep.Protocol, ep)
+		if err := e.httpAuth(ep); err != nil {
+			return nil, err
+		}
+	case "ssh":
+		e.display = displayURL("ssh", ep)
+		if err := e.sshAuth(ep, r.SSHKey); err != nil {
+			return nil, err
+		}
+	case "git":
+		e.display = displayURL("git", ep)
+	default:
+		return nil, fmt.Errorf("%w: remote URL scheme %q is not supported: use file, http, https, ssh or git", core.ErrInvalid, ep.Protocol)
+	}
+	if r.SSHKey != "" && ep.Protocol != "ssh" {
+		return nil, fmt.Errorf("%w: --ssh-key is for ssh:// remotes, and %s is not one", core.ErrInvalid, e.display)
+	}
+	return e, nil
+}
+
+// displayURL is scheme://host[:port]/path: no user, password or query.
+func displayURL(scheme string, ep *transport.Endpoint) string {
+	p, _, _ := strings.Cut(ep.Path, "?")
+	return (&url.URL{Scheme: scheme, Host: hostPort(ep), Path: p}).String()
+}
+
+func hostPort(ep *transport.Endpoint) string {
+	if ep.Port > 0 {
+		return net.JoinHostPort(ep.Host, fmt.Sprint(ep.Port))
+	}
+	return ep.Host
+}
+
+// httpAuth: RUNPROV_GIT_TOKEN (user from the URL, RUNPROV_GIT_USER or
+// "runprov"), else a password in the URL, else ~/.netrc ($NETRC).
+func (e *endpoint) httpAuth(ep *transport.Endpoint) error {
+	user := ep.User
+	if user == "" {
+		user = os.Getenv(EnvUser)
+	}
+	if user == "" {
+		user = "runprov"
+	}
+	if tok := os.Getenv(EnvToken); tok != "" {
+		e.auth, e.creds = &githttp.BasicAuth{Username: user, Password: tok}, EnvToken
+		e.secrets = append(e.secrets, tok)
+		return nil
+	}
+	if ep.Password != "" {
+		e.auth, e.creds = &githttp.BasicAuth{Username: ep.User, Password: ep.Password}, "the URL"
+		return nil
+	}
+	login, pass, file, err := netrcLookup(ep.Host)
+	if err != nil {
+		return err
+	}
+	if file != "" {
+		e.auth, e.creds = &githttp.BasicAuth{Username: login, Password: pass}, file
+		e.secrets = append(e.secrets, pass)
+	}
+	return nil
+}
+
+// sshAuth: the key file given with --ssh-key, else ssh-agent. Host keys are
+// checked against ~/.ssh/known_hosts (go-git's default).
+func (e *endpoint) sshAuth(ep *transport.Endpoint, keyFile string) error {
+	user := ep.User
+	if user == "" {
+		user = "git"
+	}
+	if keyFile != "" {
+		if _, err := os.Stat(keyFile); err != nil {
+			return fmt.Errorf("%w: --ssh-key %s: %v", core.ErrInvalid, keyFile, err)
+		}
+		pass := os.Getenv(EnvSSHPassphrase)
+		auth, err := gitssh.NewPublicKeysFromFile(user, keyFile, pass)
+		if err != nil {
+			return fmt.Errorf("%w: read SSH key %s: %v (a key with a passphrase needs %s)", core.ErrInvalid, keyFile, err, EnvSSHPassphrase)
+		}
+		if pass != "" {
+			e.secrets = append(e.secrets, pass)
+		}
+		e.auth, e.creds = auth, "--ssh-key "+keyFile
+		return nil
+	}
+	if os.Getenv("SSH_AUTH_SOCK") == "" {
+		return fmt.Errorf("%w: no ssh-agent for %s (SSH_AUTH_SOCK is unset): start one and ssh-add a key, or give --ssh-key FILE", core.ErrInvalid, e.display)
+	}
+	auth, err := gitssh.NewSSHAgentAuth(user)
+	if err != nil {
+		return fmt.Errorf("connect to ssh-agent: %w", err)
+	}
+	e.auth, e.creds = auth, "ssh-agent"
+	return nil
+}
+
+// remoteError is an error from a remote with every secret scrubbed from its
+// text. It unwraps to core sentinels and context errors only, never to the
+// transport's error, whose text may hold the URL or a credential.
+type remoteError struct {
+	msg string
+	is  []error
+}
+
+func (e *remoteError) Error() string   { return e.msg }
+func (e *remoteError) Unwrap() []error { return e.is }
+
+var userinfoRE = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@`)
+
+// scrub removes credentials and userinfo from s.
+func (e *endpoint) scrub(s string) string {
+	secrets := append([]string(nil), e.secrets...)
+	// Longest first, so a secret inside another is not left half replaced.
+	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
+	for _, sec := range secrets {
+		if sec == "" {
+			continue
+		}
+		repl := "***"
+		if sec == e.url || sec == strings.TrimSpace(e.url) {
+			repl = e.display
+		}
+		s = strings.ReplaceAll(s, sec, repl)
+	}
+	return userinfoRE.ReplaceAllString(s, "$1")
+}
+
+// fail turns an error from go-git into a clear, scrubbed one.
+func (e *endpoint) fail(ctx context.Context, what string, err error) error {
+	re := &remoteError{}
+	if ctx.Err() != nil {
+		re.msg = fmt.Sprintf("%s %s: %v", what, e.display, ctx.Err())
+		re.is = []error{ctx.Err()}
+		return re
+	}
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, transport.ErrAuthenticationRequired) && e.creds == "":
+		re.msg = fmt.Sprintf("%s %s: the remote asks for credentials: set %s (and %s if the user is not %q) or add the host to ~/.netrc", what, e.display, EnvToken, EnvUser, "runprov")
+	case errors.Is(err, transport.ErrAuthenticationRequired):
+		re.msg = fmt.Sprintf("%s %s: the remote refused the credentials from %s: check the user and token", what, e.display, e.creds)
+	case errors.Is(err, transport.ErrAuthorizationFailed):
+		re.msg = fmt.Sprintf("%s %s: the remote denied access with the credentials from %s: check that they may access this repository", what, e.display, e.creds)
+	case errors.Is(err, transport.ErrRepositoryNotFound):
+		re.msg = fmt.Sprintf("%s %s: no git repository there: check the URL (a bare repository is made with git init --bare)", what, e.display)
+		re.is = []error{core.ErrNotFound}
+	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &dnsErr), errors.As(err, &opErr):
+		re.msg = fmt.Sprintf("%s %s: cannot reach the remote (%s): check the URL and that the server is up", what, e.display, e.scrub(rootCause(err).Error()))
+	case strings.Contains(err.Error(), "unable to authenticate"):
+		re.msg = fmt.Sprintf("%s %s: the SSH server refused the key from %s: check the key and the user in the URL", what, e.display, e.creds)
+	case strings.Contains(err.Error(), "knownhosts") || strings.Contains(err.Error(), "key mismatch"):
+		re.msg = fmt.Sprintf("%s %s: the SSH host key is not known or does not match: check it and add it to ~/.ssh/known_hosts (ssh-keyscan)", what, e.display)
+	case errors.Is(err, os.ErrNotExist) && strings.Contains(err.Error(), "git-"):
+		re.msg = fmt.Sprintf("%s %s: local remotes need git's git-upload-pack and git-receive-pack: install git (apt-get install git)", what, e.display)
+	default:
+		re.msg = fmt.Sprintf("%s %s: %s", what, e.display, e.scrub(err.Error()))
+	}
+	return re
+}
+
+func rootCause(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
+
+// redactURL strips userinfo and query from a URL for messages, without
+// needing it to parse.
+func redactURL(raw string) string {
+	s := userinfoRE.ReplaceAllString(raw, "$1")
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// remote is the in-memory remote for one call. It first reopens the
+// storage keeping pack files open: a push, a fetch and the history walks
+// after it read thousands of objects, and go-git otherwise opens the pack
+// (and lstat's its path) once per object read.
+func (r *Repo) remote(e *endpoint) (*gogit.Remote, error) {
+	st := filesystem.NewStorageWithOptions(osfs.New(filepath.Join(r.dir, gitDirName)), cache.NewObjectLRUDefault(),
+		filesystem.Options{KeepDescriptors: true})
+	repo, err := gogit.Open(st, nil)
+	if err != nil {
+		return nil, fmt.Errorf("reopen repository: %w", err)
+	}
+	r.st.Close()
+	r.st, r.repo = st, repo
+	return gogit.NewRemote(r.st, &config.RemoteConfig{Name: remoteName, URLs: []string{e.url}}), nil
+}
+
+// remoteRefs lists the remote's refs: hash refs by name, and the branch the
+// remote's HEAD names ("" when it names none). An empty remote has no refs.
+func (e *endpoint) remoteRefs(ctx context.Context, rem *gogit.Remote) (map[plumbing.ReferenceName]plumbing.Hash, plumbing.ReferenceName, error) {
+	list, err := rem.ListContext(ctx, &gogit.ListOptions{Auth: e.auth})
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return map[plumbing.ReferenceName]plumbing.Hash{}, "", nil
+	}
+	if err != nil {
+		return nil, "", e.fail(ctx, "list refs of", err)
+	}
+	refs := map[plumbing.ReferenceName]plumbing.Hash{}
+	var head plumbing.ReferenceName
+	var headHash plumbing.Hash
+	for _, ref := range list {
+		switch {
+		case ref.Name() == plumbing.HEAD && ref.Type() == plumbing.SymbolicReference:
+			head = ref.Target()
+		case ref.Name() == plumbing.HEAD:
+			headHash = ref.Hash()
+		case ref.Type() == plumbing.HashReference:
+			refs[ref.Name()] = ref.Hash()
+		}
+	}
+	if head == "" && !headHash.IsZero() {
+		// No symref capability: the branch with HEAD's commit, main first.
+		var names []string
+		for n, h := range refs {
+			if h == headHash && n.IsBranch() {
+				names = append(names, n.String())
+			}
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			if head == "" || n == branchRef.String() {
+				head = plumbing.ReferenceName(n)
+			}
+		}
+	}
+	return refs, head, nil
+}
+
+// Push implements core.RemoteGitRepo.
+func (r *Repo) Push(ctx context.Context, rem core.Remote, branch string, force bool) (string, error) {
+	dst, err := branchName(branch)
+	if err != nil {
+		return "", err
+	}
+	e, err := newEndpoint(rem)
+	if err != nil {
+		return "", err
+	}
+	head, err := r.Head(ctx)
+	if err != nil {
+		return "", err
+	}
+	if head == "" {
+		return "", fmt.Errorf("push: %w: the repo has no commits yet (runprov add a Runfile first)", core.ErrNotFound)
+	}
+	gr, err := r.remote(e)
+	if err != nil {
+		return "", err
+	}
+	refs, _, err := e.remoteRefs(ctx, gr)
+	if err != nil {
+		return "", err
+	}
+	old := refs[dst]
+	if old.String() == head {
+		return head, nil
+	}
+	if !old.IsZero() && !force {
+		if ok, _ := r.IsAncestor(ctx, old.String(), head); !ok {
+			return "", fmt.Errorf("push to %s: %w: the remote branch %s is at %s, which the local head %s does not contain: pull first (runprov pull), or push --force to overwrite the remote branch",
+				e.display, core.ErrNonFastForward, dst.Short(), short(old.String()), short(head))
+		}
+	}
+	spec := config.RefSpec(branchRef.String() + ":" + dst.String())
+	if force {
+		spec = "+" + spec
+	}
+	err = gr.PushContext(ctx, &gogit.PushOptions{RemoteName: remoteName, RefSpecs: []config.RefSpec{spec}, Auth: e.auth, Force: force})
+	switch {
+	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
+	case strings.Contains(err.Error(), "non-fast-forward"):
+		// The remote moved between the listing and the push.
+		return "", fmt.Errorf("push to %s: %w: the remote branch %s moved while pushing: pull first (runprov pull)", e.display, core.ErrNonFastForward, dst.Short())
+	default:
+		return "", e.fail(ctx, "push to", err)
+	}
+	if old.IsZero() {
+		return "", nil
+	}
+	return old.String(), nil
+}
+
+func branchName(branch string) (plumbing.ReferenceName, error) {
+	if branch == "" {
+		branch = core.DefaultBranch
+	}
+	name := plumbing.NewBranchReferenceName(branch)
+	if strings.HasPrefix(branch, "refs/") || name.Validate() != nil {
+		return "", fmt.Errorf("%w: branch name %q: give a name like main or release/v1", core.ErrInvalid, branch)
+	}
+	return name, nil
+}
+
+// Fetch implements core.RemoteGitRepo.
+func (r *Repo) Fetch(ctx context.Context, rem core.Remote, ref string) (string, string, error) {
+	e, err := newEndpoint(rem)
+	if err != nil {
+		return "", "", err
+	}
+	gr, err := r.remote(e)
+	if err != nil {
+		return "", "", err
+	}
+	refs, head, err := e.remoteRefs(ctx, gr)
+	if err != nil {
+		return "", "", err
+	}
+	if len(refs) == 0 {
+		return "", "", fmt.Errorf("fetch from %s: %w: the remote has no commits (push to it first)", e.display, core.ErrNotFound)
+	}
+	name, err := resolveRef(refs, head, ref)
+	if err != nil {
+		return "", "", fmt.Errorf("fetch from %s: %w", e.display, err)
+	}
+	want := refs[name]
+	if _, err := r.st.EncodedObject(plumbing.AnyObject, want); err != nil {
+		defer r.dropFetchRef()
+		err := gr.FetchContext(ctx, &gogit.FetchOptions{
+			RemoteName: remoteName,
+			RefSpecs:   []config.RefSpec{config.RefSpec("+" + name.String() + ":" + fetchRef.String())},
+			Auth:       e.auth,
+			Tags:       gogit.NoTags,
+		})
+		if err != nil && !errors.Is(err, gogit.NoErrAlreadyUpToDate) {
+			return "", "", e.fail(ctx, "fetch from", err)
+		}
+		got, err := r.st.Reference(fetchRef)
+		if err != nil {
+			return "", "", fmt.Errorf("fetch from %s: %s did not arrive: %w", e.display, name.Short(), err)
+		}
+		want = got.Hash()
+	}
+	commit, err := r.peel(want)
+	if err != nil {
+		return "", "", fmt.Errorf("fetch from %s: %s: %w", e.display, name.Short(), err)
+	}
+	return commit.String(), name.String(), nil
+}
+
+// dropFetchRef removes fetchRef and its directory, which would otherwise
+// be archived as an empty refs/runprov/.
+func (r *Repo) dropFetchRef() {
+	r.st.RemoveReference(fetchRef)
+	os.Remove(filepath.Join(r.dir, gitDirName, filepath.FromSlash(path.Dir(fetchRef.String()))))
+}
+
+// resolveRef finds the remote ref named by ref: "" is HEAD's branch, a
+// "refs/..." name is exact, a short name is a branch, then a tag.
+func resolveRef(refs map[plumbing.ReferenceName]plumbing.Hash, head plumbing.ReferenceName, ref string) (plumbing.ReferenceName, error) {
+	var tries []plumbing.ReferenceName
+	switch {
+	case ref == "" || ref == "HEAD":
+		if _, ok := refs[head]; head == "" || !ok {
+			return "", fmt.Errorf("%w: the remote's HEAD names no commit: give the branch (--ref or --branch)", core.ErrNotFound)
+		}
+		return head, nil
+	case strings.HasPrefix(ref, "refs/"):
+		tries = []plumbing.ReferenceName{plumbing.ReferenceName(ref)}
+	default:
+		tries = []plumbing.ReferenceName{plumbing.NewBranchReferenceName(ref), plumbing.NewTagReferenceName(ref)}
+	}
+	for _, n := range tries {
+		if _, ok := refs[n]; ok {
+			return n, nil
+		}
+	}
+	var branches []string
+	for n := range refs {
+		if n.IsBranch() {
+			branches = append(branches, n.Short())
+		}
+	}
+	sort.Strings(branches)
+	return "", fmt.Errorf("%w: the remote has no branch or tag %q (its branches: %s)", core.ErrNotFound, ref, strings.Join(branches, ", "))
+}
+
+// peel follows annotated tags to the commit they name.
+func (r *Repo) peel(h plumbing.Hash) (plumbing.Hash, error) {
+	for range 10 {
+		obj, err := r.st.EncodedObject(plumbing.AnyObject, h)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("read %s: %w", h, err)
+		}
+		switch obj.Type() {
+		case plumbing.CommitObject:
+			return h, nil
+		case plumbing.TagObject:
+			tag, err := object.DecodeTag(r.st, obj)
+			if err != nil {
+				return plumbing.ZeroHash, err
+			}
+			h = tag.Target
+		default:
+			return plumbing.ZeroHash, fmt.Errorf("%w: it names a %s, not a commit", core.ErrInvalid, obj.Type())
+		}
+	}
+	return plumbing.ZeroHash, fmt.Errorf("%w: too many nested tags", core.ErrInvalid)
+}
+
+// NewCommits implements core.RemoteGitRepo.
+func (r *Repo) NewCommits(ctx context.Context, from, to string) ([]core.CommitInfo, error) {
+	known := map[plumbing.Hash]bool{}
+	if from != "" {
+		stack := []plumbing.Hash{plumbing.NewHash(from)}
+		known[stack[0]] = true
+		for len(stack) > 0 {
+			h := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			c, err := r.repo.CommitObject(h)
+			if err != nil {
+				return nil, fmt.Errorf("read commit %s: %w", h, err)
+			}
+			for _, p := range c.ParentHashes {
+				if !known[p] {
+					known[p] = true
+					stack = append(stack, p)
+				}
+			}
+		}
+	}
+	toHash := plumbing.NewHash(to)
+	if known[toHash] {
+		return nil, nil
+	}
+	top, err := r.repo.CommitObject(toHash)
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", to, core.ErrNotFound)
+	}
+	// Depth-first, a commit is emitted once all its parents are.
+	type frame struct {
+		c    *object.Commit
+		next int
+	}
+	seen := map[plumbing.Hash]bool{toHash: true}
+	stack := []frame{{c: top}}
+	var out []core.CommitInfo
+	for len(stack) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		f := &stack[len(stack)-1]
+		if f.next < len(f.c.ParentHashes) {
+			p := f.c.ParentHashes[f.next]
+			f.next++
+			if known[p] || seen[p] {
+				continue
+			}
+			seen[p] = true
+			pc, err := r.repo.CommitObject(p)
+			if err != nil {
+				return nil, fmt.Errorf("read commit %s: %w", p, err)
+			}
+			stack = append(stack, frame{c: pc})
+			continue
+		}
+		out = append(out, commitInfo(f.c))
+		stack = stack[:len(stack)-1]
+	}
+	return out, nil
+}
+
+// Changes implements core.RemoteGitRepo.
+func (r *Repo) Changes(ctx context.Context, hash string) ([]core.FileChange, error) {
+	c, err := r.repo.CommitObject(plumbing.NewHash(hash))
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", hash, core.ErrNotFound)
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return nil, fmt.Errorf("read tree of %s: %w", hash, err)
+	}
+	var changed map[string]string
+	if c.NumParents() == 0 {
+		changed = map[string]string{}
+		err := tree.Files().ForEach(func(f *object.File) error {
+			if isRegular(f.Mode) {
+				changed[f.Name] = f.Hash.String()
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list files of %s: %w", hash, err)
+		}
+	}
+	for i, ph := range c.ParentHashes {
+		pc, err := r.repo.CommitObject(ph)
+		if err != nil {
+			return nil, fmt.Errorf("read parent %s of %s: %w", ph, hash, err)
+		}
+		pt, err := pc.Tree()
+		if err != nil {
+			return nil, fmt.Errorf("read tree of %s: %w", ph, err)
+		}
+		diff, err := object.DiffTreeContext(ctx, pt, tree)
+		if err != nil {
+			return nil, fmt.Errorf("diff %s against %s: %w", hash, ph, err)
+		}
+		vsParent := map[string]string{}
+		for _, ch := range diff {
+			if ch.To.Name != "" && isRegular(ch.To.TreeEntry.Mode) {
+				vsParent[ch.To.Name] = ch.To.TreeEntry.Hash.String()
+			}
+		}
+		if i == 0 {
+			changed = vsParent
+			continue
+		}
+		// A merge changes what differs from every parent, as git's
+		// combined diff shows it.
+		for p, b := range changed {
+			if vsParent[p] != b {
+				delete(changed, p)
+			}
+		}
+	}
+	out := make([]core.FileChange, 0, len(changed))
+	for p, b := range changed {
+		out = append(out, core.FileChange{Path: p, Blob: b})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+func isRegular(m filemode.FileMode) bool {
+	return m == filemode.Regular || m == filemode.Executable || m == filemode.Deprecated
+}
+
+// SetHead implements core.RemoteGitRepo.
+func (r *Repo) SetHead(ctx context.Context, commit string) error {
+	h := plumbing.NewHash(commit)
+	if _, err := r.repo.CommitObject(h); err != nil {
+		return fmt.Errorf("commit %s: %w", commit, core.ErrNotFound)
+	}
+	if err := r.st.SetReference(plumbing.NewHashReference(branchRef, h)); err != nil {
+		return fmt.Errorf("move %s: %w", branchRef, err)
+	}
+	return r.packFetched()
+}
+
+// maxPacks bounds the packs fetches may leave. Each fetch writes one pack;
+// merging them rewrites every object (a quarter second at 1000 commits), so
+// small pulls leave their pack and one pull in maxPacks merges them all.
+// Restoring a repository costs per file, and maxPacks packs are 2*maxPacks.
+const maxPacks = 8
+
+// packFetched merges the packs fetches wrote once there are more than
+// maxPacks, and packs any loose objects. Only objects reachable from refs
+// are kept.
+func (r *Repo) packFetched() error {
+	packs, err := r.st.ObjectPacks()
+	if err != nil {
+		return fmt.Errorf("list packs: %w", err)
+	}
+	var loose []plumbing.Hash
+	if err := r.st.ForEachObjectHash(func(h plumbing.Hash) error {
+		loose = append(loose, h)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("list loose objects: %w", err)
+	}
+	if len(packs) <= maxPacks && len(loose) == 0 {
+		return nil
+	}
+	if err := r.repo.RepackObjects(&gogit.RepackConfig{}); err != nil {
+		return fmt.Errorf("repack: %w", err)
+	}
+	for _, h := range loose {
+		os.Remove(filepath.Join(r.dir, gitDirName, "objects", h.String()[:2]))
+	}
+	return r.reopen()
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// netrcLookup finds the login and password for host in $NETRC or ~/.netrc,
+// as curl and git do: the first "machine HOST" entry, else "default".
+// file is "" when there is no entry.
+func netrcLookup(host string) (login, password, file string, err error) {
+	file = os.Getenv("NETRC")
+	if file == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", "", "", nil
+		}
+		file = filepath.Join(home, ".netrc")
+	}
+	data, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", "", "", nil
+	}
+	if err != nil {
+		return "", "", "", fmt.Errorf("read %s: %w", file, err)
+	}
+	login, password, ok := parseNetrc(string(data), host)
+	if !ok {
+		return "", "", "", nil
+	}
+	return login, password, file, nil
+}
+
+// parseNetrc returns the entry for host in a netrc file's text.
+func parseNetrc(text, host string) (login, password string, ok bool) {
+	type entry struct{ login, password string }
+	var (
+		found, def *entry
+		cur        *entry
+	)
+	fields := strings.Fields(text)
+	for i := 0; i < len(fields); i++ {
+		next := func() string {
+			if i+1 < len(fields) {
+				i++
+				return fields[i]
+			}
+			return ""
+		}
+		switch fields[i] {
+		case "machine":
+			m := next()
+			cur = &entry{}
+			if m == host && found == nil {
+				found = cur
+			}
+		case "default":
+			cur = &entry{}
+			if def == nil {
+				def = cur
+			}
+		case "login":
+			if v := next(); cur != nil {
+				cur.login = v
+			}
+		case "password":
+			if v := next(); cur != nil {
+				cur.password = v
+			}
+		case "account":
+			next()
+		case "macdef":
+			// A macro runs to the next blank line; skip its words up to
+			// the next entry keyword (macros are rare in git's netrcs).
+			next()
+			for i+1 < len(fields) && fields[i+1] != "machine" && fields[i+1] != "default" {
+				i++
+			}
+		}
+	}
+	if found == nil {
+		found = def
+	}
+	if found == nil || found.password == "" {
+		return "", "", false
+	}
+	return found.login, found.password, true
+}

@@ -1,0 +1,207 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Runc runs bundles with runc. Its state lives in Root (runc --root), a
+// directory of the store, so runprov's containers never mix with those of
+// the system's runc, podman or docker.
+type Runc struct {
+	Binary string // "" = "runc" from PATH
+	Root   string // runc --root: STORE/runtime/runc
+
+	once    sync.Once
+	version string
+	verErr  error
+}
+
+var _ Runtime = (*Runc)(nil)
+
+// Name implements Runtime.
+func (*Runc) Name() string { return "runc" }
+
+// Guarantees implements Runtime: runc gives all of them (cgroup limits
+// where the host lets it; the producer checks that).
+func (*Runc) Guarantees() Guarantees {
+	return Guarantees{ReadOnlyBinds: true, NetworkIsolated: true, Seccomp: true, Cgroups: true, UserMapping: true}
+}
+
+func (r *Runc) bin() string {
+	if r.Binary != "" {
+		return r.Binary
+	}
+	return "runc"
+}
+
+// Available reports whether the binary is there, with an error saying how
+// to install it.
+func (r *Runc) Available() error {
+	if _, err := exec.LookPath(r.bin()); err != nil {
+		return fmt.Errorf("runtime runc: %w: %v; install it: apt-get install runc", ErrRuntimeMissing, err)
+	}
+	return nil
+}
+
+// ErrRuntimeMissing is a runtime binary that is not installed.
+var ErrRuntimeMissing = errors.New("container runtime not installed")
+
+// Version implements Runtime: the number of `runc --version`'s first line.
+func (r *Runc) Version(ctx context.Context) (string, error) {
+	r.once.Do(func() {
+		if err := r.Available(); err != nil {
+			r.verErr = err
+			return
+		}
+		out, err := exec.CommandContext(ctx, r.bin(), "--version").Output()
+		if err != nil {
+			r.verErr = fmt.Errorf("runc --version: %w", err)
+			return
+		}
+		line, _, _ := strings.Cut(string(out), "\n")
+		r.version = strings.TrimSpace(strings.TrimPrefix(line, "runc version"))
+	})
+	return r.version, r.verErr
+}
+
+func (r *Runc) base() []string {
+	return []string{"--root", r.Root}
+}
+
+// Run implements Runtime with `runc run`, which creates, starts, waits for
+// and deletes the container. runc gets its own process group so that a
+// Ctrl-C on the terminal reaches runprov only, which then decides to kill
+// the container; it dies with runprov (Pdeathsig).
+func (r *Runc) Run(ctx context.Context, bundle, id string, stdio Stdio) (int, error) {
+	if err := os.MkdirAll(r.Root, 0o700); err != nil {
+		return -1, fmt.Errorf("runc state directory: %w", err)
+	}
+	logPath := filepath.Join(bundle, "runc.log")
+	os.Remove(logPath)
+	args := append(r.base(), "--log", logPath, "--log-format", "json", "run", "--bundle", bundle, id)
+	cmd := exec.Command(r.bin(), args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.Stdin, stdio.Stdout, stdio.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = 5 * time.Second // a process that kept the output pipes open
+	if err := cmd.Start(); err != nil {
+		return -1, fmt.Errorf("start runc: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return r.exitOf(err, logPath)
+	case <-ctx.Done():
+	}
+	// Killed from outside (Ctrl-C, SIGTERM, timeout): kill the container,
+	// then runc if it does not end, then make sure the container is gone.
+	bg := context.WithoutCancel(ctx)
+	r.Kill(bg, id, syscall.SIGKILL)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	if err := r.Delete(bg, id); err != nil {
+		return -1, errors.Join(ctx.Err(), err)
+	}
+	return -1, ctx.Err()
+}
+
+// exitOf turns runc's exit into the container's status, or into an error
+// when runc itself failed (it logged an error).
+func (r *Runc) exitOf(err error, logPath string) (int, error) {
+	if err == nil {
+		return 0, nil
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return -1, fmt.Errorf("runc: %w", err)
+	}
+	if msg := runcError(logPath); msg != "" {
+		return -1, fmt.Errorf("runc could not run the container: %s", msg)
+	}
+	if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
+		return 128 + int(st.Signal()), nil
+	}
+	return ee.ExitCode(), nil
+}
+
+// runcError returns the error messages runc logged, "" when none.
+func runcError(logPath string) string {
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		return ""
+	}
+	var msgs []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		var e struct{ Level, Msg string }
+		if json.Unmarshal(sc.Bytes(), &e) == nil && (e.Level == "error" || e.Level == "fatal") {
+			msgs = append(msgs, e.Msg)
+		}
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Kill implements Runtime.
+func (r *Runc) Kill(ctx context.Context, id string, sig syscall.Signal) error {
+	out, err := exec.CommandContext(ctx, r.bin(), append(r.base(), "kill", id, fmt.Sprint(int(sig)))...).CombinedOutput()
+	if err != nil && !notExist(out) {
+		return fmt.Errorf("runc kill %s: %w: %s", id, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Delete implements Runtime.
+func (r *Runc) Delete(ctx context.Context, id string) error {
+	out, err := exec.CommandContext(ctx, r.bin(), append(r.base(), "delete", "--force", id)...).CombinedOutput()
+	if err != nil && !notExist(out) {
+		return fmt.Errorf("runc delete %s: %w: %s", id, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func notExist(out []byte) bool {
+	s := string(out)
+	return strings.Contains(s, "does not exist") || strings.Contains(s, "not exist") || strings.Contains(s, "container not running")
+}
+
+// Container is one entry of `runc list`.
+type Container struct {
+	ID     string `json:"id"`
+	Pid    int    `json:"pid"`
+	Status string `json:"status"`
+	Bundle string `json:"bundle"`
+}
+
+// List returns the containers in Root (runc list).
+func (r *Runc) List(ctx context.Context) ([]Container, error) {
+	if _, err := os.Stat(r.Root); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	out, err := exec.CommandContext(ctx, r.bin(), append(r.base(), "list", "--format", "json")...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("runc list: %w", err)
+	}
+	var cs []Container
+	if s := strings.TrimSpace(string(out)); s != "" && s != "null" {
+		if err := json.Unmarshal(out, &cs); err != nil {
+			return nil, fmt.Errorf("runc list: %w", err)
+		}
+	}
+	return cs, nil
+}

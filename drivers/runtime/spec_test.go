@@ -1,0 +1,211 @@
+package runtime_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/drivers/runtime"
+	"github.com/runprov/runprov/plugins/producer"
+	"github.com/runprov/runprov/runfile"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden config.json files")
+
+// caseOptions is options.json of a case under testdata/spec.
+type caseOptions struct {
+	Inputs   map[string]string `json:"inputs"`
+	Args     map[string]string `json:"args"`
+	Command  []string          `json:"command"`
+	Rootless bool              `json:"rootless"`
+	Cgroups  bool              `json:"cgroups"`
+	Timeout  time.Duration     `json:"timeout"`
+}
+
+// TestSpecGolden builds the config.json of each case (a Runfile, an image
+// config and run options) through the pure functions producer.Plan,
+// producer.SpecFor and runtime.Spec, and compares it with the golden file.
+func TestSpecGolden(t *testing.T) {
+	dirs, _ := filepath.Glob("testdata/spec/*")
+	if len(dirs) == 0 {
+		t.Fatal("no cases")
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			got := buildCase(t, dir)
+			golden := filepath.Join(dir, "config.json")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("config.json differs from %s (go test -update rewrites it):\n%s", golden, got)
+			}
+			// Pure: a second build is byte for byte the same.
+			if again := buildCase(t, dir); !bytes.Equal(got, again) {
+				t.Errorf("two builds differ")
+			}
+		})
+	}
+}
+
+func buildCase(t *testing.T, dir string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "Runfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var img core.ImageConfig
+	var opts caseOptions
+	for name, v := range map[string]any{"image.json": &img, "options.json": &opts} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	parsed, err := runfile.Parse("Runfile", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf, err := parsed.Resolve(opts.Args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const run = "/store/runs/0123456789abcdef0123456789abcdef"
+	p, err := producer.Plan(producer.PlanInput{Runfile: rf, Image: img, Command: opts.Command, Inputs: opts.Inputs,
+		OutputsDir: run + "/outputs", ScratchDir: run + "/scratch", VolumesDir: "/store/volumes", Timeout: opts.Timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := producer.Sandbox{Hostname: "runprov", Rootfs: "/run/runprov/0123456789abcdef0123456789abcdef/rootfs",
+		Annotations: map[string]string{"org.runprov.run": "0123456789abcdef0123456789abcdef"}}
+	if opts.Rootless {
+		// The map RootlessIDMap makes for uid 1000 with subordinate ids
+		// 100000:65536 (written out: it reads /etc/subuid).
+		m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65535}}
+		sb.IDMap = runtime.IDMap{UIDs: m, GIDs: m, Rootless: true}
+		sb.Rootfs = run + "/rootfs"
+		sb.Overlay = &runtime.Overlay{Lower: "/store/rootfs/aaaa", Upper: run + "/overlay/upper", Work: run + "/overlay/work"}
+	} else {
+		if sb.IDMap, err = runtime.RootIDMap(p.UID, p.GID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if opts.Cgroups {
+		sb.CgroupsPath = "/runprov/0123456789abcdef0123456789abcdef"
+	}
+	s, err := producer.SpecFor(p, sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(out, '\n')
+}
+
+// TestSpecSandbox checks the sandbox properties on a spec, whatever the
+// golden files say.
+func TestSpecSandbox(t *testing.T) {
+	idm, err := runtime.RootIDMap(65534, 65534)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := runtime.Spec(runtime.SpecOptions{
+		Rootfs: "/r", Args: []string{"/bin/true"}, Cwd: "/", UID: 65534, GID: 65534,
+		UIDMappings: idm.UIDs, GIDMappings: idm.GIDs,
+		Mounts: []core.RunMount{
+			{Kind: core.MountInput, Name: "data", Source: "/in", Target: "/data", ReadOnly: true},
+			{Kind: core.MountOutput, Source: "/out", Target: "/out"},
+			{Kind: core.MountTmp, Target: "/tmp"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Root.Readonly || !s.Process.NoNewPrivileges || s.Process.User.UID != 65534 {
+		t.Errorf("root %+v process %+v", s.Root, s.Process)
+	}
+	c := s.Process.Capabilities
+	if c == nil || c.Bounding == nil || len(c.Bounding)+len(c.Effective)+len(c.Permitted)+len(c.Inheritable)+len(c.Ambient) != 0 {
+		t.Errorf("capabilities %+v", c)
+	}
+	var ns []specs.LinuxNamespaceType
+	for _, n := range s.Linux.Namespaces {
+		if n.Path != "" {
+			t.Errorf("namespace %s joins %s", n.Type, n.Path)
+		}
+		ns = append(ns, n.Type)
+	}
+	for _, want := range []specs.LinuxNamespaceType{specs.UserNamespace, specs.NetworkNamespace, specs.PIDNamespace, specs.MountNamespace, specs.IPCNamespace, specs.UTSNamespace} {
+		if !slices.Contains(ns, want) {
+			t.Errorf("no %s namespace", want)
+		}
+	}
+	if m := s.Linux.UIDMappings; len(m) != 1 || m[0].HostID < 100000 || m[0].ContainerID != 0 {
+		t.Errorf("uid map %+v: container ids must land on unprivileged host ids", m)
+	}
+	for _, m := range s.Mounts {
+		switch m.Destination {
+		case "/data":
+			if !slices.Contains(m.Options, "ro") || !slices.Contains(m.Options, "nosuid") || !slices.Contains(m.Options, "nodev") {
+				t.Errorf("input mount %+v", m)
+			}
+		case "/out":
+			if !slices.Contains(m.Options, "rw") || !slices.Contains(m.Options, "nosuid") {
+				t.Errorf("output mount %+v", m)
+			}
+		}
+	}
+	for _, p := range []string{"/proc/kcore", "/proc/keys", "/sys/firmware"} {
+		if !slices.Contains(s.Linux.MaskedPaths, p) {
+			t.Errorf("%s not masked", p)
+		}
+	}
+	if !slices.Contains(s.Linux.ReadonlyPaths, "/proc/sys") {
+		t.Errorf("/proc/sys not read-only")
+	}
+	sc := s.Linux.Seccomp
+	if sc.DefaultAction != specs.ActAllow || !slices.Contains(sc.Architectures, specs.ArchX86_64) || !slices.Contains(sc.Architectures, specs.ArchX86) || !slices.Contains(sc.Architectures, specs.ArchX32) {
+		t.Errorf("seccomp %+v", sc)
+	}
+	denied := map[string]bool{}
+	for _, r := range sc.Syscalls {
+		if r.Action == specs.ActErrno && len(r.Args) == 0 {
+			for _, n := range r.Names {
+				denied[n] = true
+			}
+		}
+	}
+	for _, n := range strings.Fields("mount umount2 ptrace keyctl bpf unshare setns kexec_load init_module finit_module delete_module swapon swapoff reboot pivot_root open_by_handle_at add_key request_key perf_event_open") {
+		if !denied[n] {
+			t.Errorf("seccomp does not deny %s", n)
+		}
+	}
+
+	if _, err := runtime.RootIDMap(70000, 1); err == nil {
+		t.Errorf("a USER beyond the mapped range was accepted")
+	}
+	if _, err := runtime.Spec(runtime.SpecOptions{Rootfs: "/r", Args: []string{"x"}, Cwd: "/",
+		Mounts: []core.RunMount{{Kind: core.MountInput, Source: "rel", Target: "/d"}}}); err == nil {
+		t.Errorf("a relative bind source was accepted")
+	}
+}

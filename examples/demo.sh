@@ -1,0 +1,51 @@
+#!/bin/sh
+# demo.sh BIN: runprov's main job end to end on the csv-summary example —
+# build and import an image, approve it, add a Runfile, run it on the example
+# data, show the history. `make demo` calls it after building BIN.
+set -eu
+bin=$(realpath "${1:-bin/runprov}")
+cd "$(dirname "$0")/.."
+work=$(pwd)/demo
+rm -rf "$work"
+mkdir -p "$work"
+export RUNPROV_STORE="$work/store"
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+show() { printf '$ %s\n' "$*"; "$@"; }
+
+step "build the example image (csv-summary + busybox) into an OCI layout"
+digest=$(go run ./examples/build-image -o "$work/image")
+echo "image digest: $digest"
+
+runfile=examples/csv-summary/Runfile
+pinned=$(sed -n 's/^FROM .*@\(sha256:[0-9a-f]*\).*/\1/p' "$runfile")
+if [ "$pinned" != "$digest" ]; then
+	echo "the image built here differs from the one examples/csv-summary/Runfile pins ($pinned);"
+	echo "using a copy of the Runfile that pins $digest"
+	sed "s/$pinned/$digest/" "$runfile" >"$work/Runfile"
+	runfile=$work/Runfile
+fi
+
+step "create a store, import the image and approve it"
+show "$bin" init --tre
+show "$bin" image import "$work/image"
+show "$bin" image approve "$digest" --note "demo: built from examples/"
+show "$bin" image ls
+
+step "commit the Runfile"
+commit=$("$bin" add -m "csv summary of the cohort" "$runfile")
+echo "$commit"
+show "$bin" log
+show "$bin" cat "$commit"
+
+step "run it: non-root, no network, read-only input, kept outputs"
+show "$bin" run "$commit" --input data=examples/csv-summary/data --outputs "$work/outputs"
+echo "--- $work/outputs/summary.txt"
+cat "$work/outputs/summary.txt"
+
+step "the history"
+show "$bin" runs
+run=$("$bin" runs --json --limit 1 | sed -n 's/.*"id": *"\([0-9a-f]*\)".*/\1/p' | head -n 1)
+show "$bin" show "$run"
+show "$bin" query "SELECT id, status, exit_code, commit_hash, image_digest FROM runs"
+show "$bin" fsck
+printf '\nThe demo store is %s; try: RUNPROV_STORE=%s %s runs\n' "$RUNPROV_STORE" "$RUNPROV_STORE" "$bin"

@@ -1,0 +1,351 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"strings"
+
+	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/runfile"
+)
+
+// DefaultRunfileGlobs select the Runfiles of pulled commits when no --path
+// is given: files named Runfile or NAME.Runfile, in any directory.
+var DefaultRunfileGlobs = []string{"Runfile", "*.Runfile"}
+
+// maxReported bounds the invalid Runfiles one refused pull lists.
+const maxReported = 10
+
+// errRepoMoved: the stored repo changed between the fetch and the write.
+var errRepoMoved = errors.New("repo changed while pulling")
+
+// PushRequest sends a repository's branch to a git remote.
+type PushRequest struct {
+	Repo   string // core.DefaultRepo when empty
+	Remote core.Remote
+	Branch string // branch on the remote; core.DefaultBranch when empty
+	Force  bool   // overwrite a remote branch the local one does not contain
+}
+
+// PushResult says what the remote branch held before and holds now.
+type PushResult struct {
+	Repo     string `json:"repo"`
+	Branch   string `json:"branch"`
+	Old      string `json:"old"` // "" when the branch was new
+	Head     string `json:"head"`
+	UpToDate bool   `json:"up_to_date"`
+}
+
+// PullRequest fetches a remote branch and fast-forwards a repository to it.
+type PullRequest struct {
+	Repo   string // core.DefaultRepo when empty; created when missing
+	Remote core.Remote
+	Branch string   // branch on the remote; core.DefaultBranch when empty
+	Paths  []string // globs selecting Runfiles; DefaultRunfileGlobs when empty
+}
+
+// PullResult is what a pull or add --from did.
+type PullResult struct {
+	Repo    string        `json:"repo"`
+	Ref     string        `json:"ref"`  // the remote ref, e.g. refs/heads/main
+	Old     string        `json:"old"`  // head before, "" for a new repo
+	Head    string        `json:"head"` // head after
+	Commits int           `json:"commits"`
+	Indexed []core.Commit `json:"indexed"` // index rows added, oldest first
+	// Ahead counts local commits the remote lacks when nothing was pulled
+	// because the remote is behind.
+	Ahead int `json:"ahead"`
+}
+
+// Push restores the repository and pushes its branch to the remote. It
+// writes nothing to the store. A remote branch the local one does not
+// contain is refused with an error wrapping core.ErrNonFastForward unless
+// req.Force is set.
+func (c *Consumer) Push(ctx context.Context, req PushRequest) (PushResult, error) {
+	if req.Repo == "" {
+		req.Repo = core.DefaultRepo
+	}
+	if req.Branch == "" {
+		req.Branch = core.DefaultBranch
+	}
+	art, err := c.Store.Repo(ctx, req.Repo)
+	if err != nil {
+		if errors.Is(err, core.ErrNotFound) {
+			return PushResult{}, fmt.Errorf("push: %w (runprov add or pull creates it; see runprov log)", err)
+		}
+		return PushResult{}, err
+	}
+	g, err := c.openRemote(ctx, req.Repo, art.Tarball)
+	if err != nil {
+		return PushResult{}, err
+	}
+	defer g.Close()
+	old, err := g.Push(ctx, req.Remote, req.Branch, req.Force)
+	if err != nil {
+		return PushResult{}, fmt.Errorf("push repo %q: %w", req.Repo, err)
+	}
+	res := PushResult{Repo: req.Repo, Branch: req.Branch, Old: old, Head: art.Head, UpToDate: old == art.Head}
+	c.logger().Debug("pushed", "repo", req.Repo, "branch", req.Branch, "old", old, "head", art.Head)
+	return res, nil
+}
+
+// Pull fetches req.Branch from the remote and fast-forwards the repository
+// to it. Every new commit's changed Runfiles (see selector) are validated
+// as add validates them and indexed as add indexes them; one invalid
+// Runfile refuses the whole pull. Diverged histories are refused with an
+// error wrapping core.ErrDiverged. The network fetch happens outside the
+// store's write lock; the write checks that the repo did not change in the
+// meantime, retries once if it did, and otherwise changes nothing.
+func (c *Consumer) Pull(ctx context.Context, req PullRequest) (PullResult, error) {
+	if req.Branch == "" {
+		req.Branch = core.DefaultBranch
+	}
+	if strings.HasPrefix(req.Branch, "refs/") {
+		return PullResult{}, fmt.Errorf("%w: branch %q: give the branch name, like main", core.ErrInvalid, req.Branch)
+	}
+	return c.fetchInto(ctx, req.Repo, req.Remote, "refs/heads/"+req.Branch, req.Paths, "pull")
+}
+
+// fetchInto is pull and add --from: fetch ref, validate, index, store.
+func (c *Consumer) fetchInto(ctx context.Context, repo string, rem core.Remote, ref string, globs []string, verb string) (PullResult, error) {
+	if repo == "" {
+		repo = core.DefaultRepo
+	}
+	if err := ValidRepoName(repo); err != nil {
+		return PullResult{}, err
+	}
+	sel, err := newSelector(globs)
+	if err != nil {
+		return PullResult{}, err
+	}
+	for attempt := 0; ; attempt++ {
+		res, err := c.fetchOnce(ctx, repo, rem, ref, sel, verb)
+		if !errors.Is(err, errRepoMoved) {
+			return res, err
+		}
+		if attempt > 0 {
+			return PullResult{}, fmt.Errorf("%s: %w: repo %q changed twice while fetching (another runprov is writing to it); nothing was changed: run the command again", verb, core.ErrBusy, repo)
+		}
+		c.logger().Info("the repo changed while fetching; fetching again", "repo", repo)
+	}
+}
+
+func (c *Consumer) fetchOnce(ctx context.Context, name string, rem core.Remote, ref string, sel selector, verb string) (PullResult, error) {
+	cur, err := c.Store.Repo(ctx, name)
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
+		return PullResult{}, err
+	}
+	var (
+		tarball []byte
+		baseSHA string
+	)
+	if cur != nil {
+		tarball, baseSHA = cur.Tarball, cur.SHA256
+	}
+	g, err := c.openRemote(ctx, name, tarball)
+	if err != nil {
+		return PullResult{}, err
+	}
+	defer g.Close()
+	head, err := g.Head(ctx)
+	if err != nil {
+		return PullResult{}, err
+	}
+	remoteHead, refName, err := g.Fetch(ctx, rem, ref)
+	if err != nil {
+		return PullResult{}, fmt.Errorf("%s into repo %q: %w", verb, name, err)
+	}
+	res := PullResult{Repo: name, Ref: refName, Old: head, Head: head}
+	if head != "" {
+		if remoteHead == head {
+			return res, nil
+		}
+		if behind, err := g.IsAncestor(ctx, remoteHead, head); err != nil {
+			return PullResult{}, err
+		} else if behind {
+			ahead, err := g.NewCommits(ctx, remoteHead, head)
+			if err != nil {
+				return PullResult{}, err
+			}
+			res.Ahead = len(ahead)
+			return res, nil
+		}
+		if ff, err := g.IsAncestor(ctx, head, remoteHead); err != nil {
+			return PullResult{}, err
+		} else if !ff {
+			return PullResult{}, fmt.Errorf("%s into repo %q: %w: the local head %s and the remote's %s (%s) each have commits the other lacks; runprov only fast-forwards: %s",
+				verb, name, core.ErrDiverged, short(head), strings.TrimPrefix(refName, "refs/heads/"), short(remoteHead), divergedAdvice(verb))
+		}
+	}
+	commits, err := g.NewCommits(ctx, head, remoteHead)
+	if err != nil {
+		return PullResult{}, err
+	}
+	if cur != nil {
+		known, err := c.Store.Commits(ctx, core.CommitFilter{Repo: name})
+		if err != nil {
+			return PullResult{}, err
+		}
+		for _, k := range known {
+			sel.known[k.Path] = true
+		}
+	}
+	rows, err := c.indexCommits(ctx, g, name, commits, sel)
+	if err != nil {
+		return PullResult{}, fmt.Errorf("%s into repo %q refused, nothing was changed: %w", verb, name, err)
+	}
+	if err := g.SetHead(ctx, remoteHead); err != nil {
+		return PullResult{}, err
+	}
+	tar, err := g.Archive(ctx)
+	if err != nil {
+		return PullResult{}, err
+	}
+	err = c.Store.UpdateRepo(ctx, name, func(ctx context.Context, now *core.RepoArtifact) (*core.RepoUpdate, error) {
+		nowSHA := ""
+		if now != nil {
+			nowSHA = now.SHA256
+		}
+		if nowSHA != baseSHA {
+			return nil, errRepoMoved
+		}
+		return &core.RepoUpdate{Tarball: tar, Head: remoteHead, Commits: rows}, nil
+	})
+	if err != nil {
+		return PullResult{}, err
+	}
+	res.Head, res.Commits, res.Indexed = remoteHead, len(commits), rows
+	c.logger().Debug("fast-forwarded", "repo", name, "old", head, "head", remoteHead, "commits", len(commits), "runfiles", len(rows))
+	return res, nil
+}
+
+func divergedAdvice(verb string) string {
+	if verb == "add --from" {
+		return "consume it into a new repo with --repo NAME"
+	}
+	return "pull into a new repo with --repo NAME, or reconcile the histories with git and push the result"
+}
+
+// indexCommits validates the Runfiles each commit adds or changes and
+// returns their index rows, oldest commit first and by path within one.
+func (c *Consumer) indexCommits(ctx context.Context, g core.RemoteGitRepo, repo string, commits []core.CommitInfo, sel selector) ([]core.Commit, error) {
+	var (
+		rows []core.Commit
+		bad  []error
+		nBad int
+	)
+	for _, ci := range commits {
+		changes, err := g.Changes(ctx, ci.Hash)
+		if err != nil {
+			return nil, err
+		}
+		for _, ch := range changes {
+			if !sel.match(ch.Path) {
+				continue
+			}
+			if !cleanRepoPath(ch.Path) {
+				nBad++
+				if len(bad) < maxReported {
+					bad = append(bad, fmt.Errorf("%w: commit %s has a Runfile at the unsafe path %q", core.ErrInvalid, ci.Hash, ch.Path))
+				}
+				continue
+			}
+			data, blob, err := g.ReadFile(ctx, ci.Hash, ch.Path)
+			if err != nil {
+				return nil, err
+			}
+			rf, err := runfile.Parse(ch.Path, data)
+			if err != nil {
+				nBad++
+				if len(bad) < maxReported {
+					bad = append(bad, fmt.Errorf("commit %s has an invalid Runfile %s:\n%w", ci.Hash, ch.Path, err))
+				}
+				continue
+			}
+			rows = append(rows, indexRow(repo, ch.Path, blob, rf, ci))
+		}
+	}
+	if nBad > maxReported {
+		bad = append(bad, fmt.Errorf("... and %d more invalid Runfiles", nBad-maxReported))
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("%w\n(every new commit is checked, so a later fix does not help: rewrite those commits upstream and force-push)", errors.Join(bad...))
+	}
+	return rows, nil
+}
+
+// cleanRepoPath refuses what git itself would refuse in a tree, should a
+// hostile remote send it: empty, ".", ".." or ".git" components, control
+// characters.
+func cleanRepoPath(p string) bool {
+	if p == "" || path.Clean(p) != p || strings.HasPrefix(p, "/") {
+		return false
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == "." || part == ".." || strings.EqualFold(part, ".git") {
+			return false
+		}
+	}
+	return !strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
+// openRemote restores a repository that can talk to remotes.
+func (c *Consumer) openRemote(ctx context.Context, name string, tarball []byte) (core.RemoteGitRepo, error) {
+	g, err := c.Git.OpenRepo(ctx, c.TmpDir, tarball)
+	if err != nil {
+		return nil, fmt.Errorf("open repo %q: %w", name, err)
+	}
+	rg, ok := g.(core.RemoteGitRepo)
+	if !ok {
+		g.Close()
+		return nil, fmt.Errorf("open repo %q: %w: the git driver cannot talk to remotes", name, core.ErrUnsupported)
+	}
+	return rg, nil
+}
+
+func (c *Consumer) logger() *slog.Logger {
+	if c.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Log
+}
+
+// selector decides which files of a fetched commit are Runfiles: a path the
+// repository already indexes, or one matching a glob. A glob without "/"
+// matches the file's base name in any directory ("*.Runfile"); a glob with
+// "/" matches the whole path ("analysis/*/Runfile"), as path.Match does.
+type selector struct {
+	globs []string
+	known map[string]bool
+}
+
+func newSelector(globs []string) (selector, error) {
+	if len(globs) == 0 {
+		globs = DefaultRunfileGlobs
+	}
+	for _, g := range globs {
+		if _, err := path.Match(g, ""); err != nil || g == "" || strings.HasPrefix(g, "/") {
+			return selector{}, fmt.Errorf("%w: --path %q is not a glob of repository paths like *.Runfile or analysis/*/Runfile", core.ErrInvalid, g)
+		}
+	}
+	return selector{globs: globs, known: map[string]bool{}}, nil
+}
+
+func (s selector) match(p string) bool {
+	if s.known[p] {
+		return true
+	}
+	for _, g := range s.globs {
+		subject := p
+		if !strings.Contains(g, "/") {
+			subject = path.Base(p)
+		}
+		if ok, _ := path.Match(g, subject); ok {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,347 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/drivers/runtime"
+)
+
+// errTimeout is the cause of a run's context when its timeout fires.
+var errTimeout = errors.New("timeout")
+
+// ExitKilled is the status recorded for a run killed at its timeout: what
+// a shell shows for a process killed with SIGKILL.
+const ExitKilled = 128 + int(syscall.SIGKILL)
+
+// Execute runs a prepared run from its directory alone (config.json,
+// run.json, plan.json): no database. It makes the sandbox's root and
+// directories, runs each step (the RUN lines, then the main command) as
+// its own container until one fails, streams stdout and stderr to stdio
+// and to stdout.log and stderr.log in dir, kills the container at the
+// timeout or when ctx ends (Ctrl-C), removes the scratch directories and
+// the overlay, hashes inputs and outputs, and returns the finished run
+// (also written to run.json). The run is returned even with an error (the
+// runtime failed): it is then failed or aborted with the reason.
+func Execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.Stdio) (*core.Run, error) {
+	var run core.Run
+	var pl execPlan
+	if err := readJSON(filepath.Join(dir, "run.json"), &run); err != nil {
+		return nil, fmt.Errorf("read the prepared run: %w", err)
+	}
+	if err := readJSON(filepath.Join(dir, "plan.json"), &pl); err != nil {
+		return nil, fmt.Errorf("read the prepared run: %w", err)
+	}
+	if rt.Name() != pl.Runtime {
+		return nil, fmt.Errorf("run %s was prepared for %s, not %s: %w", run.ID, pl.Runtime, rt.Name(), core.ErrInvalid)
+	}
+	err := execute(ctx, dir, rt, stdio, &run, &pl)
+	if err != nil && run.Status == core.RunRunning {
+		run.Status, run.Reason = core.RunFailed, err.Error()
+	}
+	if run.Ended.IsZero() {
+		run.Ended = time.Now().UTC()
+	}
+	if werr := writeJSON(filepath.Join(dir, "run.json"), &run); werr != nil && err == nil {
+		err = werr
+	}
+	return &run, err
+}
+
+func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.Stdio, run *core.Run, pl *execPlan) (err error) {
+	bg := context.WithoutCancel(ctx)
+	own := owners{rootless: pl.Rootless, idmap: pl.IDMap, same: pl.SameOwner}
+
+	var outputs, scratch, give []string
+	outName := map[string]string{}
+	inputs := map[string]string{}
+	seen := map[string]bool{}
+	for _, m := range run.Mounts {
+		if seen[m.Kind+"\x00"+m.Source] {
+			continue
+		}
+		seen[m.Kind+"\x00"+m.Source] = true
+		switch m.Kind {
+		case core.MountInput:
+			inputs[m.Name] = m.Source
+		case core.MountOutput:
+			outputs = append(outputs, m.Source)
+			outName[m.Source] = m.Target
+			give = append(give, m.Source)
+		case core.MountScratch:
+			scratch = append(scratch, m.Source)
+			give = append(give, m.Source)
+		case core.MountVolume:
+			if _, err := os.Stat(m.Source); errors.Is(err, os.ErrNotExist) {
+				give = append(give, m.Source)
+			}
+		}
+	}
+	for _, o := range outputs {
+		if err := checkEmptyDir(o); err != nil {
+			return err
+		}
+	}
+	for _, d := range give {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("make %s: %w", d, err)
+		}
+	}
+
+	// cleanup runs once: at the end, or on the way out of an error.
+	cleaned := false
+	cleanup := func() error {
+		if cleaned {
+			return nil
+		}
+		cleaned = true
+		var errs []error
+		if pl.RunRoot != "" {
+			errs = append(errs, unmountOverlay(pl))
+		}
+		if pl.Rootless && pl.Runtime == "runc" {
+			errs = append(errs, removeAll(filepath.Join(dir, "overlay")))
+			os.Remove(filepath.Join(dir, "rootfs"))
+		}
+		// Scratch goes whatever happened; outputs return to the user.
+		if err := own.remove(scratch); err != nil {
+			errs = append(errs, fmt.Errorf("remove scratch: %w", err))
+		}
+		os.Remove(filepath.Join(dir, "scratch"))
+		errs = append(errs, own.takeBack(outputs))
+		return errors.Join(errs...)
+	}
+	defer cleanup()
+	if err := own.give(give, pl.HostUID, pl.HostGID, pl.ContainerUID, pl.ContainerGID); err != nil {
+		return err
+	}
+
+	switch {
+	case pl.RunRoot != "":
+		if err := mountOverlay(pl); err != nil {
+			return err
+		}
+	case pl.Rootless && pl.Runtime == "runc":
+		// The upper directory gives the container's / its owner and
+		// mode: everyone must be able to pass it.
+		for _, d := range []string{"rootfs", "overlay/upper", "overlay/work"} {
+			if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+				return err
+			}
+		}
+	}
+
+	outLog, err := os.OpenFile(filepath.Join(dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer outLog.Close()
+	errLog, err := os.OpenFile(filepath.Join(dir, "stderr.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer errLog.Close()
+	cio := runtime.Stdio{Stdin: stdio.Stdin, Stdout: tee(outLog, stdio.Stdout), Stderr: tee(errLog, stdio.Stderr)}
+
+	// Inputs are read-only in the container: hash them while it runs.
+	var inWG sync.WaitGroup
+	var inRecs []core.FileRecord
+	var inErr error
+	inWG.Add(1)
+	go func() {
+		defer inWG.Done()
+		for _, name := range sortedKeys(inputs) {
+			recs, err := Manifest(bg, name, inputs[name], 0)
+			if err != nil {
+				inErr = errors.Join(inErr, err)
+				continue
+			}
+			inRecs = append(inRecs, recs...)
+		}
+	}()
+
+	rctx := ctx
+	if t := run.Limits.Timeout; t > 0 {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeoutCause(ctx, t, errTimeout)
+		defer cancel()
+	}
+	run.Started = time.Now().UTC()
+	runErr := runSteps(rctx, dir, rt, cio, run, pl)
+	run.Ended = time.Now().UTC()
+	inWG.Wait()
+	run.Inputs = inRecs
+	cerr := cleanup()
+	if runErr != nil {
+		return errors.Join(runErr, cerr)
+	}
+	if cerr != nil {
+		return cerr
+	}
+	if inErr != nil {
+		return fmt.Errorf("hash inputs: %w", inErr)
+	}
+	if run.Status == core.RunAborted {
+		return nil // Ctrl-C: leave at once; the outputs stay, unhashed
+	}
+	for _, o := range outputs {
+		recs, err := Manifest(bg, outName[o], o, 0)
+		if err != nil {
+			return fmt.Errorf("hash outputs: %w", err)
+		}
+		run.Outputs = append(run.Outputs, recs...)
+	}
+	return nil
+}
+
+// runSteps runs the steps in order and sets the run's status.
+func runSteps(ctx context.Context, dir string, rt runtime.Runtime, cio runtime.Stdio, run *core.Run, pl *execPlan) error {
+	for i := range run.Steps {
+		st := &run.Steps[i]
+		bundle := dir
+		if i < len(pl.StepBundles) {
+			bundle = filepath.Join(dir, pl.StepBundles[i])
+		}
+		id := fmt.Sprintf("runprov-%s-%d", run.ID, i)
+		st.Start = time.Now().UTC()
+		code, err := rt.Run(ctx, bundle, id, cio)
+		st.End = time.Now().UTC()
+		st.ExitCode = code
+		if ctx.Err() != nil {
+			cause := context.Cause(ctx)
+			if errors.Is(cause, errTimeout) {
+				k := ExitKilled
+				run.Status, run.ExitCode = core.RunFailed, &k
+				run.Reason = fmt.Sprintf("timeout: killed after %s", run.Limits.Timeout)
+				st.ExitCode = k
+				return nil
+			}
+			run.Status, run.Reason = core.RunAborted, abortReason(cause)
+			return nil
+		}
+		if err != nil {
+			run.Status, run.Reason = core.RunFailed, err.Error()
+			return err
+		}
+		if code != 0 {
+			c := code
+			run.Status, run.ExitCode = core.RunFailed, &c
+			if i < len(run.Steps)-1 {
+				run.Reason = fmt.Sprintf("RUN step %d exited %d", i+1, code)
+			} else {
+				run.Reason = fmt.Sprintf("exited %d", code)
+			}
+			return nil
+		}
+	}
+	zero := 0
+	run.Status, run.ExitCode = core.RunSucceeded, &zero
+	return nil
+}
+
+// abortReason names what ended a run from outside.
+func abortReason(cause error) string {
+	msg := ""
+	if cause != nil {
+		msg = cause.Error()
+	}
+	switch {
+	case strings.Contains(msg, "interrupt"):
+		return "SIGINT"
+	case strings.Contains(msg, "terminated"):
+		return "SIGTERM"
+	case strings.Contains(msg, "hangup"):
+		return "SIGHUP"
+	}
+	if msg == "" {
+		msg = "canceled"
+	}
+	return msg
+}
+
+// AbortSignal returns the signal number of an aborted run's reason (0 if
+// none), for the exit status 128+N.
+func AbortSignal(reason string) int {
+	switch reason {
+	case "SIGINT":
+		return int(syscall.SIGINT)
+	case "SIGTERM":
+		return int(syscall.SIGTERM)
+	case "SIGHUP":
+		return int(syscall.SIGHUP)
+	}
+	return 0
+}
+
+// Finish hashes nothing and runs nothing: it stores the finished run
+// (core.RunStore.FinishRun) even when ctx was cancelled (Ctrl-C), and
+// rewrites run.json.
+func (p *Producer) Finish(ctx context.Context, run *core.Run) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := p.Runs.FinishRun(ctx, run); err != nil {
+		return fmt.Errorf("record run %s: %w", run.ID, err)
+	}
+	return writeJSON(filepath.Join(p.Layout.Run(run.ID), "run.json"), run)
+}
+
+// Hooks let the caller print as a run goes.
+type Hooks struct {
+	// Prepared is called once the run is stored, before anything runs.
+	Prepared func(*Prepared)
+}
+
+// Run prepares, executes locally and finishes a run. Outputs are hashed
+// after the run (Execute). The returned run is final; err is a failure of
+// runprov (the run may still be returned, failed or aborted).
+func (p *Producer) Run(ctx context.Context, opts Options, stdio runtime.Stdio, h Hooks) (*core.Run, error) {
+	prep, err := p.Prepare(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if h.Prepared != nil {
+		h.Prepared(prep)
+	}
+	rt := p.Runtimes[prep.Run.Runtime]
+	run, err := Execute(ctx, prep.Dir, rt, stdio)
+	if run == nil {
+		run = prep.Run
+		run.Status, run.Reason, run.Ended = core.RunFailed, fmt.Sprint(err), time.Now().UTC()
+	}
+	if ferr := p.Finish(ctx, run); ferr != nil {
+		return run, errors.Join(err, ferr)
+	}
+	return run, err
+}
+
+func tee(log *os.File, w io.Writer) io.Writer {
+	if w == nil {
+		return log
+	}
+	return io.MultiWriter(w, log)
+}
+
+func sortedKeys(m map[string]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	for i := 1; i < len(ks); i++ {
+		for j := i; j > 0 && ks[j] < ks[j-1]; j-- {
+			ks[j], ks[j-1] = ks[j-1], ks[j]
+		}
+	}
+	return ks
+}
+
+func unixAccessW(dir string) error { return unix.Access(dir, unix.W_OK) }
