@@ -65,7 +65,16 @@ func benchRun(ctx context.Context, env *benchEnv) error {
 
 	// Bare runc: the config.json runprov wrote, on a prepared copy of the
 	// rootfs with the mount points made and the output dirs handed over.
-	bundle, err := bareBundle(store, digest, env.dir)
+	// Like runprov's /run/runprov: the container's root (an unprivileged
+	// host id) must be able to reach the rootfs, which the 0700 bench
+	// directory forbids.
+	bundleDir, err := os.MkdirTemp("/run", "runprov-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bundleDir)
+	os.Chmod(bundleDir, 0o711)
+	bundle, err := bareBundle(store, digest, bundleDir)
 	if err != nil {
 		return err
 	}
@@ -84,8 +93,12 @@ func benchRun(ctx context.Context, env *benchEnv) error {
 	var podmanErr error
 	if _, err := exec.LookPath("podman"); err != nil {
 		podmanErr = err
-	} else if _, podmanErr = env.cmd(ctx, nil, "podman", "pull", "-q", "oci:"+lay+":bench"); podmanErr == nil {
-		args := []string{"run", "--rm", "--network=none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "localhost/bench:latest", "/bin/true"}
+	} else if id, err := env.cmd(ctx, nil, "podman", "pull", "-q", "oci:"+lay+":bench"); err != nil {
+		podmanErr = err
+	} else {
+		id = strings.TrimSpace(id)
+		defer env.cmd(context.WithoutCancel(ctx), nil, "podman", "rmi", "-f", id)
+		args := []string{"run", "--rm", "--network=none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", id, "/bin/true"}
 		if _, err := env.cmd(ctx, nil, "podman", args...); err != nil { // warm
 			podmanErr = err
 		}

@@ -30,6 +30,7 @@ var benchmarks = []benchmark{
 	systemKernel,
 	remoteSync,
 	historyBench,
+	runStart,
 }
 
 func main() {

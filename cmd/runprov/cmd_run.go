@@ -239,7 +239,7 @@ func (h hostProbe) Drift(ctx context.Context, prevSHA, curSHA string) (string, e
 // newProducer wires the producer and its runtimes (wire.go registers them).
 func newProducer(a *app, st *sqlite.Store, runfiles producer.RunfileSource, images producer.ImageStore) (*producer.Producer, []runtime.Runtime) {
 	layout := st.Layout()
-	runc := &runtime.Runc{Root: filepath.Join(layout.Root, "runtime", "runc")}
+	runc := &runtime.Runc{Root: filepath.Join(layout.Root, "runtime", "runc"), VersionCache: filepath.Join(layout.Root, "runtime", "runc.version")}
 	chrun := &runtime.ChRun{}
 	p := &producer.Producer{
 		Layout: layout, Runfiles: runfiles, Images: images, Runs: st, Host: hostProbe{st},

@@ -149,7 +149,7 @@ func TestShowCLI(t *testing.T) {
 	k := testKernel()
 	putRuns(t, store, k, a, b)
 
-	out, _ := mustCLI(t, 0, store, "--json", "show", a.ID[:10])
+	out, _ := mustCLI(t, 0, store, "--json", "show", a.ID)
 	var rec history.Record
 	if err := json.Unmarshal([]byte(out), &rec); err != nil {
 		t.Fatal(err)
@@ -158,7 +158,7 @@ func TestShowCLI(t *testing.T) {
 		rec.SystemKernel.Sysctls["vm.swappiness"] != "60" || rec.Environment == nil || rec.Environment.User != "alice" {
 		t.Fatalf("show --json:\n%s", out)
 	}
-	out, _ = mustCLI(t, 0, store, "show", a.ID[:10])
+	out, _ = mustCLI(t, 0, store, "show", a.ID)
 	for _, want := range []string{a.ID, "failed (exit 1)", "sha256:" + a.Outputs[0].SHA256, "6.1.0-test", "2 sysctls", "user alice", "input data: /data/in -> /safe_data (ro)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show lacks %q:\n%s", want, out)

@@ -506,6 +506,6 @@ CMD ["/bin/sh", "-c", "i=0; ok=0; last=; while [ $i -lt 40 ]; do sleep 2 & p=$!;
 		t.Errorf("a process used 200 MB under memory=32m:\n%s", errs)
 	}
 	if n, err := strconv.Atoi(parseKV(errs)["started"]); err != nil || n >= 20 {
-		t.Errorf("started %d background processes under pids=20:\n%s", n, errs)
+		t.Errorf("started %d background processes under pids=20 (argv %q):\n%s", n, r.Argv, errs)
 	}
 }

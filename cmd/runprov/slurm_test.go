@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,8 +25,7 @@ import (
 
 // requireSlurm makes a test unavailable without root, runc and a Slurm
 // cluster (it fails in CI), and points the batch scripts at this test
-// binary, which is runprov when RUNPROV_HELPER_ARGS holds its arguments
-// (TestMain in run_test.go).
+// binary, which is runprov in TestSlurmJobHelper.
 func requireSlurm(t *testing.T) {
 	t.Helper()
 	requireRunc(t)
@@ -32,13 +34,47 @@ func requireSlurm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The script is called as: BIN --store STORE exec-prepared RUN.
+	// The batch script calls it as: BIN --store STORE exec-prepared RUN.
 	wrapper := filepath.Join(t.TempDir(), "runprov")
-	script := "#!/bin/sh\necho wrapper start $(date +%s.%N) >> /tmp/slurm-eng-probe/times\nexport RUNPROV_HELPER_ARGS=\"[\\\"$1\\\", \\\"$2\\\", \\\"$3\\\", \\\"$4\\\"]\"\nexec " + self + "\n"
+	script := "#!/bin/sh\nexport RUNPROV_SLURM_HELPER_ARGS=\"[\\\"$1\\\", \\\"$2\\\", \\\"$3\\\", \\\"$4\\\"]\"\n" +
+		"exec " + self + " -test.run='^TestSlurmJobHelper$'\n"
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv(slurmBinaryEnv, wrapper)
+}
+
+// TestSlurmJobHelper is runprov's main in the batch jobs of these tests,
+// when RUNPROV_SLURM_HELPER_ARGS holds the arguments (a JSON list). Run
+// normally, it checks how exec-prepared reads its Slurm job.
+func TestSlurmJobHelper(t *testing.T) {
+	argsJSON := os.Getenv("RUNPROV_SLURM_HELPER_ARGS")
+	if argsJSON == "" {
+		for _, k := range []string{"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURMD_NODENAME", "SLURM_JOB_PARTITION"} {
+			t.Setenv(k, "")
+		}
+		if j := jobFromEnv(); j != nil {
+			t.Fatalf("outside Slurm: job %+v", j)
+		}
+		t.Setenv("SLURM_JOB_ID", "24")
+		t.Setenv("SLURM_ARRAY_JOB_ID", "21")
+		t.Setenv("SLURM_ARRAY_TASK_ID", "3")
+		t.Setenv("SLURMD_NODENAME", "n1")
+		t.Setenv("SLURM_JOB_PARTITION", "debug")
+		if j := jobFromEnv(); j == nil || j.JobID != "21" || j.ArrayTask == nil || *j.ArrayTask != 3 || j.Node != "n1" || j.Partition != "debug" {
+			t.Fatalf("array task 21_3: %+v", j)
+		}
+		return
+	}
+	var args []string
+	if err := json.Unmarshal([]byte(argsJSON), &args); err != nil {
+		panic(err)
+	}
+	// As main does.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := execute(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 const slurmRunfile = `FROM IMAGE

@@ -33,21 +33,20 @@ func (r *Repo) compact() error {
 	}); err != nil {
 		return fmt.Errorf("list loose objects: %w", err)
 	}
-	if len(loose) == 0 {
-		return nil
-	}
-	if err := r.writePack(loose); err != nil {
-		return err
-	}
-	for _, h := range loose {
-		if err := r.st.DeleteLooseObject(h); err != nil {
-			return fmt.Errorf("delete packed loose object %s: %w", h, err)
+	if len(loose) > 0 {
+		if err := r.writePack(loose); err != nil {
+			return err
 		}
-		// Fails harmlessly while the directory still holds an object.
-		os.Remove(filepath.Join(r.dir, gitDirName, "objects", h.String()[:2]))
-	}
-	if err := r.reopen(); err != nil {
-		return err
+		for _, h := range loose {
+			if err := r.st.DeleteLooseObject(h); err != nil {
+				return fmt.Errorf("delete packed loose object %s: %w", h, err)
+			}
+			// Fails harmlessly while the directory still holds an object.
+			os.Remove(filepath.Join(r.dir, gitDirName, "objects", h.String()[:2]))
+		}
+		if err := r.reopen(); err != nil {
+			return err
+		}
 	}
 	if err := r.mergePacks(); err != nil {
 		return err

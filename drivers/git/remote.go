@@ -644,38 +644,9 @@ func (r *Repo) SetHead(ctx context.Context, commit string) error {
 	return r.packFetched()
 }
 
-// maxPacks bounds the packs fetches may leave. Each fetch writes one pack;
-// merging them rewrites every object (a quarter second at 1000 commits), so
-// small pulls leave their pack and one pull in maxPacks merges them all.
-// Restoring a repository costs per file, and maxPacks packs are 2*maxPacks.
-const maxPacks = 8
-
-// packFetched merges the packs fetches wrote once there are more than
-// maxPacks, and packs any loose objects. Only objects reachable from refs
-// are kept.
-func (r *Repo) packFetched() error {
-	packs, err := r.st.ObjectPacks()
-	if err != nil {
-		return fmt.Errorf("list packs: %w", err)
-	}
-	var loose []plumbing.Hash
-	if err := r.st.ForEachObjectHash(func(h plumbing.Hash) error {
-		loose = append(loose, h)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("list loose objects: %w", err)
-	}
-	if len(packs) <= maxPacks && len(loose) == 0 {
-		return nil
-	}
-	if err := r.repo.RepackObjects(&gogit.RepackConfig{}); err != nil {
-		return fmt.Errorf("repack: %w", err)
-	}
-	for _, h := range loose {
-		os.Remove(filepath.Join(r.dir, gitDirName, "objects", h.String()[:2]))
-	}
-	return r.reopen()
-}
+// packFetched packs what a fetch left loose and merges the fetch's pack with
+// the others as every commit does (compact.go).
+func (r *Repo) packFetched() error { return r.compact() }
 
 func short(h string) string {
 	if len(h) > 12 {

@@ -433,9 +433,10 @@ machine c.example login lc
 	}
 }
 
-// TestRepeatedPullsBoundPacks: each fetch leaves a pack; once there are more
-// than maxPacks they are merged, so the tarball stays a handful of files.
+// TestRepeatedPullsBoundPacks: each fetch leaves a pack, merged geometrically
+// with the others, so the tarball stays a handful of files.
 func TestRepeatedPullsBoundPacks(t *testing.T) {
+	const maxPacks = 8 // geometric merging keeps ~log2(objects) packs
 	ctx := context.Background()
 	bare := bareRepo(t)
 	a := remoteRepo(t)

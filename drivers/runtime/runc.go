@@ -22,6 +22,10 @@ import (
 type Runc struct {
 	Binary string // "" = "runc" from PATH
 	Root   string // runc --root: STORE/runtime/runc
+	// VersionCache, when set, keeps `runc --version` in this file, keyed
+	// by the binary's inode, size and times: every run records the
+	// version, and asking runc costs a process start.
+	VersionCache string
 
 	once    sync.Once
 	version string
@@ -65,15 +69,49 @@ func (r *Runc) Version(ctx context.Context) (string, error) {
 			r.verErr = err
 			return
 		}
-		out, err := exec.CommandContext(ctx, r.bin(), "--version").Output()
-		if err != nil {
-			r.verErr = fmt.Errorf("runc --version: %w", err)
-			return
-		}
-		line, _, _ := strings.Cut(string(out), "\n")
-		r.version = strings.TrimSpace(strings.TrimPrefix(line, "runc version"))
+		r.version, r.verErr = cachedVersion(r.VersionCache, r.bin(), func() (string, error) {
+			out, err := exec.CommandContext(ctx, r.bin(), "--version").Output()
+			if err != nil {
+				return "", fmt.Errorf("runc --version: %w", err)
+			}
+			line, _, _ := strings.Cut(string(out), "\n")
+			return strings.TrimSpace(strings.TrimPrefix(line, "runc version")), nil
+		})
 	})
 	return r.version, r.verErr
+}
+
+// cachedVersion returns ask(), remembered in file for as long as the
+// binary bin is the same file (inode, size, modification and change time).
+func cachedVersion(file, bin string, ask func() (string, error)) (string, error) {
+	if file == "" {
+		return ask()
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return ask()
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return ask()
+	}
+	key := fmt.Sprintf("%s %d %d %d.%d %d.%d", path, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
+	var c struct{ Key, Version string }
+	if data, err := os.ReadFile(file); err == nil && json.Unmarshal(data, &c) == nil && c.Key == key && c.Version != "" {
+		return c.Version, nil
+	}
+	v, err := ask()
+	if err != nil {
+		return "", err
+	}
+	c.Key, c.Version = key, v
+	if data, err := json.Marshal(c); err == nil && os.MkdirAll(filepath.Dir(file), 0o700) == nil {
+		tmp := fmt.Sprintf("%s.%d", file, os.Getpid())
+		if os.WriteFile(tmp, data, 0o600) == nil {
+			os.Rename(tmp, file)
+		}
+	}
+	return v, nil
 }
 
 func (r *Runc) base() []string {

@@ -60,7 +60,8 @@ func (s *Store) Run(ctx context.Context, idPrefix string) (*core.Run, error) {
 	case len(found) > 1:
 		ids := make([]string, 0, len(found))
 		for _, r := range found[:min(len(found), maxAmbiguous)] {
-			ids = append(ids, core.ShortRunID(r.ID)+" ("+r.Created.UTC().Format(time.RFC3339)+")")
+			// Whole ids: short ones may share the prefix given.
+			ids = append(ids, r.ID+" ("+r.Created.UTC().Format(time.RFC3339)+")")
 		}
 		more := ""
 		if len(found) > maxAmbiguous {

@@ -73,7 +73,7 @@ func TestRunByPrefix(t *testing.T) {
 	}
 
 	_, err := s.Run(ctx, "abc")
-	if !errors.Is(err, core.ErrAmbiguous) || !strings.Contains(err.Error(), "abc100000000") || !strings.Contains(err.Error(), "abc200000000") {
+	if !errors.Is(err, core.ErrAmbiguous) || !strings.Contains(err.Error(), a.ID) || !strings.Contains(err.Error(), b.ID) {
 		t.Errorf("Run(abc): %v; want ErrAmbiguous naming both candidates", err)
 	}
 	if _, err := s.Run(ctx, "ff"); !errors.Is(err, core.ErrNotFound) {

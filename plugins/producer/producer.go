@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/runprov/runprov/core"
@@ -157,7 +158,30 @@ func (p *Producer) log() *slog.Logger {
 // ErrNotFound, ErrCorrupt, ErrNotApproved, ErrUnsafe, ErrUnsupported).
 func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error) {
 	prog := core.OrNoProgress(opts.Progress)
+	lap := p.lapper()
+	rtName := opts.Runtime
+	if rtName == "" {
+		rtName = "runc"
+	}
+	rt, ok := p.Runtimes[rtName]
+	if !ok {
+		var names []string
+		for n := range p.Runtimes {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("--runtime %s: %w: known runtimes: %s", rtName, core.ErrInvalid, strings.Join(names, ", "))
+	}
+	// The runtime's version and the host snapshot take longer than all
+	// the checks: collect them meanwhile. host() waits for them (and is
+	// called on every return, so nothing outlives Prepare).
+	hostCh := make(chan hostResult, 1)
+	go func() { hostCh <- p.hostSnapshot(ctx, rt) }()
+	host := sync.OnceValue(func() hostResult { return <-hostCh })
+	defer host()
+
 	data, row, err := p.Runfiles.Cat(ctx, opts.Commit)
+	lap("read the Runfile")
 	if err != nil {
 		return nil, err
 	}
@@ -174,24 +198,7 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 	if err != nil {
 		return nil, err
 	}
-
-	rtName := opts.Runtime
-	if rtName == "" {
-		rtName = "runc"
-	}
-	rt, ok := p.Runtimes[rtName]
-	if !ok {
-		var names []string
-		for n := range p.Runtimes {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return nil, fmt.Errorf("--runtime %s: %w: known runtimes: %s", rtName, core.ErrInvalid, strings.Join(names, ", "))
-	}
-	rtVersion, err := rt.Version(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", core.ErrUnsupported, err)
-	}
+	lap("resolve, check and verify the image")
 
 	id := NewRunID()
 	dir := p.Layout.Run(id)
@@ -252,16 +259,22 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 	if err != nil {
 		return nil, err
 	}
-	p.log().Debug("rootfs", "dir", rootfs, "reused", reused)
+	lap("unpack", "reused", reused)
 
-	host, _ := os.Hostname()
+	hr := host()
+	if hr.err != nil {
+		return nil, hr.err
+	}
+	rtVersion := hr.version
+	lap("runtime version and host snapshot")
+	hostname, _ := os.Hostname()
 	run := &core.Run{
 		ID: id, Repo: row.Repo, Path: row.Path, Commit: row.Hash, RunfileBlob: row.Blob,
 		ImageRef: img.Ref, ImageDigest: img.ManifestDigest, IndexDigest: img.IndexDigest, ConfigDigest: img.ConfigDigest,
 		Approved: img.Approved, Args: argValues(rf), Env: planned.Env, Labels: labels(rf), Argv: planned.Argv,
 		User: fmt.Sprintf("%d:%d", planned.UID, planned.GID), Workdir: planned.Cwd, Mounts: planned.Mounts, Limits: limits,
 		Runtime: rtName, RuntimeVersion: rtVersion, WeakerSandbox: weaker, Executor: opts.Executor,
-		Hostname: host, Status: core.RunRunning, Created: time.Now().UTC(),
+		Hostname: hostname, Status: core.RunRunning, Created: time.Now().UTC(),
 	}
 	if run.Executor == "" {
 		run.Executor = "local"
@@ -274,20 +287,15 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 	}
 
 	if p.Host != nil {
-		snap, err := p.Host.Snapshot(ctx, rtName, rtVersion)
-		if err != nil {
-			return nil, fmt.Errorf("snapshot the host: %w", err)
-		}
-		run.EnvironmentSHA256, run.SystemKernelSHA256 = snap.EnvironmentSHA256, snap.SystemKernelSHA256
+		run.EnvironmentSHA256, run.SystemKernelSHA256 = hr.snap.EnvironmentSHA256, hr.snap.SystemKernelSHA256
 		if _, prev, err := p.Runs.LastRunSnapshot(ctx, row.Hash, id); err != nil {
 			return nil, err
-		} else if prev != "" && prev != snap.SystemKernelSHA256 {
-			if run.Drift, err = p.Host.Drift(ctx, prev, snap.SystemKernelSHA256); err != nil {
+		} else if prev != "" && prev != hr.snap.SystemKernelSHA256 {
+			if run.Drift, err = p.Host.Drift(ctx, prev, hr.snap.SystemKernelSHA256); err != nil {
 				p.log().Warn("drift summary", "err", err)
 			}
 		}
 	}
-
 	pl := &execPlan{Runtime: rtName, Rootless: rootless, Rootfs: rootfs, HostUID: idmap.HostUID, HostGID: idmap.HostGID,
 		ContainerUID: planned.UID, ContainerGID: planned.GID, IDMap: idmap}
 	if rtName == "ch-run" {
@@ -365,8 +373,31 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 	if err := p.Runs.CreateRun(ctx, run); err != nil {
 		return nil, err
 	}
+	lap("write the run")
 	done = true
 	return &Prepared{Run: run, Dir: dir}, nil
+}
+
+type hostResult struct {
+	version string
+	snap    Snapshot
+	err     error
+}
+
+// hostSnapshot returns the runtime's version and, with a HostProbe, the
+// stored snapshot of this host.
+func (p *Producer) hostSnapshot(ctx context.Context, rt runtime.Runtime) hostResult {
+	v, err := rt.Version(ctx)
+	if err != nil {
+		return hostResult{err: fmt.Errorf("%w: %v", core.ErrUnsupported, err)}
+	}
+	r := hostResult{version: v}
+	if p.Host != nil {
+		if r.snap, err = p.Host.Snapshot(ctx, rt.Name(), v); err != nil {
+			r.err = fmt.Errorf("snapshot the host: %w", err)
+		}
+	}
+	return r
 }
 
 // image resolves, pulls when allowed, checks approval and verifies the
@@ -504,6 +535,17 @@ func labels(rf *runfile.File) map[string]string {
 		m[kv.Key] = kv.Value
 	}
 	return m
+}
+
+// lapper returns a function that logs, at debug level, the time since
+// its previous call: where a run's start-up goes (runprov -v run).
+func (p *Producer) lapper() func(what string, args ...any) {
+	last := time.Now()
+	return func(what string, args ...any) {
+		now := time.Now()
+		p.log().Debug("prepare: "+what, append([]any{"took", now.Sub(last).Round(10 * time.Microsecond)}, args...)...)
+		last = now
+	}
 }
 
 func writeJSON(p string, v any) error {
