@@ -253,8 +253,15 @@ func newProducer(a *app, st *sqlite.Store, runfiles producer.RunfileSource, imag
 }
 
 // abortStaleRuns marks aborted the running runs of runprov processes that
-// died (app.open calls it once per invocation).
+// died (app.open calls it once per invocation) and, as root, removes the
+// containers and overlay roots they left.
 func abortStaleRuns(ctx context.Context, st *sqlite.Store) (int, error) {
+	if os.Geteuid() == 0 {
+		p, _ := newProducer(&app{}, st, nil, nil)
+		if _, err := p.CleanStale(ctx); err != nil {
+			return 0, err
+		}
+	}
 	host, _ := os.Hostname()
 	return st.AbortStaleRuns(ctx, func(pid int, h string) bool {
 		if h != host {

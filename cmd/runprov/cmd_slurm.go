@@ -358,8 +358,11 @@ func (a *app) execPrepared(ctx context.Context, id string) error {
 		client := &slurmdrv.Client{QueryTimeout: 5 * time.Second}
 		if jobs, jerr := client.Jobs(qctx, []string{slurmplug.JobKey(&core.Run{Slurm: run.Slurm})}); jerr == nil {
 			for _, j := range jobs {
-				if j.Finished() || j.State == "COMPLETING" {
+				switch {
+				case j.Finished():
 					run.Reason = j.Describe() + " (" + run.Reason + ")"
+				case j.State == "COMPLETING":
+					run.Reason = fmt.Sprintf("slurm job %s stopped by the scheduler (%s)", j.ID, run.Reason)
 				}
 			}
 		}

@@ -184,8 +184,9 @@ func TestSlurmArray(t *testing.T) {
 	requireSlurm(t)
 	rs := newRunStore(t, `FROM IMAGE
 ARG SLURM_ARRAY_TASK_ID
+ENV TASK=${SLURM_ARRAY_TASK_ID}
 LIMIT cpus=1
-CMD ["/bin/sh", "-c", "echo task ${SLURM_ARRAY_TASK_ID} > /safe_outputs/task.txt"]
+CMD ["/bin/sh", "-c", "echo task $TASK > /safe_outputs/task.txt"]
 `)
 	const n = 20
 	var runs []core.Run
@@ -274,6 +275,7 @@ CMD ["/bin/sleep", "300"]
 		t.Errorf("cancelled pending run: %s %q", p.Status, p.Reason)
 	}
 	r := waitStatus(t, rs.dir, running.ID, 2*time.Minute, core.RunStatus.Finished)
+	t.Logf("pending: %q; running: %q", p.Reason, r.Reason)
 	if r.Status != core.RunAborted || !strings.Contains(r.Reason, "slurm job "+running.Slurm.JobID+" CANCELLED") || r.Slurm.Node == "" {
 		t.Errorf("cancelled running run: %s %q %+v", r.Status, r.Reason, r.Slurm)
 	}

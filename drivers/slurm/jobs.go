@@ -1,6 +1,7 @@
 package slurm
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,7 +35,8 @@ var pendingStates = map[string]bool{
 	"PENDING": true, "REQUEUED": true, "REQUEUE_HOLD": true, "REQUEUE_FED": true, "RESV_DEL_HOLD": true,
 }
 
-// Finished reports whether the job ended (in any way).
+// Finished reports whether the job ended (in any way). A job that is
+// COMPLETING has not: its processes are still being ended.
 func (j JobInfo) Finished() bool { return finalStates[j.State] }
 
 // Pending reports whether the job waits to start.
@@ -88,9 +90,12 @@ func (c *Client) Jobs(ctx context.Context, ids []string) (map[string]JobInfo, er
 			out[j.ID] = j
 		}
 	}
+	// sacct for the rest, and for jobs squeue shows COMPLETING: how they
+	// ended (CANCELLED, TIMEOUT, ...) is known to accounting before
+	// slurmctld's job record says it.
 	var rest []string
 	for _, id := range ids {
-		if _, ok := out[id]; !ok {
+		if j, ok := out[id]; !ok || j.State == "COMPLETING" {
 			rest = append(rest, id)
 		}
 	}
@@ -102,9 +107,17 @@ func (c *Client) Jobs(ctx context.Context, ids []string) (map[string]JobInfo, er
 		return nil, err
 	}
 	for _, j := range found {
-		if _, asked := out[j.ID]; !asked && slices.Contains(rest, j.ID) {
-			out[j.ID] = j
+		if !slices.Contains(rest, j.ID) {
+			continue
 		}
+		if q, ok := out[j.ID]; ok {
+			if !j.Finished() {
+				continue
+			}
+			// squeue's node, partition and reason are the fresher.
+			j.Node, j.Partition, j.Reason = cmp.Or(q.Node, j.Node), cmp.Or(q.Partition, j.Partition), cmp.Or(q.Reason, j.Reason)
+		}
+		out[j.ID] = j
 	}
 	return out, nil
 }

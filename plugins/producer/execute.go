@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -342,6 +343,48 @@ func sortedKeys(m map[string]string) []string {
 		}
 	}
 	return ks
+}
+
+// CleanStale removes what runs of dead runprov processes (SIGKILL, a
+// crash) left in RuntimeDir: their containers (killed and deleted) and
+// overlay roots. It returns how many runs it cleaned.
+func (p *Producer) CleanStale(ctx context.Context) (int, error) {
+	rd := p.RuntimeDir
+	if rd == "" {
+		rd = DefaultRuntimeDir
+	}
+	entries, err := os.ReadDir(rd)
+	if err != nil || os.Geteuid() != 0 {
+		return 0, nil
+	}
+	n := 0
+	var errs []error
+	for _, e := range entries {
+		dir := filepath.Join(rd, e.Name())
+		data, err := os.ReadFile(filepath.Join(dir, "owner"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil || pid <= 0 || unix.Kill(pid, 0) != unix.ESRCH {
+			continue
+		}
+		for _, rt := range p.Runtimes {
+			if l, ok := rt.(interface {
+				List(context.Context) ([]runtime.Container, error)
+			}); ok {
+				cs, _ := l.List(ctx)
+				for _, c := range cs {
+					if strings.HasPrefix(c.ID, "runprov-"+e.Name()+"-") {
+						errs = append(errs, rt.Delete(ctx, c.ID))
+					}
+				}
+			}
+		}
+		errs = append(errs, unmountOverlay(&execPlan{RunRoot: dir}))
+		n++
+	}
+	return n, errors.Join(errs...)
 }
 
 func unixAccessW(dir string) error { return unix.Access(dir, unix.W_OK) }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -88,6 +89,10 @@ func mountOverlay(pl *execPlan) error {
 	os.Chmod(filepath.Dir(pl.RunRoot), 0o711)
 	if err := os.Mkdir(pl.RunRoot, 0o711); err != nil {
 		return fmt.Errorf("runtime directory of the run: %w", err)
+	}
+	// Who owns it, for CleanStale after a runprov killed with SIGKILL.
+	if err := os.WriteFile(filepath.Join(pl.RunRoot, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		return err
 	}
 	merged := filepath.Join(pl.RunRoot, "rootfs")
 	upper := filepath.Join(pl.RunRoot, "upper")
