@@ -515,3 +515,47 @@ func TestRunLimits(t *testing.T) {
 		t.Errorf("a process used 200 MB under memory=32m: exit %d\n%s", code, errs)
 	}
 }
+
+// TestRunSteps: RUN lines run first, each its own container with the same
+// mounts (scratch and outputs carry over), then the main command; a VOLUME
+// outlives the run; the first failing step stops the run.
+func TestRunSteps(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, `FROM IMAGE
+VOLUME cache /cache
+SCRATCH /scratch
+OUTPUT /out
+RUN echo from-step-1 > /scratch/s
+RUN ["/bin/sh", "-c", "cat /scratch/s > /out/carried; echo x >> /cache/count"]
+CMD ["/bin/sh", "-c", "cat /out/carried; echo count=$(wc -l < /cache/count)"]
+`)
+	for i, want := range []string{"1", "2"} {
+		r, errs, code := rs.run(t)
+		if code != 0 || r == nil {
+			t.Fatalf("run %d: exit %d\n%s", i, code, errs)
+		}
+		if !strings.Contains(errs, "from-step-1") || parseKV(errs)["count"] != want {
+			t.Errorf("run %d: want the step's file and count=%s:\n%s", i, want, errs)
+		}
+		if len(r.Steps) != 3 || r.Steps[0].Argv[2] != "echo from-step-1 > /scratch/s" || r.Steps[2].Argv[0] != "/bin/sh" {
+			t.Errorf("steps %+v", r.Steps)
+		}
+		for _, st := range r.Steps {
+			if st.ExitCode != 0 || st.End.Before(st.Start) {
+				t.Errorf("step %+v", st)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(rs.dir, "volumes", "cache", "count")); err != nil {
+		t.Errorf("volume: %v", err)
+	}
+
+	rs.commit = rs.add(t, "FROM IMAGE\nRUN exit 4\nCMD [\"/bin/sh\", \"-c\", \"echo main ran\"]\n")
+	r, errs, code := rs.run(t)
+	if code != 4 || r == nil || r.Status != core.RunFailed || strings.Contains(errs, "main ran") {
+		t.Fatalf("failing step: exit %d\n%s", code, errs)
+	}
+	if r.Steps[0].ExitCode != 4 || r.Steps[1].ExitCode != -1 || !strings.Contains(r.Reason, "RUN step 1") {
+		t.Errorf("steps %+v reason %q", r.Steps, r.Reason)
+	}
+}

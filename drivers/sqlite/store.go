@@ -204,9 +204,12 @@ func mapErr(err error) error {
 	return err
 }
 
-// timeText is how times are kept: RFC 3339 in UTC with nanoseconds, which
-// sorts as text.
-func timeText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+// storedTime is how times are kept: RFC 3339 in UTC with all nine digits of
+// nanoseconds, so that text order is time order (RFC3339Nano trims zeros,
+// and "05Z" would sort after "05.5Z").
+const storedTime = "2006-01-02T15:04:05.000000000Z07:00"
+
+func timeText(t time.Time) string { return t.UTC().Format(storedTime) }
 
 func parseTime(s string) time.Time {
 	t, _ := time.Parse(time.RFC3339Nano, s)
