@@ -31,6 +31,7 @@ var benchmarks = []benchmark{
 	remoteSync,
 	historyBench,
 	runStart,
+	slurmBench,
 }
 
 func main() {

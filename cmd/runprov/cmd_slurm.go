@@ -30,6 +30,18 @@ import (
 // when it is not at the same path as here.
 const slurmBinaryEnv = "RUNPROV_SLURM_BINARY"
 
+// slurmGraceEnv sets how long a Slurm job that ended without a record is
+// waited for before its run is marked aborted (a Go duration; default
+// plugins/slurm.DefaultGrace): longer on a slow shared file system.
+const slurmGraceEnv = "RUNPROV_SLURM_GRACE"
+
+// slurmGrace is the Tracker's grace period from $RUNPROV_SLURM_GRACE; 0
+// (the default) when unset or not a duration.
+func slurmGrace() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv(slurmGraceEnv))
+	return d
+}
+
 // slurmFlags are run's flags for the Slurm executor.
 type slurmFlags struct {
 	executor   string
@@ -116,7 +128,13 @@ func (a *app) runSlurm(ctx context.Context, p *producer.Producer, opts producer.
 	lim := preps[0].Run.Limits
 	job := slurmdrv.Job{Name: "runprov-" + core.ShortRunID(ids[0]), Output: "/dev/null",
 		CPUs: lim.CPUs, MemoryBytes: lim.MemoryBytes, Timeout: lim.Timeout, ArrayTasks: sf.array}
-	script, err := slurmdrv.Script(job, slurmdrv.RunBody(bin, p.Layout.Root, ids))
+	// The command line's sbatch arguments are kept with the script.
+	body := "# runprov: submitted as: sbatch --parsable"
+	for _, arg := range sf.sbatchArgs {
+		body += " " + slurmdrv.Quote(strings.ReplaceAll(arg, "\n", " "))
+	}
+	body += " slurm.sh\n" + slurmdrv.RunBody(bin, p.Layout.Root, ids)
+	script, err := slurmdrv.Script(job, body)
 	if err != nil {
 		abortAll("not submitted: " + err.Error())
 		return err
@@ -231,7 +249,7 @@ func runExit(r *core.Run) int {
 }
 
 // slurmPoll is how often --wait asks for news.
-const slurmPoll = 500 * time.Millisecond
+const slurmPoll = 200 * time.Millisecond
 
 // waitSlurm waits until every run of ids has finished, storing records as
 // they come (the Tracker), and returns the runs in ids' order. Ctrl-C
@@ -276,7 +294,7 @@ func (a *app) syncSlurm(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*slurmdrv.DefaultQueryTimeout)
+	ctx, cancel := context.WithTimeout(ctx, slurmdrv.DefaultQueryTimeout)
 	defer cancel()
 	n, err := tr.Refresh(ctx)
 	switch {

@@ -256,7 +256,23 @@ CMD ["/bin/sleep", "300"]
 			t.Fatalf("submitted run: %s %+v", r.Status, r.Slurm)
 		}
 	}
+	if b, _ := os.ReadFile(filepath.Join(rs.dir, "runs", pending.ID, "slurm.sh")); !strings.Contains(string(b), "sbatch --parsable --begin=now+1hour slurm.sh") {
+		t.Errorf("the run's batch script does not keep the sbatch arguments:\n%s", b)
+	}
 	waitStatus(t, rs.dir, running.ID, time.Minute, func(s core.RunStatus) bool { return s == core.RunRunning })
+	// runs lists them as the scheduler has them.
+	out, _ := mustCLI(t, 0, rs.dir, "--json", "runs")
+	var listed []core.Run
+	if err := json.Unmarshal([]byte(out), &listed); err != nil {
+		t.Fatalf("runs --json: %v\n%s", err, out)
+	}
+	status := map[string]core.RunStatus{}
+	for _, r := range listed {
+		status[r.ID] = r.Status
+	}
+	if status[pending.ID] != core.RunQueued || status[running.ID] != core.RunRunning {
+		t.Errorf("runs lists the pending job's run %s and the running one's %s", status[pending.ID], status[running.ID])
+	}
 	// The container really runs before it is cancelled.
 	deadline := time.Now().Add(time.Minute)
 	for !hasContainer(t, rs.dir) {
@@ -279,6 +295,36 @@ CMD ["/bin/sleep", "300"]
 	if r.Status != core.RunAborted || !strings.Contains(r.Reason, "slurm job "+running.Slurm.JobID+" CANCELLED") || r.Slurm.Node == "" {
 		t.Errorf("cancelled running run: %s %q %+v", r.Status, r.Reason, r.Slurm)
 	}
+}
+
+// A job that ends without writing a record (here: the node has no runprov
+// at that path) is marked aborted with what the scheduler says, once the
+// grace period for late records has passed.
+func TestSlurmJobDiedWithoutRecord(t *testing.T) {
+	requireSlurm(t)
+	rs := newRunStore(t, slurmRunfile)
+	t.Setenv(slurmBinaryEnv, "/nonexistent/runprov")
+	t.Setenv(slurmGraceEnv, "1s")
+	var r core.Run
+	errs, code := slurmRun(t, rs, &r, "--wait")
+	if code != exitRunprov || r.ID != "" {
+		t.Fatalf("exit %d, want %d\n%s", code, exitRunprov, errs)
+	}
+	out, _ := mustCLI(t, 0, rs.dir, "--json", "runs")
+	var listed []core.Run
+	json.Unmarshal([]byte(out), &listed)
+	if len(listed) != 1 {
+		t.Fatalf("runs: %s", out)
+	}
+	got := listed[0]
+	if got.Status != core.RunAborted || !strings.Contains(got.Reason, "FAILED") || !strings.Contains(got.Reason, "wrote no record") ||
+		!strings.Contains(got.Reason, "slurm.out") || got.Slurm == nil || got.Slurm.Node == "" || got.Ended.IsZero() {
+		t.Errorf("run of a job that died: %s %q %+v", got.Status, got.Reason, got.Slurm)
+	}
+	if b, _ := os.ReadFile(filepath.Join(rs.dir, "runs", got.ID, "slurm.out")); !strings.Contains(string(b), "/nonexistent/runprov") {
+		t.Errorf("slurm.out does not say what failed: %q", b)
+	}
+	t.Logf("reason: %q", got.Reason)
 }
 
 func hasContainer(t *testing.T, store string) bool {

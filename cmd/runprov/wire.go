@@ -31,6 +31,6 @@ func wire(a *app, st *sqlite.Store) *core.Terminal {
 	t.Plugins.Register(prod)
 	slurm := &slurmdrv.Client{Log: a.log}
 	t.Drivers.Register(slurm)
-	t.Plugins.Register(&slurmplug.Tracker{Store: st, Layout: layout, Scheduler: slurm, Log: a.log})
+	t.Plugins.Register(&slurmplug.Tracker{Store: st, Layout: layout, Scheduler: slurm, Log: a.log, Grace: slurmGrace()})
 	return t
 }

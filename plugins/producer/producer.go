@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -208,11 +209,17 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := os.Stat(abs); err != nil {
+		fi, err := os.Stat(abs)
+		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return nil, fmt.Errorf("--input %s=%s: %w: no such file or directory; give the path of the data to bind at INPUT %s", name, hp, core.ErrNotFound, name)
 			}
 			return nil, fmt.Errorf("--input %s=%s: %w", name, hp, err)
+		}
+		// The container's user is nobody on the host: it reads what
+		// everyone may read.
+		if want := fs.FileMode(0o004) | map[bool]fs.FileMode{true: 0o001}[fi.IsDir()]; fi.Mode().Perm()&want != want && opts.Runtime != "ch-run" {
+			p.log().Warn("the run's user may not be able to read this input: it is not readable by others (chmod -R o+rX)", "input", name, "path", abs, "mode", fi.Mode().Perm())
 		}
 		inputs[name] = abs
 	}
@@ -246,6 +253,14 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 	cgroups, note := cgroupsUsable(rootless, limits)
 	if rtName != "runc" && hasCgroupLimits(limits) {
 		cgroups, note = false, rtName+" cannot apply cgroup limits: cpus, memory and pids were not enforced (the timeout was)"
+	}
+	for _, m := range planned.Mounts {
+		if m.Kind == core.MountScratch && m.Size > 0 {
+			// Scratch is a directory on the store's disk, shared by the
+			// steps; a tmpfs would enforce the size but live in memory.
+			note = strings.TrimPrefix(note+"; SCRATCH sizes are not enforced (scratch is a per-run directory on the store's disk)", "; ")
+			break
+		}
 	}
 	limits.Note = note
 	planned.Limits = limits

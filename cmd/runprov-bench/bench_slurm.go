@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/runprov/runprov/core"
+	slurmdrv "github.com/runprov/runprov/drivers/slurm"
+	"github.com/runprov/runprov/drivers/sqlite"
+	"github.com/runprov/runprov/plugins/slurm"
+	"github.com/runprov/runprov/plugins/slurm/recordtest"
+)
+
+var slurmBench = benchmark{
+	name: "slurm",
+	desc: "per-job time of runprov run --executor slurm --wait vs a bare sbatch of runc run of the same config.json (submit to result); ingesting 1,000 finished job records",
+	run:  benchSlurm,
+}
+
+// slurmPollEvery is how often the bare baseline asks squeue whether its job
+// ended; runprov --wait polls every 200 ms too (cmd/runprov slurmPoll).
+const slurmPollEvery = 200 * time.Millisecond
+
+func benchSlurm(ctx context.Context, env *benchEnv) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("needs root (runc with a user namespace)")
+	}
+	if _, err := exec.LookPath("sbatch"); err != nil {
+		return fmt.Errorf("no sbatch: run make slurm-up")
+	}
+	if err := benchSlurmJobs(ctx, env); err != nil {
+		return err
+	}
+	return benchIngest(ctx, env)
+}
+
+func benchSlurmJobs(ctx context.Context, env *benchEnv) error {
+	reps := env.reps(20)
+	lay := filepath.Join(env.dir, "layout")
+	digest, err := writeBusyboxLayout(lay)
+	if err != nil {
+		return err
+	}
+	store := filepath.Join(env.dir, "store")
+	rp := func(args ...string) (string, error) {
+		return env.cmd(ctx, nil, env.runprov, append([]string{"--store", store, "-q"}, args...)...)
+	}
+	if _, err := rp("init"); err != nil {
+		return err
+	}
+	if _, err := rp("image", "import", lay); err != nil {
+		return err
+	}
+	rf := filepath.Join(env.dir, "Runfile")
+	os.WriteFile(rf, []byte("FROM busybox@"+digest+"\nCMD [\"/bin/true\"]\n"), 0o644)
+	out, err := rp("add", rf)
+	if err != nil {
+		return err
+	}
+	commit := strings.TrimSpace(out)
+	if _, err := rp("run", commit); err != nil { // unpacks the rootfs, writes a config.json
+		return err
+	}
+
+	// The baseline: sbatch of a script that runs runc on the same spec, in a
+	// prepared bundle; done when squeue says the job completed.
+	bundleDir, err := os.MkdirTemp("/run", "runprov-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bundleDir)
+	os.Chmod(bundleDir, 0o711)
+	bundle, err := bareBundle(store, digest, bundleDir)
+	if err != nil {
+		return err
+	}
+	script := filepath.Join(env.dir, "bare.sh")
+	os.WriteFile(script, []byte(fmt.Sprintf("#!/bin/sh\n#SBATCH --output=/dev/null\nexec runc --root %s run --bundle %s bench-$SLURM_JOB_ID\n",
+		slurmdrv.Quote(filepath.Join(env.dir, "runc-state")), slurmdrv.Quote(bundle))), 0o755)
+	client := &slurmdrv.Client{}
+	bare := func() error {
+		id, err := client.Submit(ctx, script)
+		if err != nil {
+			return err
+		}
+		for {
+			jobs, err := client.Jobs(ctx, []string{id})
+			if err != nil {
+				return err
+			}
+			if j, ok := jobs[id]; ok && j.Finished() {
+				if j.State != "COMPLETED" {
+					return fmt.Errorf("bare job %s: %s", id, j.Describe())
+				}
+				return nil
+			}
+			time.Sleep(slurmPollEvery)
+		}
+	}
+	var bareS, submitS, waitS sample
+	for range reps {
+		d, err := timeIt(bare)
+		if err != nil {
+			return err
+		}
+		bareS = append(bareS, d)
+		d, err = timeIt(func() error { _, err := rp("run", commit, "--executor", "slurm", "--wait"); return err })
+		if err != nil {
+			return err
+		}
+		waitS = append(waitS, d)
+		// Submission alone: prepare, script, sbatch; the job runs on.
+		d, err = timeIt(func() error { _, err := rp("run", commit, "--executor", "slurm"); return err })
+		if err != nil {
+			return err
+		}
+		submitS = append(submitS, d)
+		// Its job ends before the next measurement starts.
+		for range 100 {
+			if out, _ := rp("query", "--csv", "SELECT count(*) FROM runs WHERE status IN ('queued', 'running')"); strings.HasSuffix(strings.TrimSpace(out), "\n0") {
+				break
+			}
+			time.Sleep(slurmPollEvery)
+		}
+	}
+	env.row("sbatch of runc run (submit to COMPLETED)", bareS)
+	env.row("runprov run --executor slurm --wait", waitS)
+	env.row("runprov run --executor slurm (submit only)", submitS)
+	fmt.Fprintf(env.out, "  %-44s %s\n", "per-job overhead of runprov (median diff)", (waitS.median() - bareS.median()).Round(time.Millisecond))
+	env.ratio("runprov --wait / bare sbatch", waitS, bareS)
+	return nil
+}
+
+// benchIngest: a store with 1,000 queued Slurm runs whose jobs have all
+// written their record (10 output files each); the time Tracker.Ingest
+// takes to store them, next to storing the same runs with FinishRun from
+// memory (no files), and `runprov runs` as the first command after they
+// landed vs once they are in.
+func benchIngest(ctx context.Context, env *benchEnv) error {
+	const n = 1000
+	reps := env.reps(3)
+	var ingestS, finishS, firstS, nextS sample
+	for rep := range reps {
+		dir := filepath.Join(env.dir, fmt.Sprintf("ingest-%d", rep))
+		st, _, err := sqlite.Init(ctx, dir, nil, sqlite.Options{})
+		if err != nil {
+			return err
+		}
+		runs, err := recordtest.Setup(ctx, st, st.Layout(), n, "1000")
+		if err != nil {
+			st.Close()
+			return err
+		}
+		recs := make([]*slurm.Record, n)
+		for i, q := range runs {
+			recs[i] = recordtest.Finished(q, "node1", 10)
+			if err := slurm.WriteRecord(st.Layout().Run(q.ID), recs[i]); err != nil {
+				st.Close()
+				return err
+			}
+		}
+		tr := &slurm.Tracker{Store: st, Layout: st.Layout()}
+		var got int
+		d, err := timeIt(func() error { got, err = tr.Ingest(ctx); return err })
+		if err != nil || got != n {
+			st.Close()
+			return fmt.Errorf("ingest: %d of %d: %v", got, n, err)
+		}
+		ingestS = append(ingestS, d)
+
+		// The same runs stored from memory: what ingesting adds is reading
+		// and checking the files and the snapshot rows.
+		dir2 := filepath.Join(env.dir, fmt.Sprintf("finish-%d", rep))
+		st2, _, err := sqlite.Init(ctx, dir2, nil, sqlite.Options{})
+		if err != nil {
+			st.Close()
+			return err
+		}
+		if _, err := recordtest.Setup(ctx, st2, st2.Layout(), n, "1000"); err != nil {
+			return err
+		}
+		d, err = timeIt(func() error {
+			for _, rec := range recs {
+				r := rec.Run
+				if err := st2.FinishRun(ctx, &r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		st2.Close()
+		if err != nil {
+			st.Close()
+			return err
+		}
+		finishS = append(finishS, d)
+		st.Close()
+
+		// The CLI: the first command after the records landed stores them.
+		dir3 := filepath.Join(env.dir, fmt.Sprintf("cli-%d", rep))
+		st3, _, err := sqlite.Init(ctx, dir3, nil, sqlite.Options{})
+		if err != nil {
+			return err
+		}
+		runs3, err := recordtest.Setup(ctx, st3, st3.Layout(), n, "987654321")
+		if err == nil {
+			for _, q := range runs3 {
+				if err = slurm.WriteRecord(st3.Layout().Run(q.ID), recordtest.Finished(q, "node1", 10)); err != nil {
+					break
+				}
+			}
+		}
+		st3.Close()
+		if err != nil {
+			return err
+		}
+		list := func() error {
+			_, err := env.cmd(ctx, nil, env.runprov, "--store", dir3, "-q", "runs", "--json")
+			return err
+		}
+		if d, err = timeIt(list); err != nil {
+			return err
+		}
+		firstS = append(firstS, d)
+		if d, err = timeIt(list); err != nil {
+			return err
+		}
+		nextS = append(nextS, d)
+		if err := checkIngested(ctx, dir3, n); err != nil {
+			return err
+		}
+	}
+	env.row(fmt.Sprintf("ingest %d records (Tracker.Ingest)", n), ingestS)
+	env.row(fmt.Sprintf("FinishRun x %d from memory (baseline)", n), finishS)
+	env.ratio("ingest / FinishRun from memory", ingestS, finishS)
+	env.row(fmt.Sprintf("runprov runs, first after %d records landed", n), firstS)
+	env.row(fmt.Sprintf("runprov runs, %d runs, nothing to ingest", n), nextS)
+	return nil
+}
+
+func checkIngested(ctx context.Context, dir string, n int) error {
+	st, err := sqlite.Open(ctx, dir, sqlite.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	runs, err := st.Runs(ctx, core.RunFilter{Status: core.RunSucceeded})
+	if err != nil {
+		return err
+	}
+	if len(runs) != n {
+		return fmt.Errorf("runprov runs stored %d of %d records", len(runs), n)
+	}
+	return nil
+}
