@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -34,6 +35,11 @@ type app struct {
 
 // execute runs runprov with args and returns the process exit code.
 func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// Logs, progress and the container's stderr (and, with --json run, its
+	// stdout) reach stderr from several goroutines.
+	if _, ok := stderr.(*os.File); !ok {
+		stderr = &lockedWriter{w: stderr}
+	}
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRootCmd(a)
 	root.SetArgs(args)
@@ -169,4 +175,17 @@ func component[T any](t *core.Terminal, name string) T {
 		panic(err)
 	}
 	return c
+}
+
+// lockedWriter serialises writes to a writer that is not safe for concurrent
+// use (a bytes.Buffer in tests); an *os.File needs no lock.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
