@@ -1,6 +1,8 @@
 package git
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -74,8 +76,8 @@ func (r *Repo) writePack(objs []plumbing.Hash) error {
 }
 
 type packInfo struct {
-	hash    plumbing.Hash
-	objects []plumbing.Hash
+	hash  plumbing.Hash
+	count int
 }
 
 // mergePacks merges the smallest packs into one as the geometric rule says.
@@ -89,16 +91,16 @@ func (r *Repo) mergePacks() error {
 	}
 	packs := make([]packInfo, 0, len(hashes))
 	for _, h := range hashes {
-		objs, err := r.packObjects(h)
+		n, err := r.packCount(h)
 		if err != nil {
 			return err
 		}
-		packs = append(packs, packInfo{hash: h, objects: objs})
+		packs = append(packs, packInfo{hash: h, count: n})
 	}
-	sort.Slice(packs, func(i, j int) bool { return len(packs[i].objects) < len(packs[j].objects) })
-	merge, total := 1, len(packs[0].objects)
-	for merge < len(packs) && len(packs[merge].objects) < geometricFactor*total {
-		total += len(packs[merge].objects)
+	sort.Slice(packs, func(i, j int) bool { return packs[i].count < packs[j].count })
+	merge, total := 1, packs[0].count
+	for merge < len(packs) && packs[merge].count < geometricFactor*total {
+		total += packs[merge].count
 		merge++
 	}
 	if merge < 2 {
@@ -106,7 +108,11 @@ func (r *Repo) mergePacks() error {
 	}
 	var objs []plumbing.Hash
 	for _, p := range packs[:merge] {
-		objs = append(objs, p.objects...)
+		o, err := r.packObjects(p.hash)
+		if err != nil {
+			return err
+		}
+		objs = append(objs, o...)
 	}
 	if err := r.writePack(objs); err != nil {
 		return err
@@ -119,15 +125,34 @@ func (r *Repo) mergePacks() error {
 	return nil
 }
 
+func (r *Repo) idxPath(h plumbing.Hash) string {
+	return filepath.Join(r.dir, gitDirName, "objects", "pack", "pack-"+h.String()+".idx")
+}
+
+// packCount reads the number of objects in pack h from its index: the last
+// entry of the fanout table of a version 2 index.
+func (r *Repo) packCount(h plumbing.Hash) (int, error) {
+	f, err := os.Open(r.idxPath(h))
+	if err != nil {
+		return 0, fmt.Errorf("read pack index: %w", err)
+	}
+	defer f.Close()
+	var b [4]byte
+	const lastFanout = 8 + 255*4 // magic, version, fanout[0..254]
+	if _, err := f.ReadAt(b[:], lastFanout); err != nil {
+		return 0, fmt.Errorf("read pack index %s: %w", h, err)
+	}
+	return int(binary.BigEndian.Uint32(b[:])), nil
+}
+
 // packObjects lists the objects of pack h from its index.
 func (r *Repo) packObjects(h plumbing.Hash) ([]plumbing.Hash, error) {
-	f, err := os.Open(filepath.Join(r.dir, gitDirName, "objects", "pack", "pack-"+h.String()+".idx"))
+	data, err := os.ReadFile(r.idxPath(h))
 	if err != nil {
 		return nil, fmt.Errorf("read pack index: %w", err)
 	}
-	defer f.Close()
 	idx := idxfile.NewMemoryIndex()
-	if err := idxfile.NewDecoder(f).Decode(idx); err != nil {
+	if err := idxfile.NewDecoder(bytes.NewReader(data)).Decode(idx); err != nil {
 		return nil, fmt.Errorf("read pack index %s: %w", h, err)
 	}
 	it, err := idx.Entries()

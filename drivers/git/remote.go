@@ -14,7 +14,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -281,7 +280,7 @@ func redactURL(raw string) string {
 // after it read thousands of objects, and go-git otherwise opens the pack
 // (and lstat's its path) once per object read.
 func (r *Repo) remote(e *endpoint) (*gogit.Remote, error) {
-	st := filesystem.NewStorageWithOptions(osfs.New(filepath.Join(r.dir, gitDirName)), cache.NewObjectLRUDefault(),
+	st := filesystem.NewStorageWithOptions(newGitFS(filepath.Join(r.dir, gitDirName)), cache.NewObjectLRUDefault(),
 		filesystem.Options{KeepDescriptors: true})
 	repo, err := gogit.Open(st, nil)
 	if err != nil {

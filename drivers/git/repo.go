@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
@@ -55,7 +54,7 @@ func openDir(dir string, tarball []byte) (*Repo, error) {
 			return nil, err
 		}
 	}
-	st := filesystem.NewStorageWithOptions(osfs.New(gitDir), cache.NewObjectLRUDefault(), filesystem.Options{})
+	st := filesystem.NewStorageWithOptions(newGitFS(gitDir), cache.NewObjectLRUDefault(), filesystem.Options{})
 	var (
 		r   *gogit.Repository
 		err error
@@ -76,7 +75,7 @@ func openDir(dir string, tarball []byte) (*Repo, error) {
 
 // reopen replaces the storage and repository handles with fresh ones.
 func (r *Repo) reopen() error {
-	st := filesystem.NewStorageWithOptions(osfs.New(filepath.Join(r.dir, gitDirName)), cache.NewObjectLRUDefault(), filesystem.Options{})
+	st := filesystem.NewStorageWithOptions(newGitFS(filepath.Join(r.dir, gitDirName)), cache.NewObjectLRUDefault(), filesystem.Options{})
 	repo, err := gogit.Open(st, nil)
 	if err != nil {
 		return fmt.Errorf("reopen repository after compaction: %w", err)
