@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -61,7 +63,7 @@ func keepSysctl(name string) bool {
 func collectSysctls(ctx context.Context, dir string, budget time.Duration) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	w := &sysctlWalker{ctx: ctx, root: dir, out: map[string]string{}, buf: make([]byte, 16<<10)}
+	w := &sysctlWalker{ctx: ctx, root: dir, out: map[string]string{}, sem: make(chan struct{}, sysctlWorkers())}
 	w.current.Store(&dir)
 	done := make(chan error, 1)
 	go func() { done <- w.walk() }()
@@ -89,14 +91,32 @@ func collectSysctls(ctx context.Context, dir string, budget time.Duration) (map[
 	return w.out, nil
 }
 
+// sysctlWorkers is how many directories are walked at once: reading
+// /proc/sys is ~1300 open/read/close calls, spread over the CPUs.
+func sysctlWorkers() int { return max(2, runtime.NumCPU()) }
+
+// sysctlWalker walks /proc/sys with up to cap(sem) goroutines, one per
+// directory while a slot is free, inline otherwise.
 type sysctlWalker struct {
-	ctx        context.Context
-	root       string
-	dev        uint64
+	ctx     context.Context
+	root    string
+	dev     uint64
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	current atomic.Pointer[string]
+
+	mu         sync.Mutex // guards out, unreadable, err
 	out        map[string]string
 	unreadable []string
+	err        error
+}
+
+// sysctlScan is one goroutine's share of the walk.
+type sysctlScan struct {
+	w          *sysctlWalker
 	buf        []byte
-	current    atomic.Pointer[string]
+	out        map[string]string
+	unreadable []string
 }
 
 func (w *sysctlWalker) walk() error {
@@ -105,17 +125,35 @@ func (w *sysctlWalker) walk() error {
 		return &os.PathError{Op: "stat", Path: w.root, Err: err}
 	}
 	w.dev = st.Dev
-	return w.dir(w.root, "")
+	if _, err := os.ReadDir(w.root); err != nil {
+		return err
+	}
+	w.scan(w.root, "")
+	w.wg.Wait()
+	return w.err
+}
+
+// scan walks path in a new sysctlScan and merges what it found.
+func (w *sysctlWalker) scan(path, prefix string) {
+	sc := &sysctlScan{w: w, buf: make([]byte, 4<<10), out: map[string]string{}}
+	err := sc.dir(path, prefix)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, v := range sc.out {
+		w.out[k] = v
+	}
+	w.unreadable = append(w.unreadable, sc.unreadable...)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
 }
 
 // dir walks one directory; prefix is its dotted name with a trailing dot.
-func (w *sysctlWalker) dir(path, prefix string) error {
+func (sc *sysctlScan) dir(path, prefix string) error {
+	w := sc.w
 	ents, err := os.ReadDir(path)
 	if err != nil {
-		if prefix == "" {
-			return err
-		}
-		w.unreadable = append(w.unreadable, strings.TrimSuffix(prefix, ".")+": "+errText(err))
+		sc.unreadable = append(sc.unreadable, strings.TrimSuffix(prefix, ".")+": "+errText(err))
 		return nil
 	}
 	for _, e := range ents {
@@ -137,23 +175,33 @@ func (w *sysctlWalker) dir(path, prefix string) error {
 			if st, ok := info.Sys().(*syscall.Stat_t); !ok || uint64(st.Dev) != w.dev {
 				continue // another file system mounted here
 			}
-			if err := w.dir(p, name+"."); err != nil {
-				return err
+			select {
+			case w.sem <- struct{}{}:
+				w.wg.Add(1)
+				go func() {
+					defer w.wg.Done()
+					defer func() { <-w.sem }()
+					w.scan(p, name+".")
+				}()
+			default:
+				if err := sc.dir(p, name+"."); err != nil {
+					return err
+				}
 			}
 		case e.Type().IsRegular():
 			if !keepSysctl(name) {
 				continue
 			}
 			w.current.Store(&p)
-			v, ok, err := w.read(p)
+			v, ok, err := sc.read(p)
 			if err != nil {
 				if !errors.Is(err, unix.ENOENT) { // gone since the listing
-					w.unreadable = append(w.unreadable, name+": "+errText(err))
+					sc.unreadable = append(sc.unreadable, name+": "+errText(err))
 				}
 				continue
 			}
 			if ok {
-				w.out[name] = v
+				sc.out[name] = v
 			}
 		}
 	}
@@ -165,7 +213,7 @@ func (w *sysctlWalker) dir(path, prefix string) error {
 // (vm.drop_caches) and root-only files, which are the ones holding secrets.
 // Reading only those gives root and unprivileged users the same snapshot.
 // O_NONBLOCK so nothing that looks like a pipe can hold the walk.
-func (w *sysctlWalker) read(path string) (string, bool, error) {
+func (w *sysctlScan) read(path string) (string, bool, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
