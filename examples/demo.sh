@@ -47,5 +47,10 @@ show "$bin" runs
 run=$("$bin" runs --json --limit 1 | sed -n 's/.*"id": *"\([0-9a-f]*\)".*/\1/p' | head -n 1)
 show "$bin" show "$run"
 show "$bin" query "SELECT id, status, exit_code, commit_hash, image_digest FROM runs"
+
+step "provenance: an in-toto statement with a SLSA provenance predicate"
+show "$bin" export "$run" --format intoto -o "$work/run.intoto.json"
+sed -n '1,12p' "$work/run.intoto.json"
+echo "... (the whole statement is in $work/run.intoto.json)"
 show "$bin" fsck
 printf '\nThe demo store is %s; try: RUNPROV_STORE=%s %s runs\n' "$RUNPROV_STORE" "$RUNPROV_STORE" "$bin"
