@@ -109,6 +109,14 @@ type GitRepo interface {
 	Close() error
 }
 
+// RepoFileReader is what a RepoOpener may also offer: reading one file of
+// one commit straight from a tarball, without restoring it to disk.
+type RepoFileReader interface {
+	// ReadRepoFile returns the file's bytes and blob id; errors as
+	// GitRepo.ReadFile and RepoOpener.OpenRepo give them.
+	ReadRepoFile(ctx context.Context, tarball []byte, commit, filePath string) ([]byte, string, error)
+}
+
 // RepoOpener opens Runfile repositories from their tarballs (drivers/git).
 type RepoOpener interface {
 	// OpenRepo restores tarball into a new private directory under tmpDir and

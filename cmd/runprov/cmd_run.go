@@ -64,7 +64,14 @@ itself failed. With --json the run record is printed on stdout at the end
 
 --runtime ch-run (Charliecloud) cannot bind inputs read-only, isolate the
 network or filter syscalls; it is refused unless --allow-weaker-sandbox,
-which the run records.`,
+which the run records.
+
+--executor slurm prepares the run here (every check above), stores it queued
+and submits a batch job that runs it on the allocated node with the same
+store; it prints the run id and returns at once (--wait: waits and exits with
+the run's status). LIMITs become sbatch options (--cpus-per-task, --mem,
+--time); --array N makes N runs. The node writes the finished record to
+STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 		Example: `  runprov run 3f2a1c --input data=./survey.csv
   runprov run 3f2a1c --arg YEAR=2024 --outputs ./results --timeout 1h
   runprov run 3f2a1c -- /bin/sh -c 'ls -l /safe_data'`,

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,6 +220,10 @@ func TestRestoreRefusesHostileTarballs(t *testing.T) {
 			if len(got) != 1 {
 				t.Fatalf("restore wrote beside its directory: %v", got)
 			}
+			// The in-memory reader applies the same checks.
+			if _, _, err := (Opener{}).ReadRepoFile(context.Background(), tarOf(t, entries...), strings.Repeat("0", 40), "Runfile"); !errors.Is(err, core.ErrCorrupt) {
+				t.Fatalf("ReadRepoFile: got %v, want ErrCorrupt", err)
+			}
 		})
 	}
 	if _, err := (Opener{}).OpenRepo(context.Background(), t.TempDir(), []byte("not a tar at all")); !errors.Is(err, core.ErrCorrupt) {
@@ -228,5 +233,44 @@ func TestRestoreRefusesHostileTarballs(t *testing.T) {
 	notRepo := tarOf(t, tar.Header{Name: ".git/", Typeflag: tar.TypeDir, Mode: 0o755}, tar.Header{Name: ".git/x", Typeflag: tar.TypeReg, Mode: 0o644})
 	if _, err := (Opener{}).OpenRepo(context.Background(), t.TempDir(), notRepo); !errors.Is(err, core.ErrCorrupt) {
 		t.Fatalf("tar without a repository: %v", err)
+	}
+	if _, _, err := (Opener{}).ReadRepoFile(context.Background(), notRepo, strings.Repeat("0", 40), "Runfile"); !errors.Is(err, core.ErrCorrupt) {
+		t.Fatalf("ReadRepoFile of a tar without a repository: %v", err)
+	}
+}
+
+// TestReadRepoFileMatchesDisk: reading in memory gives what the restored
+// repository gives, for every commit, and ErrNotFound for what is missing.
+func TestReadRepoFileMatchesDisk(t *testing.T) {
+	ctx := context.Background()
+	r := openNew(t)
+	var hashes []string
+	for i := range 40 {
+		c, err := r.CommitFile(ctx, fmt.Sprintf("d%d/Runfile", i%3), []byte(fmt.Sprintf("FROM x\n# %d\n", i)), "c\n", alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, c.Hash)
+	}
+	tarball, err := r.Archive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range hashes {
+		p := fmt.Sprintf("d%d/Runfile", i%3)
+		want, wantBlob, err := r.ReadFile(ctx, h, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, blob, err := (Opener{}).ReadRepoFile(ctx, tarball, h, p)
+		if err != nil || !bytes.Equal(got, want) || blob != wantBlob {
+			t.Fatalf("commit %d: in memory %q %s %v, on disk %q %s", i, got, blob, err, want, wantBlob)
+		}
+	}
+	if _, _, err := (Opener{}).ReadRepoFile(ctx, tarball, hashes[0], "nope"); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("missing path: %v", err)
+	}
+	if _, _, err := (Opener{}).ReadRepoFile(ctx, tarball, strings.Repeat("1", 40), "d0/Runfile"); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("missing commit: %v", err)
 	}
 }

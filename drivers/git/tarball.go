@@ -91,6 +91,21 @@ func archiveDir(dir string) ([]byte, error) {
 // accepted: anything else (links, devices, absolute or ../ names) means the
 // value is corrupt or hostile, and nothing outside dir is ever written.
 func restoreDir(tarball []byte, dir string) error {
+	return restore(tarball,
+		func(name string) error { return os.MkdirAll(filepath.Join(dir, filepath.FromSlash(name)), 0o755) },
+		func(name string) (io.WriteCloser, error) {
+			target := filepath.Join(dir, filepath.FromSlash(name))
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return nil, err
+			}
+			// O_EXCL|O_NOFOLLOW: never write through something already there.
+			return os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, 0o644)
+		})
+}
+
+// restore checks every entry of tarball and hands directories to mkdir and
+// files to create, by slash name relative to the root that holds .git.
+func restore(tarball []byte, mkdir func(name string) error, create func(name string) (io.WriteCloser, error)) error {
 	tr := tar.NewReader(bytes.NewReader(tarball))
 	seen := 0
 	for {
@@ -105,21 +120,16 @@ func restoreDir(tarball []byte, dir string) error {
 		if name != gitDirName && !strings.HasPrefix(name, gitDirName+"/") {
 			return fmt.Errorf("%w: tarball entry %q is outside .git/", core.ErrCorrupt, hdr.Name)
 		}
-		target := filepath.Join(dir, filepath.FromSlash(name))
 		switch hdr.Typeflag {
 		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
+			if err := mkdir(name); err != nil {
 				return err
 			}
 		case tar.TypeReg:
 			if hdr.Size > maxTarballEntry {
 				return fmt.Errorf("%w: tarball entry %q is %d bytes", core.ErrCorrupt, hdr.Name, hdr.Size)
 			}
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			// O_EXCL|O_NOFOLLOW: never write through something already there.
-			f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, 0o644)
+			f, err := create(name)
 			if err != nil {
 				return fmt.Errorf("%w: restore %q: %v", core.ErrCorrupt, hdr.Name, err)
 			}

@@ -69,12 +69,7 @@ func (c *Consumer) Cat(ctx context.Context, spec string) ([]byte, core.Commit, e
 	if err != nil {
 		return nil, core.Commit{}, err
 	}
-	repo, err := c.Git.OpenRepo(ctx, c.TmpDir, art.Tarball)
-	if err != nil {
-		return nil, core.Commit{}, fmt.Errorf("open repo %q: %w", row.Repo, err)
-	}
-	defer repo.Close()
-	data, _, err := repo.ReadFile(ctx, row.Hash, row.Path)
+	data, err := c.readFile(ctx, art, row)
 	if err != nil {
 		if errors.Is(err, core.ErrNotFound) {
 			return nil, core.Commit{}, fmt.Errorf("%w: the index names %s:%s but repo %q lacks it; run runprov fsck", core.ErrCorrupt, row.Hash, row.Path, row.Repo)
@@ -82,4 +77,20 @@ func (c *Consumer) Cat(ctx context.Context, spec string) ([]byte, core.Commit, e
 		return nil, core.Commit{}, err
 	}
 	return data, row, nil
+}
+
+// readFile reads row's Runfile from the repository artifact, in memory when
+// the git driver can.
+func (c *Consumer) readFile(ctx context.Context, art *core.RepoArtifact, row core.Commit) ([]byte, error) {
+	if r, ok := c.Git.(core.RepoFileReader); ok {
+		data, _, err := r.ReadRepoFile(ctx, art.Tarball, row.Hash, row.Path)
+		return data, err
+	}
+	repo, err := c.Git.OpenRepo(ctx, c.TmpDir, art.Tarball)
+	if err != nil {
+		return nil, fmt.Errorf("open repo %q: %w", row.Repo, err)
+	}
+	defer repo.Close()
+	data, _, err := repo.ReadFile(ctx, row.Hash, row.Path)
+	return data, err
 }
