@@ -270,9 +270,13 @@ func abortStaleRuns(ctx context.Context, st *sqlite.Store) (int, error) {
 		}
 	}
 	host, _ := os.Hostname()
-	return st.AbortStaleRuns(ctx, func(pid int, h string) bool {
+	return st.AbortStaleRuns(ctx, func(pid int, h, start string) bool {
 		if h != host {
 			return true // another machine's: cannot tell
+		}
+		if start != "" {
+			// The same pid is the same process only if it started then.
+			return core.ProcessStart(pid) == start
 		}
 		err := syscall.Kill(pid, 0)
 		return err == nil || errors.Is(err, syscall.EPERM)

@@ -99,17 +99,18 @@ func (s *Store) CreateRun(ctx context.Context, r *core.Run) error {
 	if err != nil {
 		return err
 	}
-	pid, host := 0, ""
+	pid, host, start := 0, "", ""
 	if r.Status == core.RunRunning {
 		pid = os.Getpid()
+		start = core.ProcessStart(pid)
 		host = r.Hostname
 		if host == "" {
 			host, _ = os.Hostname()
 		}
 	}
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		q := `INSERT INTO runs(id, ` + runWriteColumns + `, owner_pid, owner_host) VALUES(?` + strings.Repeat(", ?", len(vals)+2) + `)`
-		if _, err := tx.ExecContext(ctx, q, append(append([]any{r.ID}, vals...), pid, host)...); err != nil {
+		q := `INSERT INTO runs(id, ` + runWriteColumns + `, owner_pid, owner_host, owner_start) VALUES(?` + strings.Repeat(", ?", len(vals)+3) + `)`
+		if _, err := tx.ExecContext(ctx, q, append(append([]any{r.ID}, vals...), pid, host, start)...); err != nil {
 			if isConstraint(err) {
 				return fmt.Errorf("run %s: %w", r.ID, core.ErrExists)
 			}
@@ -181,26 +182,26 @@ func putRunChildren(ctx context.Context, tx *sql.Tx, r *core.Run) error {
 }
 
 // AbortStaleRuns marks aborted every running run whose owner process is
-// gone: isAlive(owner_pid, owner_host) is false. It returns how many it
+// gone: isAlive(owner_pid, owner_host, owner_start) is false. It returns how many it
 // marked. Runs without an owner (queued on Slurm) are left alone.
-func (s *Store) AbortStaleRuns(ctx context.Context, isAlive func(pid int, host string) bool) (int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, owner_pid, owner_host FROM runs WHERE status = 'running' AND owner_pid > 0`)
+func (s *Store) AbortStaleRuns(ctx context.Context, isAlive func(pid int, host, start string) bool) (int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, owner_pid, owner_host, owner_start FROM runs WHERE status = 'running' AND owner_pid > 0`)
 	if err != nil {
 		return 0, mapErr(err)
 	}
 	type owner struct {
-		id   string
-		pid  int
-		host string
+		id          string
+		pid         int
+		host, start string
 	}
 	var stale []owner
 	for rows.Next() {
 		var o owner
-		if err := rows.Scan(&o.id, &o.pid, &o.host); err != nil {
+		if err := rows.Scan(&o.id, &o.pid, &o.host, &o.start); err != nil {
 			rows.Close()
 			return 0, err
 		}
-		if !isAlive(o.pid, o.host) {
+		if !isAlive(o.pid, o.host, o.start) {
 			stale = append(stale, o)
 		}
 	}

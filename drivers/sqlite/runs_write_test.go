@@ -73,7 +73,7 @@ func TestAbortStaleRuns(t *testing.T) {
 	}
 	// Run 0 belongs to a dead process, run 1 to a live one.
 	s.DB().Exec("UPDATE runs SET owner_pid = 999999 WHERE id = ?", ids[0])
-	n, err := s.AbortStaleRuns(ctx, func(pid int, host string) bool { return pid != 999999 })
+	n, err := s.AbortStaleRuns(ctx, func(pid int, host, start string) bool { return pid != 999999 })
 	if err != nil || n != 1 {
 		t.Fatalf("AbortStaleRuns: %d, %v; want 1", n, err)
 	}
@@ -86,7 +86,7 @@ func TestAbortStaleRuns(t *testing.T) {
 			t.Errorf("run %d: %s %q ended %v, want %s", i, r.Status, r.Reason, r.Ended, want)
 		}
 	}
-	if n, _ := s.AbortStaleRuns(ctx, func(int, string) bool { return false }); n != 1 {
+	if n, _ := s.AbortStaleRuns(ctx, func(int, string, string) bool { return false }); n != 1 {
 		t.Errorf("second pass marked %d, want 1 (run 1 only)", n)
 	}
 	id, sha, err := s.LastRunSnapshot(ctx, "nope", "")
