@@ -73,6 +73,24 @@ type Producer struct {
 	// /run/runprov); see sandbox.go.
 	RuntimeDir string
 	Log        *slog.Logger
+
+	// verified holds the manifest digests this process has re-hashed, so
+	// that the N runs of one --array verify the image once. A pointer:
+	// copies of the Producer share it.
+	verified *digestSet
+}
+
+type digestSet struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+// verifiedSet returns p.verified, made on first use (before any copy).
+func (p *Producer) verifiedSet() *digestSet {
+	if p.verified == nil {
+		p.verified = &digestSet{m: map[string]bool{}}
+	}
+	return p.verified
 }
 
 // Name identifies the plugin in the Terminal.
@@ -435,8 +453,14 @@ func (p *Producer) image(ctx context.Context, rf *runfile.File, opts Options, pr
 	if err := p.Images.CheckApproval(ctx, img); err != nil {
 		return nil, err
 	}
-	if err := p.Images.Verify(ctx, img.ManifestDigest, prog); err != nil {
-		return nil, fmt.Errorf("image %s failed verification, refusing to run it: %w", img.ManifestDigest, err)
+	vs := p.verifiedSet()
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	if !vs.m[img.ManifestDigest] {
+		if err := p.Images.Verify(ctx, img.ManifestDigest, prog); err != nil {
+			return nil, fmt.Errorf("image %s failed verification, refusing to run it: %w", img.ManifestDigest, err)
+		}
+		vs.m[img.ManifestDigest] = true
 	}
 	return img, nil
 }

@@ -51,6 +51,7 @@ func (p *Producer) PrepareQueued(ctx context.Context, opts Options, arrayTask in
 			opts.Args[ArrayTaskArg] = strconv.Itoa(arrayTask)
 		}
 	}
+	p.verifiedSet() // shared with the copy: an array verifies its image once
 	q := *p
 	q.Host = nil
 	q.Runs = queuedWriter{RunWriter: p.Runs, edit: func(r *core.Run) {
