@@ -353,12 +353,27 @@ func newImageRmCmd(a *app) *cobra.Command {
 unpacked root filesystems and every blob no other image uses. Its history in
 image_events is kept. A manifest stored with an index is removed with the
 index. An approved image is refused unless --force: revoke it first, saying
-why.`,
+why. So is an image that a queued or running run uses: its root filesystem
+is in use.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.images(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if !force {
+				d, err := s.Lookup(cmd.Context(), args[0])
+				if err != nil {
+					return withImageHint(err)
+				}
+				busy, err := a.store.UnfinishedRunsOfImage(cmd.Context(), d)
+				if err != nil {
+					return err
+				}
+				if len(busy) > 0 {
+					return fmt.Errorf("rm %s: the image is in use: %d unfinished run(s) use it, first %s; wait for them (runprov runs --status running) or pass --force",
+						shortDigest(d), len(busy), core.ShortRunID(busy[0]))
+				}
 			}
 			removed, err := s.Remove(cmd.Context(), args[0], imagedrv.RemoveOptions{Force: force})
 			if err != nil {
@@ -373,7 +388,7 @@ why.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "remove an approved image too")
+	cmd.Flags().BoolVar(&force, "force", false, "remove an approved image, or one that unfinished runs use, too")
 	return cmd
 }
 
