@@ -211,7 +211,7 @@ func TestBadRunfilesViaCLI(t *testing.T) {
 			if code != 125 {
 				t.Fatalf("exit %d, want 125; stderr:\n%s", code, errOut)
 			}
-			if first := strings.SplitN(errOut, "\n", 2)[0]; first != strings.SplitN(wantMsg, "\n", 2)[0] {
+			if errOut != wantMsg+"\n" {
 				t.Fatalf("stderr:\n%s\nwant:\n%s", errOut, wantMsg)
 			}
 		})
