@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/runprov/runprov/drivers/sqlite"
 	"github.com/runprov/runprov/drivers/sqlite/sqlitetest"
 	"github.com/runprov/runprov/plugins/history"
+	slurmplug "github.com/runprov/runprov/plugins/slurm"
 )
 
 // historyStore makes a store with runprov init and fills it with the
@@ -457,5 +459,114 @@ func TestHistoryWithRealRuns(t *testing.T) {
 	out, _ = mustCLI(t, 1, rs.dir, "diff", r1.ID, rt.ID)
 	if !strings.Contains(out, "-CMD") || !strings.Contains(out, "+CMD") || !strings.Contains(out, "cat /proc/uptime") {
 		t.Errorf("diff across commits lacks the Runfile diff:\n%s", out)
+	}
+}
+
+// TestFsckRuns corrupts a real store's run tables, snapshots and Slurm
+// record files with SQL and files, one way per case, and sees fsck exit 125
+// naming the run and the problem; the same store before the corruption,
+// with runs, passes.
+func TestFsckRuns(t *testing.T) {
+	ctx := context.Background()
+	exec := func(t *testing.T, store, q string, args ...any) {
+		t.Helper()
+		// A plain connection, foreign keys off, as the sqlite3 shell opens it.
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(store, "runprov.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		res, err := db.ExecContext(ctx, q, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			t.Fatalf("%s: changed nothing", q)
+		}
+	}
+	// slurmRun was sent to Slurm and marked aborted because its job wrote
+	// no record in time.
+	slurmRun := func() *core.Run {
+		r := sqlitetest.SyntheticRun(7, 2)
+		r.Executor, r.Slurm = "slurm", &core.SlurmJob{JobID: "424242", Node: "node1", Partition: "debug"}
+		r.Status, r.ExitCode, r.Reason = core.RunAborted, nil, "slurm job 424242 COMPLETED; the job wrote no record"
+		return &r
+	}
+	writeRecord := func(t *testing.T, store string, r core.Run) {
+		t.Helper()
+		dir := filepath.Join(store, "runs", r.ID)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := slurmplug.WriteRecord(dir, &slurmplug.Record{Run: r, Environment: &core.Environment{UID: 1, User: "bob", Hostname: "node1"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := twoRuns()
+	s := slurmRun()
+	env := core.Environment{UID: 1000, GID: 1000, User: "alice", Groups: []int{1000, 27}, Hostname: "node1"} // as putRuns stores it
+	for _, tc := range []struct {
+		name    string
+		corrupt func(t *testing.T, store string)
+		want    []string // on stdout, each in one problem line
+	}{
+		{"steps and files of a deleted run", func(t *testing.T, store string) {
+			exec(t, store, "DELETE FROM runs WHERE id = ?", a.ID)
+		}, []string{"run " + a.ID + ": 1 run_steps row(s) of a run that does not exist", "run " + a.ID + ": 6 run_files row(s) of a run that does not exist"}},
+		{"finished without an end time", func(t *testing.T, store string) {
+			exec(t, store, "UPDATE runs SET ended_at = '' WHERE id = ?", b.ID)
+		}, []string{"run " + b.ID + ": status failed but no end time"}},
+		{"missing environment", func(t *testing.T, store string) {
+			exec(t, store, "DELETE FROM environments")
+		}, []string{"run " + a.ID + ": refers to environment " + env.SHA256() + ", which is not in the store", "run " + b.ID + ": refers to environment"}},
+		{"missing system kernel snapshot", func(t *testing.T, store string) {
+			exec(t, store, "UPDATE runs SET system_kernel_sha256 = ? WHERE id = ?", sqlitetest.Hex64("gone"), a.ID)
+		}, []string{"run " + a.ID + ": refers to system kernel snapshot " + sqlitetest.Hex64("gone") + ", which is not in the store"}},
+		{"tampered system kernel snapshot", func(t *testing.T, store string) {
+			exec(t, store, `UPDATE system_kernels SET snapshot = replace(snapshot, '"60"', '"10"')`)
+		}, []string{"run " + a.ID + ": its system kernel snapshot is corrupt", "digest mismatch"}},
+		{"slurm record after the run was marked aborted", func(t *testing.T, store string) {
+			late := *s
+			exit := 0
+			late.Status, late.ExitCode, late.Reason = core.RunSucceeded, &exit, ""
+			writeRecord(t, store, late)
+		}, []string{"run " + s.ID + ": ", "slurm record file never ingested: the store has the run aborted", "the record says succeeded"}},
+		{"slurm record of a run not in the store", func(t *testing.T, store string) {
+			r := sqlitetest.SyntheticRun(8, 0)
+			writeRecord(t, store, r)
+		}, []string{"run " + sqlitetest.RunID(8) + ": ", "record file of a run that is not in the store; never ingested"}},
+		{"slurm record that is not a record", func(t *testing.T, store string) {
+			if err := os.WriteFile(filepath.Join(store, "runs", s.ID, "record.json"), []byte(`{"version": 1, "run": {`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"run " + s.ID + ": ", "slurm record file is not a record"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := historyStore(t, 0, 0, false)
+			a, b, s := *a, *b, *s
+			putRuns(t, store, testKernel(), &a, &b, &s)
+			if err := os.MkdirAll(filepath.Join(store, "runs", s.ID), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			_, errs := mustCLI(t, 0, store, "fsck")
+			if !strings.Contains(errs, "holds") {
+				t.Fatalf("fsck of a clean store with runs: %s", errs)
+			}
+			tc.corrupt(t, store)
+			out, errs := mustCLI(t, 125, store, "fsck")
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("fsck output lacks %q:\n%s\n%s", w, out, errs)
+				}
+			}
+			out, _ = mustCLI(t, 125, store, "--json", "fsck")
+			var res struct {
+				OK       bool           `json:"ok"`
+				Problems []core.Problem `json:"problems"`
+			}
+			if err := json.Unmarshal([]byte(out), &res); err != nil || res.OK || len(res.Problems) == 0 {
+				t.Errorf("fsck --json: %v\n%s", err, out)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	slurmdrv "github.com/runprov/runprov/drivers/slurm"
 	"github.com/runprov/runprov/drivers/sqlite"
 	"github.com/runprov/runprov/plugins/consumer"
+	"github.com/runprov/runprov/plugins/history"
 	slurmplug "github.com/runprov/runprov/plugins/slurm"
 )
 
@@ -29,6 +30,7 @@ func wire(a *app, st *sqlite.Store) *core.Terminal {
 		t.Drivers.Register(rt)
 	}
 	t.Plugins.Register(prod)
+	t.Plugins.Register(&history.Checker{Store: st})
 	slurm := &slurmdrv.Client{Log: a.log}
 	t.Drivers.Register(slurm)
 	t.Plugins.Register(&slurmplug.Tracker{Store: st, Layout: layout, Scheduler: slurm, Log: a.log, Grace: slurmGrace()})

@@ -5,4 +5,6 @@
 //
 // It reads nothing itself: the CLI loads runs, Runfiles and SystemKernel
 // snapshots from the store and hands them in, and writes what it returns.
+// The one exception is Checker, the runs' part of runprov fsck, which reads
+// runs and snapshots through the narrow CheckStore interface.
 package history

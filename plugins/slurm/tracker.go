@@ -22,6 +22,7 @@ const DefaultGrace = 45 * time.Second
 // Store is what the Tracker needs of the middleware (drivers/sqlite).
 type Store interface {
 	Runs(ctx context.Context, f core.RunFilter) ([]core.Run, error)
+	Run(ctx context.Context, idPrefix string) (*core.Run, error)
 	FinishRun(ctx context.Context, r *core.Run) error
 	UpdateUnfinishedRun(ctx context.Context, u core.RunUpdate) (bool, error)
 	PutEnvironment(ctx context.Context, e core.Environment) (string, error)
