@@ -55,7 +55,7 @@ func busyboxLayout(t *testing.T, dirs ...string) (string, string) {
 	dir("bin")
 	tw.WriteHeader(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bb)), ModTime: mod})
 	tw.Write(bb)
-	for _, l := range []string{"sh", "id", "cat", "touch", "mkdir", "ls", "sleep", "grep", "echo", "nc", "wc", "cut", "tr", "sha256sum", "unshare", "mount", "head", "tail", "true", "env", "rm", "test"} {
+	for _, l := range []string{"sh", "id", "cat", "touch", "mkdir", "ls", "sleep", "grep", "echo", "nc", "wc", "cut", "tr", "sha256sum", "unshare", "mount", "linux32", "head", "tail", "true", "env", "rm", "test"} {
 		tw.WriteHeader(&tar.Header{Name: "bin/" + l, Typeflag: tar.TypeSymlink, Linkname: "busybox", ModTime: mod})
 	}
 	dir("etc")

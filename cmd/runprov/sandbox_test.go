@@ -36,6 +36,8 @@ echo "nnp=$(grep NoNewPrivs /proc/self/status | cut -f2)"
 echo "seccomp=$(grep '^Seccomp:' /proc/self/status | cut -f2)"
 unshare -U true 2>/dev/null && echo unshare=allowed || echo unshare=denied
 mount -t tmpfs none /scratch 2>/dev/null && echo mount=allowed || echo mount=denied
+linux32 true 2>/dev/null && echo personality32=allowed || echo personality32=denied
+linux32 -R true 2>/dev/null && echo personality_norandomize=allowed || echo personality_norandomize=denied
 echo "timer_list=$(wc -c < /proc/timer_list)"
 echo "procsys=$(grep ' /proc/sys ' /proc/self/mountinfo | cut -d' ' -f6 | cut -d, -f1)"
 echo "hostname=$(cat /proc/sys/kernel/hostname)"
@@ -107,7 +109,12 @@ func TestSandbox(t *testing.T) {
 		"uid": "1234", "gid": "1234", "ifaces": "lo", "tcp": "failed",
 		"input": "readonly", "root": "readonly", "etc": "readonly", "mkdir": "denied",
 		"capeff": "0000000000000000", "capbnd": "0000000000000000", "nnp": "1", "seccomp": "2",
-		"unshare": "denied", "mount": "denied", "timer_list": "0", "procsys": "ro", "hostname": "runprov",
+		"unshare": "denied", "mount": "denied",
+		// Allowed to a process without capabilities, refused by the filter
+		// only: personality(PER_LINUX32|ADDR_NO_RANDOMIZE). Docker allows
+		// personality(PER_LINUX32).
+		"personality32": "allowed", "personality_norandomize": "denied",
+		"timer_list": "0", "procsys": "ro", "hostname": "runprov",
 		"scratch": "writable", "tmp": "writable", "tmpdir": "/scratch", "done": "yes",
 	}
 	for k, v := range want {

@@ -183,17 +183,89 @@ var readonlyPaths = []string{
 // DeniedSyscalls are refused with EPERM inside the sandbox: at least what
 // Docker's default profile denies to a container without capabilities —
 // mounting, tracing, keyrings, BPF, namespaces, kernel modules, swapping,
-// rebooting, clock setting, handles to host files, perf.
+// rebooting, clock setting, handles to host files, perf, io_uring, NUMA
+// memory policy, the kernel log, chroot, host and domain names. personality
+// and socket are refused for some arguments only (see SeccompProfile).
 var DeniedSyscalls = []string{
-	"_sysctl", "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
-	"delete_module", "finit_module", "fsconfig", "fsmount", "fsopen", "fspick",
-	"get_kernel_syms", "init_module", "ioperm", "iopl", "kcmp", "kexec_file_load",
-	"kexec_load", "keyctl", "lookup_dcookie", "mount", "mount_setattr", "move_mount",
-	"name_to_handle_at", "nfsservctl", "open_by_handle_at", "open_tree", "perf_event_open",
-	"pivot_root", "process_vm_readv", "process_vm_writev", "ptrace",
-	"query_module", "quotactl", "quotactl_fd", "reboot", "request_key", "setns",
-	"settimeofday", "stime", "swapoff", "swapon", "sysfs", "umount", "umount2", "unshare",
-	"uselib", "userfaultfd", "ustat", "vm86", "vm86old",
+	"_sysctl", "acct", "add_key", "adjtimex", "bpf", "chroot", "clock_adjtime", "clock_settime",
+	"create_module", "delete_module", "fanotify_init", "finit_module", "fsconfig", "fsmount",
+	"fsopen", "fspick", "get_kernel_syms", "get_mempolicy", "init_module", "io_uring_enter",
+	"io_uring_register", "io_uring_setup", "ioperm", "iopl", "kcmp", "kexec_file_load",
+	"kexec_load", "keyctl", "lookup_dcookie", "mbind", "mount", "mount_setattr", "move_mount",
+	"move_pages", "name_to_handle_at", "nfsservctl", "open_by_handle_at", "open_tree",
+	"perf_event_open", "pivot_root", "process_vm_readv", "process_vm_writev", "ptrace",
+	"query_module", "quotactl", "quotactl_fd", "reboot", "request_key", "set_mempolicy",
+	"setdomainname", "sethostname", "setns", "settimeofday", "stime", "swapoff", "swapon",
+	"sysfs", "syslog", "umount", "umount2", "unshare", "uselib", "userfaultfd", "ustat",
+	"vhangup", "vm86", "vm86old",
+}
+
+// AllowedPersonalities are the personality(2) arguments Docker's default
+// profile allows: PER_LINUX, PER_LINUX32, UNAME26, UNAME26|PER_LINUX32 and
+// the query 0xffffffff. Every other argument is refused with EPERM.
+var AllowedPersonalities = []uint64{0x0, 0x8, 0x20000, 0x20008, 0xffffffff}
+
+// afVsock is AF_VSOCK: socket(2) in that family is refused, as Docker does.
+const afVsock = 40
+
+// personalityDenials are the seccomp rules that refuse personality(2) for
+// every argument outside AllowedPersonalities. runc ORs the conditions of
+// one rule that test the same argument, so "not one of these values" is
+// written as a union of one-condition rules, each a bit pattern no allowed
+// value has:
+//   - the argument does not fit in 32 bits;
+//   - bit b is set and bit c is clear, for b, c consecutive in a cycle over
+//     the 30 bits no allowed value but 0xffffffff sets (all but 3 and 17): a
+//     value that sets some but not all of these 30 bits matches one of them;
+//   - bit 0 is set and bit 3, or bit 17, is clear: a value that sets all 30
+//     bits but is not 0xffffffff.
+//
+// A value that sets none of the 30 bits is 0x0, 0x8, 0x20000 or 0x20008.
+// TestPersonalityRules checks the union against AllowedPersonalities.
+func personalityDenials() []specs.LinuxSeccompArg {
+	args := []specs.LinuxSeccompArg{{Index: 0, Value: 0xffffffff, Op: specs.OpGreaterThan}}
+	var free []uint
+	for b := uint(0); b < 32; b++ {
+		if b != 3 && b != 17 {
+			free = append(free, b)
+		}
+	}
+	setClear := func(set, clear uint) specs.LinuxSeccompArg {
+		return specs.LinuxSeccompArg{Index: 0, Value: 1<<set | 1<<clear, ValueTwo: 1 << set, Op: specs.OpMaskedEqual}
+	}
+	for i, b := range free {
+		args = append(args, setClear(b, free[(i+1)%len(free)]))
+	}
+	return append(args, setClear(0, 3), setClear(0, 17))
+}
+
+// PersonalityDenied says whether the seccomp rules of SeccompProfile refuse
+// personality(arg): it evaluates them as runc installs them (any matching
+// rule refuses). Tests use it.
+func PersonalityDenied(sc *specs.LinuxSeccomp, arg uint64) bool {
+	for _, r := range sc.Syscalls {
+		if len(r.Names) != 1 || r.Names[0] != "personality" || r.Action != specs.ActErrno {
+			continue
+		}
+		for _, a := range r.Args {
+			if a.Index == 0 && argMatches(a, arg) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func argMatches(a specs.LinuxSeccompArg, v uint64) bool {
+	switch a.Op {
+	case specs.OpMaskedEqual:
+		return v&a.Value == a.ValueTwo
+	case specs.OpGreaterThan:
+		return v > a.Value
+	case specs.OpEqualTo:
+		return v == a.Value
+	}
+	return false
 }
 
 // cloneNamespaceFlags are the clone flags that create namespaces; clone with
@@ -209,7 +281,9 @@ var cloneNamespaceFlags = []uint64{
 }
 
 // SeccompProfile is the filter of every run: allow by default, deny
-// DeniedSyscalls with EPERM, clone with a namespace flag with EPERM, and
+// DeniedSyscalls with EPERM, clone with a namespace flag with EPERM,
+// personality outside AllowedPersonalities and socket(AF_VSOCK) with EPERM,
+// and
 // clone3 with ENOSYS (its flags live in memory a filter cannot read; libc
 // then falls back to clone), for the three x86 ABIs (and the host's others
 // through runc's native arch).
@@ -232,5 +306,10 @@ func SeccompProfile() *specs.LinuxSeccomp {
 			Args: []specs.LinuxSeccompArg{{Index: 0, Value: f, ValueTwo: f, Op: specs.OpMaskedEqual}},
 		})
 	}
+	sc.Syscalls = append(sc.Syscalls,
+		specs.LinuxSyscall{Names: []string{"personality"}, Action: specs.ActErrno, ErrnoRet: &eperm, Args: personalityDenials()},
+		specs.LinuxSyscall{Names: []string{"socket"}, Action: specs.ActErrno, ErrnoRet: &eperm,
+			Args: []specs.LinuxSeccompArg{{Index: 0, Value: afVsock, Op: specs.OpEqualTo}}},
+	)
 	return sc
 }

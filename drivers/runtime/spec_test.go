@@ -195,10 +195,25 @@ func TestSpecSandbox(t *testing.T) {
 			}
 		}
 	}
-	for _, n := range strings.Fields("mount umount2 ptrace keyctl bpf unshare setns kexec_load init_module finit_module delete_module swapon swapoff reboot pivot_root open_by_handle_at add_key request_key perf_event_open") {
+	for _, n := range strings.Fields(dockerDenied) {
 		if !denied[n] {
 			t.Errorf("seccomp does not deny %s", n)
 		}
+	}
+	for n := range denied {
+		if n == "personality" || n == "socket" || n == "clone" {
+			t.Errorf("seccomp denies %s whatever its arguments", n)
+		}
+	}
+	var vsock bool
+	for _, r := range sc.Syscalls {
+		if slices.Equal(r.Names, []string{"socket"}) && r.Action == specs.ActErrno && len(r.Args) == 1 &&
+			r.Args[0] == (specs.LinuxSeccompArg{Index: 0, Value: 40, Op: specs.OpEqualTo}) {
+			vsock = true
+		}
+	}
+	if !vsock {
+		t.Errorf("seccomp does not deny socket(AF_VSOCK)")
 	}
 
 	if _, err := runtime.RootIDMap(70000, 1); err == nil {
@@ -208,4 +223,49 @@ func TestSpecSandbox(t *testing.T) {
 		Mounts: []core.RunMount{{Kind: core.MountInput, Source: "rel", Target: "/d"}}}); err == nil {
 		t.Errorf("a relative bind source was accepted")
 	}
+}
+
+// dockerDenied are the syscalls Docker's default profile denies to a
+// container without capabilities (whatever their arguments).
+const dockerDenied = `mount umount umount2 ptrace keyctl add_key request_key bpf unshare setns
+kexec_load kexec_file_load init_module finit_module delete_module create_module
+get_kernel_syms query_module swapon swapoff reboot pivot_root chroot
+open_by_handle_at name_to_handle_at perf_event_open io_uring_setup io_uring_enter
+io_uring_register syslog vhangup sethostname setdomainname fanotify_init acct
+quotactl lookup_dcookie userfaultfd nfsservctl settimeofday clock_settime
+clock_adjtime adjtimex stime uselib ustat sysfs _sysctl vm86 vm86old iopl ioperm
+move_pages mbind set_mempolicy get_mempolicy process_vm_readv process_vm_writev kcmp`
+
+// TestPersonalityRules evaluates the personality rules of the seccomp
+// profile: the values Docker allows pass, every other value tried is
+// refused (all 24-bit values, single and double bits anywhere in 64, and
+// values near the allowed ones).
+func TestPersonalityRules(t *testing.T) {
+	sc := runtime.SeccompProfile()
+	allowed := map[uint64]bool{}
+	for _, v := range []uint64{0x0, 0x8, 0x20000, 0x20008, 0xffffffff} {
+		allowed[v] = true
+		if runtime.PersonalityDenied(sc, v) {
+			t.Errorf("personality(%#x) is denied; Docker allows it", v)
+		}
+	}
+	check := func(v uint64) {
+		if !allowed[v] && !runtime.PersonalityDenied(sc, v) {
+			t.Errorf("personality(%#x) is allowed", v)
+		}
+	}
+	for v := uint64(0); v < 1<<24; v++ {
+		check(v)
+	}
+	for i := 0; i < 64; i++ {
+		for j := 0; j < 64; j++ {
+			check(1<<i | 1<<j)
+			check(0xffffffff ^ (1 << i) ^ (1 << j))
+			check(0x20008 | 1<<i)
+		}
+		check(0xffffffff | 1<<i)
+	}
+	check(0x0040008) // linux32 -R: PER_LINUX32|ADDR_NO_RANDOMIZE
+	check(0xfffffffe)
+	check(^uint64(0))
 }
