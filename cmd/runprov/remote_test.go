@@ -1,8 +1,11 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
+	"database/sql"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -115,9 +118,29 @@ func sameLogAndCat(t *testing.T, a, b string, hashes []string) {
 	}
 }
 
-// grepStore fails if any file under dir holds one of needles.
+// grepStore fails if the store dir holds one of needles anywhere: in any
+// file under dir, in any value of any table read through SQL (SQLite may
+// split a blob over overflow pages, so the raw file alone can miss one), or
+// in any file of any repository's container_run_commands tarball.
 func grepStore(t *testing.T, dir string, needles ...string) {
 	t.Helper()
+	for _, f := range storeFindings(t, dir, needles...) {
+		t.Error(f)
+	}
+}
+
+// storeFindings lists where the store dir holds each of needles, as
+// grepStore searches.
+func storeFindings(t *testing.T, dir string, needles ...string) []string {
+	t.Helper()
+	var found []string
+	check := func(where string, data []byte) {
+		for _, n := range needles {
+			if bytes.Contains(data, []byte(n)) {
+				found = append(found, fmt.Sprintf("%s holds %q", where, n))
+			}
+		}
+	}
 	files := 0
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
@@ -128,11 +151,7 @@ func grepStore(t *testing.T, dir string, needles ...string) {
 			return err
 		}
 		files++
-		for _, n := range needles {
-			if bytes.Contains(data, []byte(n)) {
-				t.Errorf("%s holds %q", p, n)
-			}
-		}
+		check(p, data)
 		return nil
 	})
 	if err != nil {
@@ -140,6 +159,122 @@ func grepStore(t *testing.T, dir string, needles ...string) {
 	}
 	if files == 0 {
 		t.Fatalf("no files under %s", dir)
+	}
+
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "runprov.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var tables []string
+	rows, err := db.Query("SELECT name FROM sqlite_schema WHERE type = 'table'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range tables {
+		rows, err := db.Query(`SELECT * FROM "` + table + `"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for n := 0; rows.Next(); n++ {
+			vals := make([]sql.RawBytes, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range vals {
+				check(fmt.Sprintf("table %s row %d column %s", table, n, cols[i]), v)
+			}
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	tarballs, err := db.Query("SELECT name, container_run_commands FROM repos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tarballs.Close()
+	repos := 0
+	for tarballs.Next() {
+		var (
+			name string
+			blob []byte
+		)
+		if err := tarballs.Scan(&name, &blob); err != nil {
+			t.Fatal(err)
+		}
+		repos++
+		entries := 0
+		tr := tar.NewReader(bytes.NewReader(blob))
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("repo %s: tarball: %v", name, err)
+			}
+			entries++
+			check(fmt.Sprintf("repo %s tarball entry name %s", name, h.Name), []byte(h.Name))
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatalf("repo %s: tarball entry %s: %v", name, h.Name, err)
+			}
+			check(fmt.Sprintf("repo %s tarball file %s", name, h.Name), data)
+		}
+		if entries == 0 {
+			t.Fatalf("repo %s: empty tarball", name)
+		}
+	}
+	if err := tarballs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if repos == 0 {
+		t.Fatalf("store %s has no repositories to search", dir)
+	}
+	return found
+}
+
+// TestGrepStoreSearchesEverything: the search that the remote tests rely on
+// finds a needle in a file inside a stored tarball and in a large value
+// that SQLite keeps on overflow pages.
+func TestGrepStoreSearchesEverything(t *testing.T) {
+	store := newCLIStore(t)
+	f := filepath.Join(t.TempDir(), "Runfile")
+	if err := os.WriteFile(f, []byte(remoteRunfile(1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A message many pages long with the needle at its end: in the .db
+	// file it is split over overflow pages.
+	msg := strings.Repeat("filler text ", 4000) + "needle-in-the-message-5150"
+	mustCLI(t, 0, store, "add", "-m", msg, f)
+	found := strings.Join(storeFindings(t, store, "[core]", "needle-in-the-message-5150", "never-stored-0000"), "\n")
+	for _, w := range []string{
+		`tarball file .git/config holds "[core]"`,
+		`table commits row 0 column message holds "needle-in-the-message-5150"`,
+	} {
+		if !strings.Contains(found, w) {
+			t.Errorf("the search missed %s; it found:\n%s", w, found)
+		}
+	}
+	if strings.Contains(found, "never-stored-0000") {
+		t.Errorf("the search found what was never stored:\n%s", found)
 	}
 }
 
@@ -315,7 +450,8 @@ func TestRemoteCLIFailuresChangeNothing(t *testing.T) {
 }
 
 func TestRemoteCLIAddFrom(t *testing.T) {
-	bare := remoteBare(t, t.TempDir(), "r.git")
+	root := t.TempDir()
+	bare := remoteBare(t, root, "r.git")
 	work := filepath.Join(t.TempDir(), "work")
 	remoteGit(t, t.TempDir(), "clone", "-q", bare, work)
 	remoteGit(t, work, "checkout", "-q", "-B", "main")
@@ -346,6 +482,32 @@ func TestRemoteCLIAddFrom(t *testing.T) {
 		t.Fatalf("pull after add --from: %s", out)
 	}
 	fsckHolds(t, store)
+	// add --from keeps no remote: no [remote section, remote-tracking ref
+	// or FETCH_HEAD, and not the URL, in the tarball or anywhere else.
+	grepStore(t, store, bare, "[remote", "refs/remotes", "FETCH_HEAD", "[branch")
+
+	// Over HTTP with credentials from the environment and from the URL:
+	// neither the token, the URL nor the host is kept.
+	const token = "tok-addfrom-6a5b4c3d"
+	base := remoteHTTPServer(t, root, "dave", token)
+	url := base + "r.git"
+	hostPort := strings.TrimSuffix(strings.TrimPrefix(base, "http://"), "/git/")
+	t.Setenv("NETRC", filepath.Join(t.TempDir(), "no-netrc"))
+	t.Setenv("RUNPROV_GIT_USER", "dave")
+	t.Setenv("RUNPROV_GIT_TOKEN", token)
+	head := remoteGit(t, work, "rev-parse", "HEAD")
+	out, _ = mustCLI(t, 0, store, "add", "--from", url, "--path", "*.rf", "--path", "*.Runfile", "--repo", "env-token")
+	if strings.TrimSpace(out) != head {
+		t.Fatalf("add --from over HTTP printed %q, want %s", out, head)
+	}
+	t.Setenv("RUNPROV_GIT_TOKEN", "")
+	out, _ = mustCLI(t, 0, store, "add", "--from", strings.Replace(url, "http://", "http://dave:"+token+"@", 1), "--path", "*.rf", "--path", "*.Runfile", "--repo", "url-token")
+	if strings.TrimSpace(out) != head {
+		t.Fatalf("add --from a URL with a password printed %q, want %s", out, head)
+	}
+	fsckHolds(t, store)
+	grepStore(t, store, bare, url, token, hostPort, "[remote", "refs/remotes", "FETCH_HEAD", "[branch")
+
 	for _, args := range [][]string{
 		{"add"},
 		{"add", "Runfile", "--from", bare},

@@ -1,12 +1,16 @@
 package consumer_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
 	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/drivers/sqlite"
 	"github.com/runprov/runprov/plugins/consumer"
 )
 
@@ -65,6 +69,53 @@ func TestAddFrom(t *testing.T) {
 		t.Fatalf("a failed add --from created the repo: %v", err)
 	}
 	fsckClean(t, c)
+	// The repositories made or moved by add --from keep no trace of the
+	// remote.
+	for _, name := range []string{"tagged", "rf"} {
+		noRemoteTrace(t, st, name, bare)
+	}
+}
+
+// noRemoteTrace fails if repo name's stored tarball, raw or file by file,
+// holds a remote section, a remote-tracking ref, FETCH_HEAD or any of
+// secrets.
+func noRemoteTrace(t *testing.T, st *sqlite.Store, name string, secrets ...string) {
+	t.Helper()
+	art, err := st.Repo(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	needles := append([]string{"[remote", "[branch", "refs/remotes", "refs/runprov", "FETCH_HEAD"}, secrets...)
+	check := func(where string, data []byte) {
+		t.Helper()
+		for _, n := range needles {
+			if bytes.Contains(data, []byte(n)) {
+				t.Errorf("repo %s: %s holds %q", name, where, n)
+			}
+		}
+	}
+	check("the tarball", art.Tarball)
+	tr := tar.NewReader(bytes.NewReader(art.Tarball))
+	config := false
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("repo %s: tarball: %v", name, err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		config = config || h.Name == ".git/config"
+		check("entry name "+h.Name, []byte(h.Name))
+		check(h.Name, data)
+	}
+	if !config {
+		t.Fatalf("repo %s: the tarball has no .git/config; nothing was checked", name)
+	}
 }
 
 func TestSelectorGlobs(t *testing.T) {
