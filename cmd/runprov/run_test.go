@@ -311,35 +311,71 @@ func TestRunRefusals(t *testing.T) {
 	check("tampered image", "digest mismatch")
 }
 
+// abortRunfile writes into its scratch directory, then sleeps.
+const abortRunfile = `FROM IMAGE
+SCRATCH /scratch
+CMD ["/bin/sh", "-c", "echo secret > /scratch/f && echo wrote-scratch && sleep 60"]
+`
+
 // TestRunAbortOnSIGINT runs runprov as a subprocess (this test binary, see
 // TestRunHelperProcess), interrupts it while the container sleeps, and
-// checks that the container is gone and the run recorded aborted.
+// checks that the container is gone, the scratch directory removed and the
+// run recorded aborted.
 func TestRunAbortOnSIGINT(t *testing.T) {
+	testRunAbort(t, os.Interrupt, 130, "SIGINT")
+}
+
+// TestRunAbortOnSIGTERM is TestRunAbortOnSIGINT with SIGTERM: exit 143.
+func TestRunAbortOnSIGTERM(t *testing.T) {
+	testRunAbort(t, syscall.SIGTERM, 143, "SIGTERM")
+}
+
+func testRunAbort(t *testing.T, sig os.Signal, wantCode int, reason string) {
 	requireRunc(t)
-	rs := newRunStore(t, echoRunfile)
-	cmd, stderr := helperProcess(t, rs.dir, "run", rs.commit, "--", "/bin/sleep", "60")
+	rs := newRunStore(t, abortRunfile)
+	cmd, stderr := helperProcess(t, rs.dir, "run", rs.commit)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	rc := &runtime.Runc{Root: filepath.Join(rs.dir, "runtime", "runc")}
+	var id, container string
 	waitFor(t, 30*time.Second, func() bool {
-		cs, _ := (&runtime.Runc{Root: filepath.Join(rs.dir, "runtime", "runc")}).List(context.Background())
-		return len(cs) == 1 && cs[0].Status == "running"
-	})
-	cmd.Process.Signal(os.Interrupt)
-	err := cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != 130 {
-		t.Errorf("exit %d (%v), want 130\n%s", code, err, stderr)
-	}
-	out, _ := mustCLI(t, 0, rs.dir, "query", "--csv", "SELECT status, reason FROM runs")
-	if !strings.Contains(out, "aborted,SIGINT") {
-		t.Errorf("runs: %s\n%s", out, stderr)
-	}
-	if ms, _ := filepath.Glob("/run/runprov/*"); len(ms) > 0 {
-		for _, m := range ms {
-			if strings.Contains(stderr.String(), filepath.Base(m)) {
-				t.Errorf("the run's root %s is left", m)
-			}
+		cs, _ := rc.List(context.Background())
+		if len(cs) == 1 && cs[0].Status == "running" && strings.Contains(stderr.String(), "wrote-scratch") {
+			container, id = cs[0].ID, filepath.Base(cs[0].Bundle) // the bundle is STORE/runs/RUN
+			return true
 		}
+		return false
+	})
+	t.Cleanup(func() { cleanupContainers(t, rs.dir) }) // if the test fails
+	scratch := filepath.Join(rs.dir, "runs", id, "scratch")
+	if ents, err := os.ReadDir(scratch); err != nil || len(ents) == 0 {
+		t.Fatalf("the running run's scratch %s: %v %v", scratch, ents, err)
+	}
+	if _, err := os.Stat(filepath.Join(rc.Root, container)); err != nil {
+		t.Fatalf("runc state of the running container: %v", err)
+	}
+	cmd.Process.Signal(sig)
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != wantCode {
+		t.Errorf("exit %d (%v), want %d\n%s", code, err, wantCode, stderr)
+	}
+	out, _ := mustCLI(t, 0, rs.dir, "query", "--csv", "SELECT id, status, reason FROM runs")
+	if !strings.Contains(out, id+",aborted,"+reason) {
+		t.Errorf("runs: %s, want %s aborted %s\n%s", out, id, reason, stderr)
+	}
+	// Right after runprov exits, before any other command could clean up.
+	if cs, err := rc.List(context.Background()); err != nil || len(cs) != 0 {
+		t.Errorf("containers after the abort: %+v %v", cs, err)
+	}
+	if _, err := os.Stat(filepath.Join(rc.Root, container)); !os.IsNotExist(err) {
+		t.Errorf("runc state of the container %s is left: %v", container, err)
+	}
+	if _, err := os.Stat(scratch); !os.IsNotExist(err) {
+		t.Errorf("the aborted run's scratch is left: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join("/run/runprov", id)); !os.IsNotExist(err) {
+		t.Errorf("the run's root /run/runprov/%s is left: %v", id, err)
 	}
 }
 
