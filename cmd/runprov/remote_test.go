@@ -382,8 +382,14 @@ func TestRemoteCLIGitPushedRunfile(t *testing.T) {
 }
 
 func TestRemoteCLIFailuresChangeNothing(t *testing.T) {
-	bare := remoteBare(t, t.TempDir(), "r.git")
-	a, b := newCLIStore(t), newCLIStore(t)
+	root := t.TempDir()
+	bare := remoteBare(t, root, "r.git")
+	const token = "tok-push-0f1e2d3c"
+	httpURL := remoteHTTPServer(t, root, "erin", token) + "fresh.git"
+	t.Setenv("NETRC", filepath.Join(t.TempDir(), "no-netrc"))
+	t.Setenv("RUNPROV_GIT_USER", "erin")
+	t.Setenv("RUNPROV_GIT_TOKEN", "")
+	a, b, c := newCLIStore(t), newCLIStore(t), newCLIStore(t)
 	addRunfiles(t, a, "Runfile")
 	mustCLI(t, 0, a, "push", bare)
 	mustCLI(t, 0, b, "pull", bare)
@@ -399,29 +405,47 @@ func TestRemoteCLIFailuresChangeNothing(t *testing.T) {
 	closed := "http://u:pw-zz-secret@" + ln.Addr().String() + "/r.git"
 	ln.Close()
 
+	// c pushes over HTTP to its own empty repository: with the right
+	// token that push goes through (checked after the failures).
+	fresh := remoteBare(t, root, "fresh.git")
+	addRunfiles(t, c, "c.Runfile")
+	cStore := func() string { return c }
+	remoteRefs := func() string {
+		return remoteGit(t, bare, "for-each-ref") + "\n" + remoteGit(t, fresh, "for-each-ref")
+	}
+
 	for _, tc := range []struct {
 		name  string
 		setup func() string // returns the store to act on
 		args  []string
 		want  []string
+		env   map[string]string
 	}{
-		{"non-fast-forward push", func() string { return b }, []string{"push", bare}, []string{"non-fast-forward", "hint: pull first"}},
-		{"diverged pull", func() string { return b }, []string{"pull", bare}, []string{"diverged", "hint: the histories diverged"}},
-		{"unreachable remote", func() string { return b }, []string{"pull", closed}, []string{"cannot reach", "127.0.0.1"}},
-		{"unreachable remote, push", func() string { return b }, []string{"push", closed}, []string{"cannot reach"}},
-		{"missing repository", func() string { return b }, []string{"pull", filepath.Join(t.TempDir(), "none.git")}, []string{"none.git"}},
-		{"missing branch", func() string { return b }, []string{"pull", bare, "--branch", "nope"}, []string{"no branch or tag", "main"}},
+		{"non-fast-forward push", func() string { return b }, []string{"push", bare}, []string{"non-fast-forward", "hint: pull first"}, nil},
+		{"diverged pull", func() string { return b }, []string{"pull", bare}, []string{"diverged", "hint: the histories diverged"}, nil},
+		{"unreachable remote", func() string { return b }, []string{"pull", closed}, []string{"cannot reach", "127.0.0.1"}, nil},
+		{"unreachable remote, push", func() string { return b }, []string{"push", closed}, []string{"cannot reach"}, nil},
+		{"missing repository", func() string { return b }, []string{"pull", filepath.Join(t.TempDir(), "none.git")}, []string{"none.git"}, nil},
+		{"missing branch", func() string { return b }, []string{"pull", bare, "--branch", "nope"}, []string{"no branch or tag", "main"}, nil},
 		{"invalid Runfile", func() string {
 			remoteGit(t, t.TempDir(), "clone", "-q", bare, work)
 			os.WriteFile(filepath.Join(work, "Runfile"), []byte("FROM busybox\nEXPOSE 80\n"), 0o644)
 			remoteGit(t, work, "commit", "-q", "-a", "-m", "bad")
 			remoteGit(t, work, "push", "-q", "origin", "HEAD:main")
 			return a
-		}, []string{"pull", bare}, []string{"invalid Runfile Runfile", "nothing was changed"}},
+		}, []string{"pull", bare}, []string{"invalid Runfile Runfile", "nothing was changed"}, nil},
+		{"wrong token, push", cStore, []string{"push", httpURL}, []string{"refused the credentials", "RUNPROV_GIT_TOKEN"},
+			map[string]string{"RUNPROV_GIT_TOKEN": "not-the-token-pw-zz-secret"}},
+		{"wrong password in the URL, push", cStore, []string{"push", strings.Replace(httpURL, "http://", "http://erin:pw-zz-secret@", 1)}, []string{"refused the credentials", "the URL"}, nil},
+		{"no credentials, push", cStore, []string{"push", httpURL}, []string{"asks for credentials", "RUNPROV_GIT_TOKEN"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
 			store := tc.setup()
 			before := storeState(t, store)
+			remoteBefore := remoteRefs()
 			_, errs := mustCLI(t, 125, store, tc.args...)
 			want := tc.want
 			if tc.name == "invalid Runfile" {
@@ -438,9 +462,21 @@ func TestRemoteCLIFailuresChangeNothing(t *testing.T) {
 			if after := storeState(t, store); after != before {
 				t.Errorf("the store changed:\n%s\n%s", before, after)
 			}
+			if after := remoteRefs(); after != remoteBefore {
+				t.Errorf("the remote changed:\n%s\n%s", remoteBefore, after)
+			}
 			fsckHolds(t, store)
 		})
 	}
+	// With the right token the same push goes through: the refusals above
+	// were the credentials' doing.
+	t.Setenv("RUNPROV_GIT_TOKEN", token)
+	out, _ := mustCLI(t, 0, c, "push", httpURL)
+	if got := remoteGit(t, fresh, "rev-parse", "main"); got != strings.TrimSpace(out) {
+		t.Fatalf("remote main %s after the push, want c's head %s", got, out)
+	}
+	grepStore(t, c, httpURL, token, "pw-zz-secret", "[remote")
+	t.Setenv("RUNPROV_GIT_TOKEN", "")
 	// --force overwrites the remote branch.
 	mustCLI(t, 0, b, "push", "--force", bare)
 	head, _ := mustCLI(t, 0, b, "log", "-n", "1", "--json")
