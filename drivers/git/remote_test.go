@@ -410,22 +410,36 @@ macdef init
 
 machine c.example login lc
 `
-	for _, tc := range []struct{ host, login, pass string }{
-		{"a.example", "la", "pa"},
-		{"b.example", "lb", "pb"},
-		{"c.example", "ld", "pd"}, // no password: the default
-		{"zzz", "ld", "pd"},
+	for _, tc := range []struct {
+		host, login, pass string
+		ok                bool
+	}{
+		{"a.example", "la", "pa", true},
+		{"b.example", "lb", "pb", true}, // after a default and across lines
+		// c.example has its own entry, without a password. As in curl, a
+		// machine's entry overrides default: the default's password is
+		// never sent to a host that has an entry, so there are no
+		// credentials (and the remote's refusal says to set a token).
+		{"c.example", "", "", false},
+		{"zzz", "ld", "pd", true},  // no entry: the default
+		{"init", "ld", "pd", true}, // a macro's name is not a machine
+		{"cd", "ld", "pd", true},   // nor a word of its body
 	} {
 		l, p, ok := parseNetrc(text, tc.host)
-		if tc.host == "c.example" {
-			// An entry without a password is no entry.
-			if ok && p != "" && l == "lc" {
-				t.Errorf("c.example: %s %s", l, p)
-			}
-			continue
+		if ok != tc.ok || l != tc.login || p != tc.pass {
+			t.Errorf("%s: %q %q %v, want %q %q %v", tc.host, l, p, ok, tc.login, tc.pass, tc.ok)
 		}
-		if !ok || l != tc.login || p != tc.pass {
-			t.Errorf("%s: %q %q %v, want %q %q", tc.host, l, p, ok, tc.login, tc.pass)
+	}
+	// The first entry for a host wins; a later one for the same host does
+	// not fill in what the first lacks.
+	for _, tc := range []struct{ text, login, pass string }{
+		{"machine h login one password p1\nmachine h login two password p2", "one", "p1"},
+		{"machine h login one\nmachine h login two password p2\ndefault login d password pd", "", ""},
+		{"default login d password pd\nmachine h login one password p1", "one", "p1"},
+	} {
+		l, p, ok := parseNetrc(tc.text, "h")
+		if l != tc.login || p != tc.pass || ok != (tc.pass != "") {
+			t.Errorf("%q: %q %q %v, want %q %q", tc.text, l, p, ok, tc.login, tc.pass)
 		}
 	}
 	if _, _, ok := parseNetrc("machine a login x password y", "b"); ok {
