@@ -97,6 +97,19 @@ func TestRunsJSON100k(t *testing.T) {
 	start := time.Now()
 	store := historyStore(t, n, 0, true)
 	t.Logf("%d synthetic runs stored in %v", n, time.Since(start))
+	// The fixture writes runs shuffled: the last rows written are not the
+	// newest, so insertion order cannot pass for time order.
+	withStore(t, store, func(st *sqlite.Store) {
+		var lastWritten int
+		err := st.DB().QueryRow(`SELECT count(*) FROM (SELECT id FROM runs ORDER BY rowid DESC LIMIT 50)
+			WHERE id IN (SELECT id FROM runs ORDER BY created_at DESC LIMIT 50)`).Scan(&lastWritten)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lastWritten > 5 {
+			t.Fatalf("%d of the 50 runs written last are among the 50 newest: the fixture is not shuffled", lastWritten)
+		}
+	})
 
 	out, _ := mustCLI(t, 0, store, "--json", "runs", "--limit", "50")
 	var got []runListItem
@@ -148,10 +161,39 @@ func TestRunsJSON100k(t *testing.T) {
 func TestShowCLI(t *testing.T) {
 	store := historyStore(t, 0, 0, false)
 	a, b := twoRuns()
+	ok := sqlitetest.SyntheticRun(3, 2) // succeeded
 	k := testKernel()
-	putRuns(t, store, k, a, b)
+	putRuns(t, store, k, a, b, &ok)
 
 	out, _ := mustCLI(t, 0, store, "--json", "show", a.ID)
+	schema := compileCLISchema(t, runRecordSchema)
+	validateJSON(t, schema, []byte(out))
+	okOut, _ := mustCLI(t, 0, store, "--json", "show", ok.ID)
+	validateJSON(t, schema, []byte(okOut))
+	// The schema is not a formality: records missing or garbling what a
+	// run records do not validate.
+	for name, edit := range map[string]func(m map[string]any){
+		"no commit":               func(m map[string]any) { delete(m, "commit") },
+		"no system kernel":        func(m map[string]any) { delete(m, "system_kernel") },
+		"short output sha256":     func(m map[string]any) { m["outputs"].([]any)[0].(map[string]any)["sha256"] = "abc" },
+		"image digest not sha256": func(m map[string]any) { m["image_digest"] = "md5:0123" },
+		"succeeded without end":   func(m map[string]any) { delete(m, "ended") },
+		"unknown field":           func(m map[string]any) { m["colour"] = "blue" },
+	} {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(okOut), &m); err != nil {
+			t.Fatal(err)
+		}
+		edit(m)
+		inst, _ := json.Marshal(m)
+		v, err := jsonschema.UnmarshalJSON(bytes.NewReader(inst))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if schema.Validate(v) == nil {
+			t.Errorf("%s: a broken run record validates against %s", name, runRecordSchema)
+		}
+	}
 	var rec history.Record
 	if err := json.Unmarshal([]byte(out), &rec); err != nil {
 		t.Fatal(err)
@@ -245,6 +287,9 @@ func compileCLISchema(t *testing.T, name string) *jsonschema.Schema {
 	return s
 }
 
+// runRecordSchema is the schema of show --json and export --format json.
+const runRecordSchema = "runprov-run-record.schema.json"
+
 func validateJSON(t *testing.T, s *jsonschema.Schema, doc []byte) {
 	t.Helper()
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
@@ -286,6 +331,7 @@ func TestExportCLI(t *testing.T) {
 	a.Mounts = append(a.Mounts, core.RunMount{Kind: core.MountScratch, Target: "/scratch"})
 	putRuns(t, store, testKernel(), a)
 	out, _ := mustCLI(t, 0, store, "--json", "show", a.ID)
+	validateJSON(t, compileCLISchema(t, runRecordSchema), []byte(out))
 	var rec history.Record
 	json.Unmarshal([]byte(out), &rec)
 	want := map[string]bool{strings.TrimPrefix(rec.ImageDigest, "sha256:"): true}
@@ -301,7 +347,7 @@ func TestExportCLI(t *testing.T) {
 		format, schema string
 		inputs         bool // the format lists the inputs' hashes
 	}{
-		{"json", "", true},
+		{"json", runRecordSchema, true},
 		{"intoto", "intoto-statement-v1.schema.json", true},
 		{"prov", "prov-json.schema.json", true},
 		{"rocrate", "process-run-crate-0.5.schema.json", true},
@@ -324,13 +370,11 @@ func TestExportCLI(t *testing.T) {
 					t.Fatal(err)
 				}
 				stdout, _ := mustCLI(t, 0, store, "export", a.ID[:12], "--format", tc.format)
-				if stdout != string(doc) && tc.format != "prov" {
+				if stdout != string(doc) {
 					t.Errorf("export to stdout and to -o FILE differ")
 				}
 			}
-			if tc.schema != "" {
-				validateJSON(t, compileCLISchema(t, tc.schema), doc)
-			}
+			validateJSON(t, compileCLISchema(t, tc.schema), doc)
 			var v any
 			json.Unmarshal(doc, &v)
 			got := map[string]bool{}
