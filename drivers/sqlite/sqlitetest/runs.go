@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/runprov/runprov/core"
@@ -144,8 +145,8 @@ func InsertRuns(ctx context.Context, db *sql.DB, runs []core.Run) error {
 	return tx.Commit()
 }
 
-// InsertSynthetic writes synthetic runs first..first+n-1, each with
-// outputs output files. bare leaves out steps and manifests, which listings
+// InsertSynthetic writes synthetic runs first..first+n-1, in the shuffled
+// order of Shuffled, each with outputs output files. bare leaves out steps and manifests, which listings
 // do not read, and then generates the rows inside SQLite in one statement:
 // 100,000 runs take seconds, not minutes, even under the race detector.
 func InsertSynthetic(ctx context.Context, db *sql.DB, first, n, outputs int, bare bool) error {
@@ -153,16 +154,35 @@ func InsertSynthetic(ctx context.Context, db *sql.DB, first, n, outputs int, bar
 		return insertBare(ctx, db, first, n)
 	}
 	const batch = 5000
-	for i := first; i < first+n; i += batch {
-		runs := make([]core.Run, 0, batch)
-		for j := i; j < min(i+batch, first+n); j++ {
+	order := Shuffled(first, n)
+	for len(order) > 0 {
+		k := min(batch, len(order))
+		runs := make([]core.Run, 0, k)
+		for _, j := range order[:k] {
 			runs = append(runs, SyntheticRun(j, outputs))
 		}
 		if err := InsertRuns(ctx, db, runs); err != nil {
 			return err
 		}
+		order = order[k:]
 	}
 	return nil
+}
+
+// ShuffleSeed seeds the order in which InsertSynthetic writes runs.
+const ShuffleSeed = 20260101
+
+// Shuffled is first..first+n-1 in the order InsertSynthetic writes the
+// runs: a deterministic shuffle, so that a listing that returns rows in
+// insertion (rowid) order instead of time order is caught.
+func Shuffled(first, n int) []int {
+	order := make([]int, n)
+	for k := range order {
+		order[k] = first + k
+	}
+	rng := rand.New(rand.NewPCG(ShuffleSeed, uint64(n)))
+	rng.Shuffle(n, func(a, b int) { order[a], order[b] = order[b], order[a] })
+	return order
 }
 
 // insertBare is SyntheticRun without steps and manifests, in SQL.
@@ -192,15 +212,16 @@ func insertBare(ctx context.Context, db *sql.DB, first, n int) error {
 	q := `INSERT INTO runs (id, repo, path, commit_hash, runfile_blob, image_ref, image_digest, config_digest, approved,
 		args, env, labels, argv, user, workdir, mounts, limits, runtime, runtime_version, executor, hostname,
 		status, exit_code, reason, created_at, started_at, ended_at)
-	WITH RECURSIVE seq(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM seq WHERE i < ?)
+	WITH seq(i) AS (SELECT value FROM json_each(?))
 	SELECT printf('%08x%024x', (i * 2654435761) & 4294967295, i), 'default', 'Runfile', c, b, ?, img, cfg, 1,
 		'{"N":"' || i || '"}', ?, ?, '["/bin/analyse","--n","' || i || '"]', ?, ?, ?, ?, ?, ?, ?, 'node' || (i % 4),
 		CASE i % 3 WHEN 0 THEN 'succeeded' ELSE 'failed' END, i % 3, CASE i % 3 WHEN 0 THEN '' ELSE 'exit status ' || (i % 3) END,
 		` + ts("0") + `, ` + ts("1000000") + `, ` + ts("(500 + i % 1000) * 1000000") + `
 	FROM (SELECT i, ` + pick("c", 10) + `, ` + pick("b", 10) + `, ` + pick("img", 5) + `, ` + pick("cfg", 5) + ` FROM seq)`
-	// Placeholders in the statement's text order: the series, the
-	// constant columns, then the CASE values.
-	args := []any{first, first + n - 1, r0.ImageRef, js(r0.Env), js(r0.Labels), r0.User, r0.Workdir, js(r0.Mounts), js(r0.Limits),
+	// Placeholders in the statement's text order: the run numbers in
+	// the order to write them (json_each keeps array order), the constant
+	// columns, then the CASE values.
+	args := []any{js(Shuffled(first, n)), r0.ImageRef, js(r0.Env), js(r0.Labels), r0.User, r0.Workdir, js(r0.Mounts), js(r0.Limits),
 		r0.Runtime, r0.RuntimeVersion, r0.Executor}
 	args = append(args, commits...)
 	args = append(args, blobs...)
