@@ -595,3 +595,25 @@ CMD ["/bin/sh", "-c", "cat /out/carried; echo count=$(wc -l < /cache/count)"]
 		t.Errorf("steps %+v reason %q", r.Steps, r.Reason)
 	}
 }
+
+// TestRunTREStoreRequiresApproval: a store made with `init --tre` refuses
+// to run an image nobody approved (exit 125, nothing recorded, the hint
+// names `runprov image approve`) and runs it once it is approved.
+func TestRunTREStoreRequiresApproval(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, echoRunfile, "--tre")
+	r, errs, code := rs.run(t)
+	if code != exitRunprov || r != nil {
+		t.Errorf("unapproved image in a --tre store: exit %d, want %d\n%s", code, exitRunprov, errs)
+	}
+	if !strings.Contains(errs, "runprov image approve") {
+		t.Errorf("stderr does not name runprov image approve:\n%s", errs)
+	}
+	if n := runCount(t, rs.dir); n != 0 {
+		t.Errorf("%d runs recorded for a refused run", n)
+	}
+	mustCLI(t, 0, rs.dir, "image", "approve", rs.image, "--note", "reviewed")
+	if r, errs, code := rs.run(t); code != 0 || r == nil || !r.Approved {
+		t.Fatalf("approved image in a --tre store: exit %d, record %+v\n%s", code, r, errs)
+	}
+}
