@@ -2,9 +2,11 @@ package main
 
 import (
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -231,6 +233,79 @@ func TestSandboxSystemKernel(t *testing.T) {
 	out, _ := mustCLI(t, 0, rs.dir, "query", "--csv", "SELECT kernel_release, (SELECT count(*) FROM system_kernels) FROM system_kernels")
 	if want := strings.TrimSpace(string(uname)) + ",1"; !strings.Contains(out, want) {
 		t.Errorf("system_kernels: %q, want a row %q", out, want)
+	}
+}
+
+// TestSandboxDrift: the second run of a commit whose first run saw another
+// host prints the drift summary on stderr and stores it in runs.drift. The
+// other host is made by storing a changed copy of the first run's snapshot
+// (another kernel release and, when there are sysctls, one changed value)
+// under its own hash and pointing the first run at it.
+func TestSandboxDrift(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, echoRunfile)
+	r1, errs, code := rs.run(t)
+	if code != 0 || r1 == nil || r1.SystemKernelSHA256 == "" {
+		t.Fatalf("first run: exit %d, record %+v\n%s", code, r1, errs)
+	}
+	if r1.Drift != "" || strings.Contains(errs, "this host changed") {
+		t.Errorf("drift on the commit's first run: %q\n%s", r1.Drift, errs)
+	}
+
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(rs.dir, "runprov.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var snap string
+	if err := db.QueryRow(`SELECT snapshot FROM system_kernels WHERE sha256 = ?`, r1.SystemKernelSHA256).Scan(&snap); err != nil {
+		t.Fatal(err)
+	}
+	var k core.SystemKernel
+	if err := json.Unmarshal([]byte(snap), &k); err != nil {
+		t.Fatal(err)
+	}
+	const oldRelease = "0.0.0-runprov-drift-test"
+	wantParts := []string{"kernel " + oldRelease + " -> " + k.KernelRelease}
+	k.KernelRelease = oldRelease
+	for name, v := range k.Sysctls {
+		k.Sysctls = maps.Clone(k.Sysctls)
+		k.Sysctls[name] = v + "-before"
+		wantParts = append(wantParts, "1 sysctl")
+		break
+	}
+	old := k.CanonicalJSON()
+	sum := sha256.Sum256(old)
+	oldSHA := hex.EncodeToString(sum[:])
+	if _, err := db.Exec(`INSERT INTO system_kernels(sha256, kernel_release, kernel_version, os_release, arch, cpu_model,
+			cpu_count, mem_total_bytes, runtime_name, runtime_version, snapshot, first_seen)
+		SELECT ?, ?, kernel_version, os_release, arch, cpu_model, cpu_count, mem_total_bytes, runtime_name,
+			runtime_version, ?, first_seen FROM system_kernels WHERE sha256 = ?`,
+		oldSHA, oldRelease, string(old), r1.SystemKernelSHA256); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := db.Exec(`UPDATE runs SET system_kernel_sha256 = ? WHERE id = ?`, oldSHA, r1.ID); err != nil {
+		t.Fatal(err)
+	} else if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("pointed %d runs at the changed snapshot, want 1", n)
+	}
+	db.Close()
+
+	r2, errs, code := rs.run(t)
+	if code != 0 || r2 == nil {
+		t.Fatalf("second run: exit %d\n%s", code, errs)
+	}
+	want := strings.Join(wantParts, ", ")
+	if r2.Drift != want {
+		t.Errorf("second run's drift %q, want %q", r2.Drift, want)
+	}
+	if line := "runprov: this host changed since the commit's last run: " + want + "\n"; !strings.Contains(errs, line) {
+		t.Errorf("stderr lacks %q:\n%s", line, errs)
+	}
+	out, _ := mustCLI(t, 0, rs.dir, "--json", "query", "SELECT drift FROM runs WHERE id = '"+r2.ID+"'")
+	var rows []struct{ Drift string }
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 1 || rows[0].Drift != want {
+		t.Errorf("runs.drift of the second run: %s (%v), want %q", out, err, want)
 	}
 }
 
