@@ -390,3 +390,101 @@ func TestUsageAndMissingStore(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// TestCatLogRepoAndDefaultPath: the path inside the repo defaults to the
+// file's base name (whatever it is called), log --repo lists that repo's
+// commits only, and a prefix that names several commits is refused with the
+// candidates.
+func TestCatLogRepoAndDefaultPath(t *testing.T) {
+	store := newCLIStore(t)
+	dir := filepath.Join(t.TempDir(), "sub", "dir")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// 17 commits: two of them share their first hex digit.
+	const n = 17
+	byRepo := map[string][]string{}
+	var hashes []string
+	for i := range n {
+		repo := []string{"default", "other"}[i%2]
+		f := filepath.Join(dir, fmt.Sprintf("job-%02d.rf", i))
+		if err := os.WriteFile(f, testRunfile(i), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, _ := mustCLI(t, 0, store, "add", "--repo", repo, f)
+		h := strings.TrimSpace(out)
+		byRepo[repo] = append(byRepo[repo], h)
+		hashes = append(hashes, h)
+
+		got, _ := mustCLI(t, 0, store, "cat", h+":"+fmt.Sprintf("job-%02d.rf", i))
+		if got != string(testRunfile(i)) {
+			t.Fatalf("cat %s:job-%02d.rf = %q", h, i, got)
+		}
+	}
+
+	for repo, want := range byRepo {
+		out, _ := mustCLI(t, 0, store, "--json", "log", "--repo", repo)
+		var rows []map[string]any
+		if err := json.Unmarshal([]byte(out), &rows); err != nil {
+			t.Fatalf("log --json --repo %s: %v\n%s", repo, err, out)
+		}
+		if len(rows) != len(want) {
+			t.Fatalf("log --repo %s lists %d commits, want %d:\n%s", repo, len(rows), len(want), out)
+		}
+		mine := map[string]bool{}
+		for _, h := range want {
+			mine[h] = true
+		}
+		for _, r := range rows {
+			h, _ := r["commit"].(string)
+			if r["repo"] != repo || !mine[h] {
+				t.Errorf("log --repo %s lists %v", repo, r)
+			}
+			p, _ := r["path"].(string)
+			if !regexp.MustCompile(`^job-\d\d\.rf$`).MatchString(p) {
+				t.Errorf("commit %s has path %q, want the file's base name", h, p)
+			}
+		}
+		text, _ := mustCLI(t, 0, store, "log", "--repo", repo)
+		for _, h := range hashes {
+			if strings.Contains(text, h[:12]) != mine[h] {
+				t.Errorf("log --repo %s: commit %s shown %v, want %v:\n%s", repo, h[:12], !mine[h], mine[h], text)
+			}
+		}
+	}
+	// An unknown repo has no commits (the design does not make it an error).
+	if out, _ := mustCLI(t, 0, store, "--json", "log", "--repo", "no-such-repo"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("log --repo of an unknown repo: %s", out)
+	}
+
+	first := map[byte][]string{}
+	for _, h := range hashes {
+		first[h[0]] = append(first[h[0]], h)
+	}
+	var shared []string
+	for _, hs := range first {
+		if len(hs) > 1 {
+			shared = hs
+			break
+		}
+	}
+	if shared == nil {
+		t.Fatalf("no two of %d commits share a first digit: %v", n, hashes)
+	}
+	prefix := shared[0][:1]
+	out, errs := mustCLI(t, 125, store, "cat", prefix)
+	if out != "" || !strings.Contains(errs, "ambiguous") || !strings.Contains(errs, "give more digits") {
+		t.Fatalf("cat %s with %d matching commits: stdout %q stderr:\n%s", prefix, len(shared), out, errs)
+	}
+	for _, h := range shared {
+		if !strings.Contains(errs, h[:7]) {
+			t.Errorf("the ambiguous-prefix error does not name candidate %s:\n%s", h[:7], errs)
+		}
+	}
+	// A longer prefix of one of them is unique again.
+	got, _ := mustCLI(t, 0, store, "cat", shared[0][:12])
+	if !strings.HasPrefix(got, "FROM ") {
+		t.Fatalf("cat %s: %q", shared[0][:12], got)
+	}
+	fsckHolds(t, store)
+}

@@ -509,6 +509,14 @@ func TestRemoteCLIAddFrom(t *testing.T) {
 	if !strings.Contains(out, "jobs/a.Runfile") || !strings.Contains(out, "jobs/b.rf") {
 		t.Fatalf("log after add --from:\n%s", out)
 	}
+	// That commit records two Runfiles: cat needs the path.
+	_, errs := mustCLI(t, 125, store, "cat", hash[:10])
+	if !strings.Contains(errs, "several Runfiles") || !strings.Contains(errs, "jobs/a.Runfile, jobs/b.rf") || !strings.Contains(errs, hash[:10]+":PATH") {
+		t.Fatalf("cat of a commit with two Runfiles said:\n%s", errs)
+	}
+	if got, _ := mustCLI(t, 0, store, "cat", hash[:10]+":jobs/b.rf"); got != remoteRunfile(2) {
+		t.Fatalf("cat %s:jobs/b.rf = %q", hash[:10], got)
+	}
 	// The repo shares the remote's history: pull fast-forwards it.
 	os.WriteFile(filepath.Join(work, "jobs", "b.rf"), []byte(remoteRunfile(3)), 0o644)
 	remoteGit(t, work, "commit", "-q", "-a", "-m", "update b")
