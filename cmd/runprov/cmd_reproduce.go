@@ -101,7 +101,7 @@ itself failed.`,
 			}
 			v := history.Judge(orig, run)
 			verdict := v.String()
-			if changed.Differs() && !v.Identical {
+			if changed.Differs() { // even identical outputs came from other inputs
 				verdict += " (inputs had changed: " + changedInputsText(changed) + ")"
 			}
 			// The producer stored the run; record what it reproduces and

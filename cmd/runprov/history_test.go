@@ -411,6 +411,15 @@ CMD ["/bin/sh", "-c", "wc -l < /safe_data/table.csv > /safe_outputs/lines; sha25
 	timeRunfile = `FROM IMAGE
 CMD ["/bin/sh", "-c", "wc -l < /safe_data/table.csv > /safe_outputs/lines; cat /proc/uptime > /safe_outputs/time"]
 `
+	// linesRunfile's output does not change when a value in the table does.
+	linesRunfile = `FROM IMAGE
+CMD ["/bin/sh", "-c", "wc -l < /safe_data/table.csv > /safe_outputs/lines"]
+`
+	argRunfile = `FROM IMAGE
+ARG WHO=world
+ENV GREETING="hello ${WHO}"
+CMD ["/bin/sh", "-c", "echo $GREETING > /safe_outputs/greeting"]
+`
 )
 
 // TestHistoryWithRealRuns runs real containers: two runs of one commit on
@@ -453,22 +462,84 @@ func TestHistoryWithRealRuns(t *testing.T) {
 		t.Fatalf("reproduce on changed inputs: %s", errs)
 	}
 	before := runCount(t, rs.dir)
+	if before != 3 {
+		t.Fatalf("a refused reproduce stored a run: %d runs", before)
+	}
+	// --allow-changed-inputs runs on the inputs as they are now; the
+	// changed input changes one output, and the verdict, printed and
+	// recorded, says the inputs had changed.
+	out, errs = mustCLI(t, 1, rs.dir, "reproduce", "--allow-changed-inputs", r1.ID)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	verdict := lines[len(lines)-1]
+	if !strings.HasPrefix(verdict, "not reproduced: changed /safe_outputs/sum") || strings.Contains(verdict, "/safe_outputs/lines") ||
+		!strings.Contains(verdict, "inputs had changed: changed data/table.csv") {
+		t.Fatalf("reproduce --allow-changed-inputs:\n%s\n%s", out, errs)
+	}
+	if !strings.Contains(errs, "inputs changed since the original run") {
+		t.Errorf("reproduce --allow-changed-inputs does not warn:\n%s", errs)
+	}
+	newest := newestRun(t, rs.dir)
+	if runCount(t, rs.dir) != before+1 || newest.ReproduceOf != r1.ID || newest.Verdict != verdict || newest.Status != core.RunSucceeded {
+		t.Fatalf("the reproduction on changed inputs: %+v", newest)
+	}
 	if err := os.WriteFile(table, []byte("a,b\n1,2\n3,4\n"), 0o644); err != nil {
 		t.Fatal(err)
-	}
-	if runCount(t, rs.dir) != before {
-		t.Fatal("a refused reproduce stored a run")
 	}
 	out, errs = mustCLI(t, 0, rs.dir, "reproduce", r1.ID[:10])
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); lines[len(lines)-1] != history.BitForBit {
 		t.Fatalf("reproduce of a deterministic run:\n%s\n%s", out, errs)
 	}
-	list, _ := mustCLI(t, 0, rs.dir, "--json", "runs", "-n", "1")
-	var newest []runListItem
-	json.Unmarshal([]byte(list), &newest)
-	if len(newest) != 1 || newest[0].ReproduceOf != r1.ID || newest[0].Verdict != history.BitForBit {
+	if newest := newestRun(t, rs.dir); newest.ReproduceOf != r1.ID || newest.Verdict != history.BitForBit {
 		t.Fatalf("the reproduction's record: %+v", newest)
 	}
+
+	// Outputs that come out the same from changed inputs are still not a
+	// plain bit-for-bit reproduction: the verdict says the inputs changed.
+	counted := rs.add(t, linesRunfile)
+	rl := run(counted)
+	if err := os.WriteFile(table, []byte("a,b\n1,2\n3,5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs = mustCLI(t, 0, rs.dir, "reproduce", "--allow-changed-inputs", rl.ID)
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	if want := history.BitForBit + " (inputs had changed: changed data/table.csv)"; lines[len(lines)-1] != want || newestRun(t, rs.dir).Verdict != want {
+		t.Fatalf("reproduce --allow-changed-inputs with the same outputs: want %q\n%s\n%s", want, out, errs)
+	}
+	if err := os.WriteFile(table, []byte("a,b\n1,2\n3,4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// A run's --arg values are reproduced: the Runfile's default would
+	// write another output.
+	greet := rs.add(t, argRunfile)
+	out, errs, code := cli(t, rs.dir, "--json", "run", greet, "--input", "data="+in, "--arg", "WHO=bonjour")
+	var ra core.Run
+	if code != 0 || json.Unmarshal([]byte(out), &ra) != nil {
+		t.Fatalf("run --arg: exit %d\n%s\n%s", code, out, errs)
+	}
+	if len(ra.Outputs) != 1 || ra.Outputs[0].SHA256 != sha256Hex("hello bonjour\n") || ra.Args["WHO"] != "bonjour" {
+		t.Fatalf("run --arg WHO=bonjour: args %v, outputs %+v", ra.Args, ra.Outputs)
+	}
+	out, errs = mustCLI(t, 0, rs.dir, "--json", "reproduce", ra.ID)
+	var rep struct {
+		Run       string `json:"run"`
+		Identical bool   `json:"identical"`
+		Verdict   string `json:"verdict"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || !rep.Identical || rep.Verdict != history.BitForBit {
+		t.Fatalf("reproduce of a run with --arg: %v\n%s\n%s", err, out, errs)
+	}
+	show, _ := mustCLI(t, 0, rs.dir, "--json", "show", rep.Run)
+	var rr history.Record
+	if err := json.Unmarshal([]byte(show), &rr); err != nil {
+		t.Fatal(err)
+	}
+	if rr.Args["WHO"] != "bonjour" || rr.ReproduceOf != ra.ID || len(rr.Outputs) != 1 || rr.Outputs[0].SHA256 != ra.Outputs[0].SHA256 {
+		t.Fatalf("the reproduction of a run with --arg: args %v, outputs %+v", rr.Args, rr.Outputs)
+	}
+	validateJSON(t, compileCLISchema(t, runRecordSchema), []byte(show))
+	exported, _ := mustCLI(t, 0, rs.dir, "export", rep.Run, "--format", "json")
+	validateJSON(t, compileCLISchema(t, runRecordSchema), []byte(exported))
 
 	// Exports of a real run validate and carry its digests.
 	statement, _ := mustCLI(t, 0, rs.dir, "export", r1.ID, "--format", "intoto")
@@ -495,7 +566,7 @@ func TestHistoryWithRealRuns(t *testing.T) {
 	rt := run(timed)
 	out, errs = mustCLI(t, 1, rs.dir, "reproduce", rt.ID)
 	last := strings.Split(strings.TrimSpace(out), "\n")
-	verdict := last[len(last)-1]
+	verdict = last[len(last)-1]
 	if !strings.HasPrefix(verdict, "not reproduced") || !strings.Contains(verdict, "/safe_outputs/time") || strings.Contains(verdict, "lines") {
 		t.Fatalf("reproduce of a run that writes the time:\n%s\n%s", out, errs)
 	}
@@ -504,6 +575,19 @@ func TestHistoryWithRealRuns(t *testing.T) {
 	if !strings.Contains(out, "-CMD") || !strings.Contains(out, "+CMD") || !strings.Contains(out, "cat /proc/uptime") {
 		t.Errorf("diff across commits lacks the Runfile diff:\n%s", out)
 	}
+	// Real runs and their reproductions leave a store that holds.
+	mustCLI(t, 0, rs.dir, "fsck")
+}
+
+// newestRun is the newest run of store as runs --json lists it.
+func newestRun(t *testing.T, store string) runListItem {
+	t.Helper()
+	list, _ := mustCLI(t, 0, store, "--json", "runs", "-n", "1")
+	var newest []runListItem
+	if err := json.Unmarshal([]byte(list), &newest); err != nil || len(newest) != 1 {
+		t.Fatalf("runs --json -n 1: %v\n%s", err, list)
+	}
+	return newest[0]
 }
 
 // TestFsckRuns corrupts a real store's run tables, snapshots and Slurm
