@@ -1,11 +1,14 @@
 #!/bin/sh
 # demo.sh BIN: runprov's main job end to end on the csv-summary example —
 # build and import an image, approve it, add a Runfile, run it on the example
-# data, show the history. `make demo` calls it after building BIN.
+# data, check the output's sha256 in the record, show the history. `make
+# demo` calls it after building BIN. RUNPROV_DEMO_DIR is where the demo's
+# store, image and outputs go (default: demo/ in the repository; it is
+# removed first).
 set -eu
 bin=$(realpath "${1:-bin/runprov}")
 cd "$(dirname "$0")/.."
-work=$(pwd)/demo
+work=${RUNPROV_DEMO_DIR:-$(pwd)/demo}
 rm -rf "$work"
 mkdir -p "$work"
 export RUNPROV_STORE="$work/store"
@@ -46,6 +49,23 @@ step "the history"
 show "$bin" runs
 run=$("$bin" runs --json --limit 1 | sed -n 's/.*"id": *"\([0-9a-f]*\)".*/\1/p' | head -n 1)
 show "$bin" show "$run"
+
+step "check: the record's sha256 of the output is the file's"
+# The outputs manifest of runprov show --json (indented two spaces a level):
+# the sha256 of the entry whose path is summary.txt.
+recorded=$("$bin" show --json "$run" | awk '
+	/^  "outputs": \[$/ { out = 1; next }
+	out && /^  \]/ { exit }
+	out && /^    }/ { hit = 0 }
+	out && /"path": "summary.txt"/ { hit = 1 }
+	out && hit && /"sha256": / { sub(/.*"sha256": *"/, ""); sub(/".*/, ""); print; exit }')
+actual=$(sha256sum "$work/outputs/summary.txt" | cut -d' ' -f1)
+if [ -z "$recorded" ] || [ "$recorded" != "$actual" ]; then
+	printf 'DEMO FAILED: run %s records sha256 %s for summary.txt, sha256sum says %s\n' \
+		"$run" "${recorded:-(none)}" "$actual" >&2
+	exit 1
+fi
+echo "output sha256 ok: summary.txt $actual (record of run $run)"
 show "$bin" query "SELECT id, status, exit_code, commit_hash, image_digest FROM runs"
 
 step "provenance: an in-toto statement with a SLSA provenance predicate"
