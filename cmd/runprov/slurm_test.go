@@ -401,3 +401,33 @@ func jsonDiff(path string, a, b any) []string {
 	}
 	return nil
 }
+
+// run --executor slurm --wait passes the container's exit status through,
+// as a local run does: a command that exits 3 makes runprov exit 3, and the
+// run is recorded failed with exit code 3 and its outputs.
+func TestSlurmWaitExitStatus(t *testing.T) {
+	requireSlurm(t)
+	rs := newRunStore(t, `FROM IMAGE
+LIMIT cpus=1 memory=64m timeout=2m
+CMD ["/bin/sh", "-c", "echo partial > /safe_outputs/partial.txt; exit 3"]
+`)
+	out, errs, code := cli(t, rs.dir, "--json", "run", rs.commit, "--executor", "slurm", "--wait")
+	if code != 3 {
+		t.Fatalf("run --executor slurm --wait of a command that exits 3: exit %d, want 3\n%s\n%s", code, out, errs)
+	}
+	newest := newestRun(t, rs.dir)
+	r := showJSON(t, rs.dir, newest.ID)
+	slurm, _ := r["slurm"].(map[string]any)
+	if r["executor"] != "slurm" || slurm == nil || slurm["job_id"] == "" || r["status"] != string(core.RunFailed) || r["exit_code"] != float64(3) {
+		t.Fatalf("the slurm run that exited 3: executor %v slurm %v status %v exit %v reason %v", r["executor"], slurm, r["status"], r["exit_code"], r["reason"])
+	}
+	var printed core.Run
+	if err := json.Unmarshal([]byte(out), &printed); err != nil || printed.ID != newest.ID || printed.ExitCode == nil || *printed.ExitCode != 3 {
+		t.Errorf("run --json printed %q (%v), want the failed run's record", out, err)
+	}
+	outputs, _ := r["outputs"].([]any)
+	if len(outputs) != 1 || outputs[0].(map[string]any)["sha256"] != sha256Hex("partial\n") {
+		t.Errorf("outputs of the failed slurm run: %v", r["outputs"])
+	}
+	mustCLI(t, 0, rs.dir, "fsck")
+}
