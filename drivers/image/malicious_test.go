@@ -1,12 +1,14 @@
 package image
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -23,11 +25,18 @@ var update = flag.Bool("update", false, "rewrite the golden files of the malicio
 // escapeMarker is where the suite's absolute symlinks point; it must never appear.
 const escapeMarker = "/tmp/runprov-malicious-escape"
 
+// hostCanary is where the relative escapes of the suite land when the
+// test's temporary directory is two levels under /tmp (DIR/rootfs/evil ->
+// ../../../canary); it must never appear either.
+const hostCanary = "/tmp/canary"
+
 // TestMaliciousLayers unpacks each case of testdata/image/malicious into
 // DIR/rootfs beside a canary directory DIR/canary and checks that nothing
 // outside the rootfs changed (every file of DIR outside the rootfs, and the
 // host path the absolute symlinks aim at), that no file of the rootfs is a
-// hardlink to a file outside it, and that the refusal or the neutralisations
+// hardlink to a file outside it, that none of the host paths outside DIR
+// that the case's entries would write if names, ".." and symlinks were
+// followed naively (escapeTargets) exists before or after, and that the refusal or the neutralisations
 // and the resulting tree are the ones in want.txt.
 func TestMaliciousLayers(t *testing.T) {
 	root := filepath.Join("..", "..", "testdata", "image", "malicious")
@@ -60,8 +69,21 @@ func TestMaliciousLayers(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := snapshot(t, box, rootfs)
+			targets := outsideTargets(t, box, rootfs, layers)
+			for _, p := range targets {
+				if _, err := os.Lstat(p); err == nil {
+					t.Fatalf("%s exists before the case, so an escape there could not be seen; remove it", p)
+				}
+			}
 
 			notices, err := applyTars(context.Background(), rootfs, layers)
+
+			for _, p := range targets {
+				if _, err := os.Lstat(p); err == nil {
+					os.RemoveAll(p) // it did not exist before the case
+					t.Errorf("the layer wrote %s on the host", p)
+				}
+			}
 
 			if after := snapshot(t, box, rootfs); after != before {
 				t.Errorf("the layer changed files outside the rootfs:\nbefore:\n%s\nafter:\n%s", before, after)
@@ -106,6 +128,142 @@ func TestMaliciousLayers(t *testing.T) {
 				t.Errorf("got:\n%s\nwant (%s):\n%s", got.String(), golden, want)
 			}
 		})
+	}
+}
+
+// outsideTargets is escapeTargets of the layers for rootfs, without the
+// paths inside box (snapshot watches those), plus escapeMarker and hostCanary.
+func outsideTargets(t *testing.T, box, rootfs string, layers []string) []string {
+	t.Helper()
+	all, err := escapeTargets(rootfs, layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range append(all, escapeMarker, hostCanary) {
+		if p == box || strings.HasPrefix(p, box+string(filepath.Separator)) || seen[p] {
+			continue
+		}
+		seen[p] = true
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// escapeTargets lists the host paths that the entries of layers (applied
+// in order to rootfs) would create, write or remove if an unpacker trusted
+// them: each entry name as given when it is absolute, and each name joined
+// to rootfs with ".." taken literally and every symlink made by an earlier
+// entry followed as the host would (an absolute target from the host's /,
+// a relative one from the link's directory), whiteout names included.
+// Hardlink targets are sources, not writes (checkNoOutsideLinks covers
+// them); every ancestor of a target outside rootfs is listed too.
+func escapeTargets(rootfs string, layers []string) ([]string, error) {
+	links := map[string]string{} // host path of a symlink entry -> its target
+	var out []string
+	add := func(p string) {
+		p = filepath.Clean(p)
+		if p == rootfs || strings.HasPrefix(p, rootfs+"/") {
+			return
+		}
+		for ; p != "/" && p != "." && p != rootfs && !strings.HasPrefix(rootfs, p+"/"); p = filepath.Dir(p) {
+			out = append(out, p)
+		}
+	}
+	// resolve follows name from rootfs component by component, replacing
+	// a component that is a known symlink by its target.
+	resolve := func(name string) string {
+		cur := rootfs
+		parts := strings.Split(name, "/")
+		for hops := 0; len(parts) > 0 && hops < 255; hops++ {
+			c := parts[0]
+			parts = parts[1:]
+			next := filepath.Join(cur, c)
+			if target, ok := links[next]; ok {
+				if filepath.IsAbs(target) {
+					next = filepath.Clean(target)
+				} else {
+					next = filepath.Join(filepath.Dir(next), target)
+				}
+			}
+			cur = next
+		}
+		return cur
+	}
+	for _, l := range layers {
+		f, err := os.Open(l)
+		if err != nil {
+			return nil, err
+		}
+		tr := tar.NewReader(f)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("read %s: %w", l, err)
+			}
+			if filepath.IsAbs(h.Name) {
+				add(h.Name)
+			}
+			p := resolve(strings.TrimSuffix(h.Name, "/"))
+			add(p)
+			if base := filepath.Base(p); strings.HasPrefix(base, ".wh.") && base != ".wh..wh..opq" {
+				add(filepath.Join(filepath.Dir(p), strings.TrimPrefix(base, ".wh.")))
+			}
+			if h.Typeflag == tar.TypeSymlink {
+				links[filepath.Join(rootfs, strings.TrimSuffix(h.Name, "/"))] = h.Linkname
+			}
+		}
+		f.Close()
+	}
+	return out, nil
+}
+
+// TestEscapeTargets: the escape targets derived from the suite's layers
+// are the host paths its escapes aim at, so TestMaliciousLayers watches
+// them.
+func TestEscapeTargets(t *testing.T) {
+	root := filepath.Join("..", "..", "testdata", "image", "malicious")
+	const rootfs = "/tmp/TestMaliciousLayers1/001/rootfs"
+	for _, c := range []struct {
+		name string
+		want []string
+	}{
+		{"symlink-parent-two-layers", []string{"/tmp/canary", "/tmp/canary/secret"}},
+		{"symlink-abs-parent", []string{escapeMarker, escapeMarker + "/pwned"}},
+		{"absolute-path", []string{"/abs-file"}},
+		{"absolute-dotdot", []string{"/canary/pwned"}},
+		{"dotdot-nested", []string{"/tmp/TestMaliciousLayers1/001/escaped"}},
+		{"symlink-nested-parent", []string{"/tmp/TestMaliciousLayers1/001/canary/pwned"}},
+		{"opaque-through-symlink", []string{"/tmp/TestMaliciousLayers1/001/canary/.wh..wh..opq"}},
+		{"whiteout-through-symlink", []string{"/tmp/TestMaliciousLayers1/001/canary/secret"}},
+		{"symlink-replaced-by-file", []string{"/tmp/TestMaliciousLayers1/001/canary/secret"}},
+	} {
+		layers, _ := filepath.Glob(filepath.Join(root, c.name, "layer*.tar"))
+		sort.Strings(layers)
+		got, err := escapeTargets(rootfs, layers)
+		if err != nil || len(layers) == 0 {
+			t.Fatalf("%s: %v (%d layers)", c.name, err, len(layers))
+		}
+		for _, w := range c.want {
+			found := false
+			for _, g := range got {
+				found = found || g == w
+			}
+			if !found {
+				t.Errorf("%s: escape targets %v lack %s", c.name, got, w)
+			}
+		}
+		for _, g := range got {
+			if g == rootfs || strings.HasPrefix(g, rootfs+"/") {
+				t.Errorf("%s: %s is inside the rootfs", c.name, g)
+			}
+		}
 	}
 }
 
