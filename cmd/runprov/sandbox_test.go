@@ -357,8 +357,31 @@ func TestSandboxRootless(t *testing.T) {
 	in := filepath.Join(base, "in")
 	os.Mkdir(in, 0o755)
 	os.WriteFile(filepath.Join(in, "x.csv"), []byte("1\n2\n"), 0o644)
-	os.WriteFile(filepath.Join(base, "Runfile"), []byte("FROM busybox@"+d+"\n"+
-		`CMD ["/bin/sh", "-c", "echo uid=$(id -u); echo ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '); touch /safe_data/y 2>/dev/null || echo input=readonly; wc -l < /safe_data/x.csv > /safe_outputs/n.txt; echo s > /scratch/s; echo capeff=$(grep CapEff /proc/self/status | cut -f2)"]`+"\n"), 0o644)
+	// A listener on the host's loopback that the container must not reach.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	script := "echo uid=$(id -u); echo ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '); " +
+		"touch /safe_data/y 2>/dev/null || echo input=readonly; " +
+		"touch /x 2>/dev/null && echo root=writable || echo root=readonly; " +
+		"touch /etc/x 2>/dev/null && echo etc=writable || echo etc=readonly; " +
+		fmt.Sprintf("if echo x | nc -w 2 127.0.0.1 %d >/dev/null 2>&1; then echo tcp=connected; else echo tcp=failed; fi; ", port) +
+		"wc -l < /safe_data/x.csv > /safe_outputs/n.txt; echo s > /scratch/s; echo capeff=$(grep CapEff /proc/self/status | cut -f2)"
+	os.WriteFile(filepath.Join(base, "Runfile"), []byte("FROM busybox@"+d+"\n"+`CMD ["/bin/sh", "-c", "`+script+`"]`+"\n"), 0o644)
 	if out, err := exec.Command("chown", "-R", u.Uid+":"+u.Gid, base).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
@@ -381,10 +404,14 @@ func TestSandboxRootless(t *testing.T) {
 	commit := strings.TrimSpace(as(0, "add", filepath.Join(base, "Runfile")))
 	out := as(0, "run", commit, "--input", "data="+in)
 	got := parseKV(out)
-	for k, v := range map[string]string{"uid": "65534", "ifaces": "lo", "input": "readonly", "capeff": "0000000000000000"} {
+	for k, v := range map[string]string{"uid": "65534", "ifaces": "lo", "input": "readonly", "capeff": "0000000000000000",
+		"root": "readonly", "etc": "readonly", "tcp": "failed"} {
 		if got[k] != v {
 			t.Errorf("rootless: %s=%q, want %q\n%s", k, got[k], v, out)
 		}
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("rootless: the host listener on 127.0.0.1 accepted %d connections from the container", n)
 	}
 	runs, _ := filepath.Glob(filepath.Join(store, "runs", "*"))
 	if len(runs) != 1 {
