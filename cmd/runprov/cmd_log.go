@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +26,11 @@ func newLogCmd(a *app) *cobra.Command {
 				return err
 			}
 			st := component[core.RepoStore](t, "sqlite")
+			if repo != "" {
+				if err := repoExists(cmd.Context(), st, repo); err != nil {
+					return err
+				}
+			}
 			rows, err := st.Commits(cmd.Context(), core.CommitFilter{Repo: repo, Limit: limit})
 			if err != nil {
 				return err
@@ -47,4 +55,25 @@ func newLogCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&repo, "repo", "", "only this repository (default: all)")
 	cmd.Flags().IntVarP(&limit, "limit", "n", 0, "at most this many rows (0: all)")
 	return cmd
+}
+
+// repoExists returns an error wrapping core.ErrNotFound, naming the
+// repositories there are, when the store has no repository name.
+func repoExists(ctx context.Context, st core.RepoStore, name string) error {
+	repos, err := st.Repos(ctx)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(repos))
+	for _, r := range repos {
+		if r.Name == name {
+			return nil
+		}
+		names = append(names, r.Name)
+	}
+	have := "the store has none yet"
+	if len(names) > 0 {
+		have = "the store has: " + strings.Join(names, ", ")
+	}
+	return fmt.Errorf("log: no repository named %q: %w (%s; runprov log lists all; runprov add --repo %s creates it)", name, core.ErrNotFound, have, name)
 }

@@ -452,9 +452,24 @@ func TestCatLogRepoAndDefaultPath(t *testing.T) {
 			}
 		}
 	}
-	// An unknown repo has no commits (the design does not make it an error).
-	if out, _ := mustCLI(t, 0, store, "--json", "log", "--repo", "no-such-repo"); strings.TrimSpace(out) != "[]" {
-		t.Errorf("log --repo of an unknown repo: %s", out)
+	// An unknown repo is refused, naming the repos there are and how to
+	// make it; a store without any repo still has an empty log.
+	for _, args := range [][]string{{"log", "--repo", "no-such-repo"}, {"--json", "log", "--repo", "no-such-repo"}} {
+		out, errs := mustCLI(t, exitRunprov, store, args...)
+		if out != "" || !strings.Contains(errs, `no repository named "no-such-repo"`) || !strings.Contains(errs, "default, other") ||
+			!strings.Contains(errs, "runprov add --repo no-such-repo") {
+			t.Errorf("runprov %s: stdout %q, stderr:\n%s", strings.Join(args, " "), out, errs)
+		}
+	}
+	empty := newCLIStore(t)
+	if out, _ := mustCLI(t, 0, empty, "--json", "log"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("log --json of a store without repos: %q", out)
+	}
+	if out, _ := mustCLI(t, 0, empty, "log"); strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Errorf("log of a store without repos lists rows:\n%s", out)
+	}
+	if _, errs := mustCLI(t, exitRunprov, empty, "log", "--repo", "default"); !strings.Contains(errs, "the store has none yet") {
+		t.Errorf("log --repo default of a store without repos:\n%s", errs)
 	}
 
 	first := map[byte][]string{}
