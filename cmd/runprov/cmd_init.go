@@ -49,9 +49,11 @@ so only images approved with "runprov image approve" may run.`,
 			if a.json {
 				return printJSON(a.stdout, map[string]any{"store": dir, "created": created, "settings": got})
 			}
-			if created {
+			switch {
+			case a.quiet:
+			case created:
 				fmt.Fprintf(a.stderr, "Initialised runprov store in %s\n", dir)
-			} else {
+			default:
 				fmt.Fprintf(a.stderr, "Store %s exists; schema is up to date\n", dir)
 			}
 			fmt.Fprintln(a.stdout, dir)

@@ -503,3 +503,18 @@ func TestCatLogRepoAndDefaultPath(t *testing.T) {
 	}
 	fsckHolds(t, store)
 }
+
+// -q leaves stderr to errors: init says nothing there, and still prints the
+// store on stdout.
+func TestInitQuiet(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "s")
+	for _, pass := range []string{"create", "reopen"} {
+		out, errOut := mustCLI(t, 0, store, "-q", "init")
+		if errOut != "" || strings.TrimSpace(out) != store {
+			t.Fatalf("%s: -q init: stdout %q, stderr %q; want the store and nothing on stderr", pass, out, errOut)
+		}
+	}
+	if _, errOut := mustCLI(t, 0, store, "init"); !strings.Contains(errOut, "exists") {
+		t.Fatalf("init without -q on an existing store: stderr %q, want it to say the store exists", errOut)
+	}
+}
