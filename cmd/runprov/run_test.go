@@ -286,11 +286,7 @@ func TestRunRefusals(t *testing.T) {
 	mustCLI(t, 0, rs.dir, "config", core.SettingRequireApproval, "true")
 	check("not approved", "runprov image approve")
 	mustCLI(t, 0, rs.dir, "image", "approve", rs.image, "--note", "test")
-	if r, errs, code := rs.run(t); code != 0 || !r.Approved {
-		t.Fatalf("approved image: exit %d\n%s", code, errs)
-	}
 
-	// Flip one byte of the layer blob.
 	var layerBlob string
 	var maxSize int64
 	blobs, _ := filepath.Glob(filepath.Join(rs.dir, "images", "blobs", "sha256", "*"))
@@ -299,6 +295,24 @@ func TestRunRefusals(t *testing.T) {
 			layerBlob, maxSize = b, fi.Size()
 		}
 	}
+	// A run records the blobs' fingerprints (the verification cache) only
+	// for blobs that last changed more than 2 s before: wait for that, so
+	// that the tampering below is caught by a run that uses the cache.
+	var st syscall.Stat_t
+	if err := syscall.Stat(layerBlob, &st); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(time.Unix(st.Ctim.Sec, st.Ctim.Nsec).Add(2100 * time.Millisecond)))
+	if r, errs, code := rs.run(t); code != 0 || !r.Approved {
+		t.Fatalf("approved image: exit %d\n%s", code, errs)
+	}
+	cache, err := os.ReadFile(filepath.Join(rs.dir, "images", ".runprov-verified"))
+	if err != nil || !strings.Contains(string(cache), filepath.Base(layerBlob)) {
+		t.Fatalf("the run left no fingerprint of the layer in the verification cache: %v\n%s", err, cache)
+	}
+
+	// Flip one byte of the layer blob: its ctime changes, the next run
+	// re-hashes it.
 	data, err := os.ReadFile(layerBlob)
 	if err != nil {
 		t.Fatal(err)

@@ -3,12 +3,16 @@ package image
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
 
 	"github.com/runprov/runprov/core"
 )
@@ -60,8 +64,32 @@ func (s *Store) imageBlobs(ctx context.Context, rec *core.ImageRecord) ([]blobRe
 	return out, nil
 }
 
-// Verify implements core.Images.
+// Verify implements core.Images: it re-hashes every blob of the image,
+// whatever the verification cache says (runprov image verify), and
+// refreshes the cache.
 func (s *Store) Verify(ctx context.Context, digest string, p core.Progress) error {
+	return s.verify(ctx, digest, p, false)
+}
+
+// VerifyCached is Verify for runs: it re-hashes only the blobs whose stat
+// fingerprint differs from the one recorded after their last full re-hash
+// that matched (the verification cache, like git's index).
+//
+// The trade-off: a blob changed through the file system gets a new change
+// time (ctime), which no user can set back, so writing, truncating,
+// replacing (a new inode), chmod or chown of a blob all make the next run
+// re-hash it and refuse it if its digest no longer matches. What the cache
+// cannot see is a change that bypasses the file system: bit rot, or
+// writing to the raw disk. runprov image verify (Verify) always re-hashes
+// everything, and so do runs of an image whose blobs have no fingerprint.
+// A fingerprint is only recorded when the blob's ctime is older than
+// racyWindow at the time of the hash: within one timestamp granule of the
+// file system a later write could keep the same ctime (git's "racy" case).
+func (s *Store) VerifyCached(ctx context.Context, digest string, p core.Progress) error {
+	return s.verify(ctx, digest, p, true)
+}
+
+func (s *Store) verify(ctx context.Context, digest string, p core.Progress, useCache bool) error {
 	d, err := s.Lookup(ctx, digest)
 	if err != nil {
 		return err
@@ -79,6 +107,8 @@ func (s *Store) Verify(ctx context.Context, digest string, p core.Progress) erro
 	if err != nil {
 		return err
 	}
+	cache := s.readVerifyCache()
+	changed := false
 	p = core.OrNoProgress(p)
 	var total int64
 	for _, b := range blobs {
@@ -88,32 +118,152 @@ func (s *Store) Verify(ctx context.Context, digest string, p core.Progress) erro
 	defer p.Done()
 	var errs []error
 	seen := map[string]bool{}
-	buf := make([]byte, 1<<20)
+	var buf []byte
 	for _, b := range blobs {
 		bd := b.desc.Digest.String()
 		if seen[bd] {
 			continue
 		}
 		seen[bd] = true
-		f, err := os.Open(s.blobPath(bd))
+		path := s.blobPath(bd)
+		if useCache {
+			if fp, ok := statFingerprint(path); ok && fp == cache[bd] && fp.Size == b.desc.Size {
+				p.Add(b.desc.Size)
+				continue
+			}
+		}
+		f, err := os.Open(path)
 		if errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("%s: blob %s: %w: missing from the store", b.what, bd, core.ErrCorrupt))
+			changed = changed || deleteKey(cache, bd)
 			continue
 		}
 		if err != nil {
 			return err
 		}
+		start := time.Now()
+		before, okBefore := fileFingerprint(f)
+		if buf == nil {
+			buf = make([]byte, 1<<20)
+		}
 		h := sha256.New()
 		n, err := io.CopyBuffer(progressWriter{h, p}, ctxReader{ctx, f}, buf)
+		after, okAfter := fileFingerprint(f)
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("verify %s: %w", b.what, err)
 		}
 		if got := hexDigest(h); got != bd {
 			errs = append(errs, &core.DigestMismatchError{What: b.what, Want: bd, Got: got})
+			changed = changed || deleteKey(cache, bd)
 		} else if n != b.desc.Size {
 			errs = append(errs, fmt.Errorf("%s: blob %s: %w: %d bytes, the manifest says %d", b.what, bd, core.ErrCorrupt, n, b.desc.Size))
+			changed = changed || deleteKey(cache, bd)
+		} else if okBefore && okAfter && before == after && before.Size == n && before.settled(start) {
+			if cache[bd] != before {
+				cache[bd] = before
+				changed = true
+			}
+		} else {
+			changed = changed || deleteKey(cache, bd)
 		}
 	}
+	if changed {
+		s.writeVerifyCache(cache)
+	}
 	return errors.Join(errs...)
+}
+
+func deleteKey(m map[string]fingerprint, k string) bool {
+	_, ok := m[k]
+	delete(m, k)
+	return ok
+}
+
+// racyWindow: a blob whose ctime is less than this before its hash began
+// gets no fingerprint. It covers the timestamp granularity of the file
+// systems a store may live on (a jiffy on ext4, xfs, btrfs and tmpfs; up
+// to two seconds on FAT).
+var racyWindow = 2 * time.Second // a variable for the tests
+
+// fingerprint is what the verification cache keeps of a blob that hashed
+// to its digest: a regular file's device, inode, size, and modification
+// and change times in nanoseconds.
+type fingerprint struct {
+	Dev   uint64 `json:"dev"`
+	Ino   uint64 `json:"ino"`
+	Size  int64  `json:"size"`
+	Mtime int64  `json:"mtime_ns"`
+	Ctime int64  `json:"ctime_ns"`
+}
+
+func fingerprintOf(st *unix.Stat_t) (fingerprint, bool) {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fingerprint{}, false
+	}
+	return fingerprint{Dev: uint64(st.Dev), Ino: st.Ino, Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano()}, true
+}
+
+// statFingerprint fingerprints the blob at path without following links.
+func statFingerprint(path string) (fingerprint, bool) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return fingerprint{}, false
+	}
+	return fingerprintOf(&st)
+}
+
+func fileFingerprint(f *os.File) (fingerprint, bool) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fingerprint{}, false
+	}
+	return fingerprintOf(&st)
+}
+
+// settled says whether the blob last changed well before start.
+func (fp fingerprint) settled(start time.Time) bool {
+	return fp.Ctime < start.Add(-racyWindow).UnixNano() && fp.Mtime < start.Add(-racyWindow).UnixNano()
+}
+
+// verifyCacheFile is the verification cache, beside the image lock.
+func (s *Store) verifyCacheFile() string {
+	return filepath.Join(s.layout.Images(), ".runprov-verified")
+}
+
+type verifyCache struct {
+	Version int                    `json:"version"`
+	Blobs   map[string]fingerprint `json:"blobs"`
+}
+
+// readVerifyCache returns the cache's fingerprints by blob digest; an
+// unreadable or foreign cache is empty (everything is re-hashed).
+func (s *Store) readVerifyCache() map[string]fingerprint {
+	var c verifyCache
+	data, err := os.ReadFile(s.verifyCacheFile())
+	if err != nil || json.Unmarshal(data, &c) != nil || c.Version != 1 || c.Blobs == nil {
+		return map[string]fingerprint{}
+	}
+	return c.Blobs
+}
+
+// writeVerifyCache replaces the cache, without the blobs no longer stored.
+// Runs of other processes may replace it meanwhile: a lost fingerprint
+// only costs a re-hash. A failure to write is not an error for the same
+// reason.
+func (s *Store) writeVerifyCache(m map[string]fingerprint) {
+	for d := range m {
+		if checkDigest(d) != nil {
+			delete(m, d)
+		} else if _, ok := statFingerprint(s.blobPath(d)); !ok {
+			delete(m, d)
+		}
+	}
+	data, err := json.Marshal(verifyCache{Version: 1, Blobs: m})
+	if err != nil {
+		return
+	}
+	if err := writeFileAtomic(s.verifyCacheFile(), append(data, '\n')); err != nil {
+		s.log.Warn("write the image verification cache", "err", err)
+	}
 }

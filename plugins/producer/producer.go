@@ -33,6 +33,13 @@ type ImageStore interface {
 	core.ImageApproval
 }
 
+// CachedVerifier is an image store that verifies for a run without
+// re-hashing the blobs unchanged since their last full re-hash
+// (drivers/image.Store.VerifyCached; the trade-off is documented there).
+type CachedVerifier interface {
+	VerifyCached(ctx context.Context, digest string, p core.Progress) error
+}
+
 // RunWriter is the write half of the run store (drivers/sqlite).
 type RunWriter interface {
 	CreateRun(ctx context.Context, r *core.Run) error
@@ -457,7 +464,11 @@ func (p *Producer) image(ctx context.Context, rf *runfile.File, opts Options, pr
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	if !vs.m[img.ManifestDigest] {
-		if err := p.Images.Verify(ctx, img.ManifestDigest, prog); err != nil {
+		verify := p.Images.Verify
+		if cv, ok := p.Images.(CachedVerifier); ok {
+			verify = cv.VerifyCached
+		}
+		if err := verify(ctx, img.ManifestDigest, prog); err != nil {
 			return nil, fmt.Errorf("image %s failed verification, refusing to run it: %w", img.ManifestDigest, err)
 		}
 		vs.m[img.ManifestDigest] = true
