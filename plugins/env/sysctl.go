@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -125,18 +124,20 @@ func (w *sysctlWalker) walk() error {
 		return &os.PathError{Op: "stat", Path: w.root, Err: err}
 	}
 	w.dev = st.Dev
-	if _, err := os.ReadDir(w.root); err != nil {
-		return err
+	fd, err := unix.Open(w.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: w.root, Err: err}
 	}
-	w.scan(w.root, "")
+	w.scan(fd, w.root, "")
 	w.wg.Wait()
 	return w.err
 }
 
-// scan walks path in a new sysctlScan and merges what it found.
-func (w *sysctlWalker) scan(path, prefix string) {
+// scan walks the directory open at fd (and closes it) in a new
+// sysctlScan and merges what it found.
+func (w *sysctlWalker) scan(fd int, path, prefix string) {
 	sc := &sysctlScan{w: w, buf: make([]byte, 4<<10), out: map[string]string{}}
-	err := sc.dir(path, prefix)
+	err := sc.dir(fd, path, prefix)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for k, v := range sc.out {
@@ -148,32 +149,48 @@ func (w *sysctlWalker) scan(path, prefix string) {
 	}
 }
 
-// dir walks one directory; prefix is its dotted name with a trailing dot.
-func (sc *sysctlScan) dir(path, prefix string) error {
+// dir walks the directory open at fd, and closes it; prefix is its dotted
+// name with a trailing dot. Files and subdirectories are opened relative
+// to fd (openat): a path from the root would make the kernel look up,
+// and check permissions on, every component of it again, under the
+// sysctl table's lock, which the walk's goroutines then contend for.
+func (sc *sysctlScan) dir(fd int, path, prefix string) error {
 	w := sc.w
-	ents, err := os.ReadDir(path)
+	f := os.NewFile(uintptr(fd), path)
+	ents, err := f.ReadDir(-1)
 	if err != nil {
+		f.Close()
 		sc.unreadable = append(sc.unreadable, strings.TrimSuffix(prefix, ".")+": "+errText(err))
 		return nil
 	}
+	defer f.Close()
 	for _, e := range ents {
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
 		// sysctl(8) shows a dot inside a component (eth0.100) as a slash.
 		name := prefix + strings.ReplaceAll(e.Name(), ".", "/")
-		p := path + "/" + e.Name()
 		switch {
 		case e.IsDir():
 			if !keepSysctl(name + ".") {
 				continue
 			}
-			info, err := e.Info()
-			if err != nil {
+			// Not another file system mounted here (stat does not
+			// trigger an automount; opening it would).
+			var st unix.Stat_t
+			if err := unix.Fstatat(fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT); err != nil {
 				continue // gone since the listing
 			}
-			if st, ok := info.Sys().(*syscall.Stat_t); !ok || uint64(st.Dev) != w.dev {
-				continue // another file system mounted here
+			if st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Dev != w.dev {
+				continue
+			}
+			p := path + "/" + e.Name()
+			sub, err := unix.Openat(fd, e.Name(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				if !errors.Is(err, unix.ENOENT) {
+					sc.unreadable = append(sc.unreadable, name+": "+err.Error())
+				}
+				continue
 			}
 			select {
 			case w.sem <- struct{}{}:
@@ -181,10 +198,10 @@ func (sc *sysctlScan) dir(path, prefix string) error {
 				go func() {
 					defer w.wg.Done()
 					defer func() { <-w.sem }()
-					w.scan(p, name+".")
+					w.scan(sub, p, name+".")
 				}()
 			default:
-				if err := sc.dir(p, name+"."); err != nil {
+				if err := sc.dir(sub, p, name+"."); err != nil {
 					return err
 				}
 			}
@@ -192,8 +209,9 @@ func (sc *sysctlScan) dir(path, prefix string) error {
 			if !keepSysctl(name) {
 				continue
 			}
+			p := path + "/" + e.Name()
 			w.current.Store(&p)
-			v, ok, err := sc.read(p)
+			v, ok, err := sc.read(fd, e.Name())
 			if err != nil {
 				if !errors.Is(err, unix.ENOENT) { // gone since the listing
 					sc.unreadable = append(sc.unreadable, name+": "+errText(err))
@@ -208,16 +226,20 @@ func (sc *sysctlScan) dir(path, prefix string) error {
 	return nil
 }
 
-// read returns a sysctl file's value without its trailing newline, and
-// false for a file that is not world-readable: write-only triggers
-// (vm.drop_caches) and root-only files, which are the ones holding secrets.
-// Reading only those gives root and unprivileged users the same snapshot.
-// O_NONBLOCK so nothing that looks like a pipe can hold the walk.
-func (w *sysctlScan) read(path string) (string, bool, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+// read returns the value of the sysctl file name in the directory open at
+// dirfd, without its trailing newline, and false for a file that is not
+// world-readable: write-only triggers (vm.drop_caches) and root-only
+// files, which are the ones holding secrets. Reading only those gives root
+// and unprivileged users the same snapshot. O_NONBLOCK so nothing that
+// looks like a pipe can hold the walk. A read that returns less than it
+// was offered ends the value: a /proc/sys handler fills the buffer in one
+// go (and asking again would run it again for nothing).
+func (w *sysctlScan) read(dirfd int, name string) (string, bool, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
-			if st, serr := os.Lstat(path); serr == nil && st.Mode().Perm()&0o004 == 0 {
+			var st unix.Stat_t
+			if serr := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); serr == nil && st.Mode&0o004 == 0 {
 				return "", false, nil // closed to us and to the world alike
 			}
 		}
@@ -243,10 +265,10 @@ func (w *sysctlScan) read(path string) (string, bool, error) {
 		if err != nil {
 			return "", false, err
 		}
-		if m == 0 {
+		n += m
+		if m == 0 || n < len(w.buf) {
 			break
 		}
-		n += m
 	}
 	return clean(string(w.buf[:n])), true, nil
 }
