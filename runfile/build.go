@@ -2,7 +2,6 @@ package runfile
 
 import (
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -414,7 +413,7 @@ func (b *builder) label() {
 		if !ok {
 			continue
 		}
-		if !reLabelKey.MatchString(key) {
+		if !reLabelKey().MatchString(key) {
 			b.errorf("LABEL key %s is not valid; use letters, digits, '.', '_', '-' and '/', starting with a letter or digit", show(key))
 			continue
 		}
@@ -618,8 +617,8 @@ func (b *builder) network() {
 }
 
 var (
-	reCPUs = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?|\.[0-9]+)$`)
-	reInt  = regexp.MustCompile(`^[0-9]+$`)
+	reCPUs = lazyRegexp(`^([0-9]+(\.[0-9]+)?|\.[0-9]+)$`)
+	reInt  = lazyRegexp(`^[0-9]+$`)
 )
 
 var limitKeys = []string{"cpus", "memory", "pids", "timeout"}
@@ -661,7 +660,7 @@ func (b *builder) limit() {
 				continue
 			}
 			n, err := strconv.ParseFloat(v, 64)
-			if !reCPUs.MatchString(v) || err != nil || n <= 0 || math.IsInf(n, 0) {
+			if !reCPUs().MatchString(v) || err != nil || n <= 0 || math.IsInf(n, 0) {
 				b.errorf("LIMIT cpus=%s: cpus must be a number above 0, like 0.5 or 2", show(v))
 				continue
 			}
@@ -683,7 +682,7 @@ func (b *builder) limit() {
 				continue
 			}
 			n, err := strconv.ParseInt(v, 10, 64)
-			if !reInt.MatchString(v) || err != nil || n <= 0 {
+			if !reInt().MatchString(v) || err != nil || n <= 0 {
 				b.errorf("LIMIT pids=%s: pids must be a whole number above 0, like 256", show(v))
 				continue
 			}

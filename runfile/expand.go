@@ -1,7 +1,6 @@
 package runfile
 
 import (
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -85,13 +84,13 @@ func (v *vars) Keys() []string {
 
 // rePatternSubst finds ${NAME/pattern/replacement}, which could multiply the
 // length of a value by the length of the line.
-var rePatternSubst = regexp.MustCompile(`\$\{(?:[A-Za-z0-9_]+|[@*#?$!-])/`)
+var rePatternSubst = lazyRegexp(`\$\{(?:[A-Za-z0-9_]+|[@*#?$!-])/`)
 
 // expand expands one word as written. It returns the value, the ARGs without
 // a value it waits for (then the value is meaningless and the caller keeps
 // the text as written), and false when it reported an error.
 func (b *builder) expand(what, raw string) (string, []string, bool) {
-	if rePatternSubst.MatchString(raw) {
+	if rePatternSubst().MatchString(raw) {
 		b.errorf("%s: ${NAME/PATTERN/REPLACEMENT} substitution is not supported in a Runfile", what)
 		return "", nil, false
 	}
@@ -167,9 +166,9 @@ func nesting(s string) int {
 	return most
 }
 
-var reName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var reName = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-func isName(s string) bool { return reName.MatchString(s) }
+func isName(s string) bool { return reName().MatchString(s) }
 
 func sortedKeys(m map[string]struct{}) []string {
 	keys := make([]string, 0, len(m))

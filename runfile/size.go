@@ -2,7 +2,6 @@ package runfile
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -12,7 +11,7 @@ import (
 // 2G, 2Gi, 2GiB and 2GB are all 2×1024³ bytes; 1024 and 1024B are bytes.
 // Every unit is a power of 1024: limits are about memory, and one rule is
 // easier to remember than two.
-var reSize = regexp.MustCompile(`^([0-9]+)(?:([kKmMgGtT])(i)?)?([bB])?$`)
+var reSize = lazyRegexp(`^([0-9]+)(?:([kKmMgGtT])(i)?)?([bB])?$`)
 
 var sizeUnits = map[byte]int64{'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30, 'T': 1 << 40}
 
@@ -20,7 +19,7 @@ const sizeForm = "a size like 512M, 2G or 1073741824 (units K, M, G, T are power
 
 // parseSize reads a size above zero.
 func parseSize(s string) (int64, error) {
-	m := reSize.FindStringSubmatch(s)
+	m := reSize().FindStringSubmatch(s)
 	if m == nil {
 		return 0, fmt.Errorf("%s is not %s", show(s), sizeForm)
 	}

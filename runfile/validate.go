@@ -6,18 +6,19 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 )
 
 // Image references: a small version of the distribution reference grammar
 // (github.com/distribution/reference), without IPv6 hosts.
 var (
-	reHost      = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]+)?$`)
-	rePathPart  = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$`)
-	reTag       = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	reHex       = regexp.MustCompile(`^[0-9a-fA-F]+$`)
-	reAlgorithm = regexp.MustCompile(`^[a-z0-9]+([+._-][a-z0-9]+)*$`)
-	rePlatform  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?$`)
+	reHost      = lazyRegexp(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]+)?$`)
+	rePathPart  = lazyRegexp(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$`)
+	reTag       = lazyRegexp(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	reHex       = lazyRegexp(`^[0-9a-fA-F]+$`)
+	reAlgorithm = lazyRegexp(`^[a-z0-9]+([+._-][a-z0-9]+)*$`)
+	rePlatform  = lazyRegexp(`^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?$`)
 )
 
 const maxRepoLen = 255
@@ -37,7 +38,7 @@ func parseImage(ref string) (Image, string) {
 	if msg := checkRepo(repo); msg != "" {
 		return img, msg
 	}
-	if tag != "" && !reTag.MatchString(tag) {
+	if tag != "" && !reTag().MatchString(tag) {
 		return img, fmt.Sprintf("FROM %s: tag %s is not valid; a tag is up to 128 letters, digits, '_', '.' and '-'", show(ref), show(tag))
 	}
 	if !hasDigest {
@@ -56,16 +57,16 @@ func checkRepo(repo string) string {
 	}
 	parts := strings.Split(repo, "/")
 	if len(parts) > 1 && isHost(parts[0]) {
-		if !reHost.MatchString(parts[0]) {
+		if !reHost().MatchString(parts[0]) {
 			return fmt.Sprintf("FROM: registry %s is not a valid host[:port]", show(parts[0]))
 		}
 		parts = parts[1:]
 	}
 	for _, p := range parts {
-		if rePathPart.MatchString(p) {
+		if rePathPart().MatchString(p) {
 			continue
 		}
-		if rePathPart.MatchString(strings.ToLower(p)) {
+		if rePathPart().MatchString(strings.ToLower(p)) {
 			return fmt.Sprintf("FROM: repository %s must be lowercase", show(repo))
 		}
 		return fmt.Sprintf("FROM: repository %s is not valid; its parts are lowercase letters and digits separated by '.', '_', '__' or '-'", show(repo))
@@ -98,11 +99,11 @@ func normalizeRepo(repo string) string {
 func checkDigest(d string) string {
 	alg, hex, ok := strings.Cut(d, ":")
 	switch {
-	case !ok || !reAlgorithm.MatchString(alg) || hex == "":
+	case !ok || !reAlgorithm().MatchString(alg) || hex == "":
 		return fmt.Sprintf("digest %s is not ALGORITHM:HEX; write sha256:<64 lowercase hex digits>", show(d))
 	case alg != "sha256":
 		return fmt.Sprintf("digest algorithm %s is not accepted; a Runfile pins images by sha256:<64 lowercase hex digits>", show(alg))
-	case !reHex.MatchString(hex):
+	case !reHex().MatchString(hex):
 		return fmt.Sprintf("the digest %s is not hexadecimal; write sha256:<64 lowercase hex digits>", show(d))
 	case len(hex) != 64:
 		return fmt.Sprintf("the digest has %d hex digits; a sha256 digest has 64", len(hex))
@@ -113,7 +114,7 @@ func checkDigest(d string) string {
 }
 
 func checkPlatform(p string) string {
-	if !rePlatform.MatchString(p) {
+	if !rePlatform().MatchString(p) {
 		return fmt.Sprintf("FROM --platform=%s: expected OS/ARCH[/VARIANT] in lowercase, like linux/amd64 or linux/arm64/v8", show(p))
 	}
 	return ""
@@ -165,16 +166,16 @@ func mountTarget(what, p string) (string, string) {
 
 // reMountName is the rule for INPUT and VOLUME names: they name files in the
 // store and flags on the command line.
-var reMountName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,127}$`)
+var reMountName = lazyRegexp(`^[a-z0-9][a-z0-9_.-]{0,127}$`)
 
 func checkMountName(what, name string) string {
-	if !reMountName.MatchString(name) {
+	if !reMountName().MatchString(name) {
 		return fmt.Sprintf("%s name %s is not valid; use lowercase letters, digits, '_', '.' and '-', starting with a letter or digit (at most 128)", what, show(name))
 	}
 	return ""
 }
 
-var reLabelKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
+var reLabelKey = lazyRegexp(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
 
 // parseUser reads UID[:GID]. A missing GID is the UID. Names are refused:
 // they could only be checked against the image's /etc/passwd, and root
@@ -213,4 +214,10 @@ func parseID(what, s, user string) (uint32, string) {
 		return 0, fmt.Sprintf("USER %s: %s 0 is %s; runs never run as root: use non-zero ids, like 1000:1000", show(user), what, root)
 	}
 	return uint32(n), ""
+}
+
+// lazyRegexp compiles expr on its first use: a program that never parses a
+// Runfile does not pay for compiling the package's expressions at start.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }
