@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -105,6 +106,12 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 			if err := sf.check(opts); err != nil {
 				return err
 			}
+			// A local run snapshots this host: start reading it (mostly
+			// /proc/sys) while the store opens. A refused run drops it.
+			var kernel func() *core.SystemKernel
+			if sf.executor != "slurm" {
+				kernel = startKernelSnapshot(ctx)
+			}
 			t, err := a.open(ctx)
 			if err != nil {
 				return err
@@ -113,6 +120,10 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 			opts.Progress = a.progress()
 			if sf.executor == "slurm" {
 				return a.runSlurm(ctx, p, opts, sf)
+			}
+			if hp, ok := p.Host.(hostProbe); ok {
+				hp.kernel = kernel
+				p.Host = hp
 			}
 			return a.run(ctx, p, opts)
 		},
@@ -215,7 +226,21 @@ func runRefused(err error) error {
 }
 
 // hostProbe fills producer.HostProbe with plugins/env and the store.
-type hostProbe struct{ st *sqlite.Store }
+type hostProbe struct {
+	st *sqlite.Store
+	// kernel, when set, returns the system kernel snapshot that
+	// startKernelSnapshot began collecting; Snapshot collects it otherwise.
+	kernel func() *core.SystemKernel
+}
+
+// startKernelSnapshot collects this host's system kernel snapshot in the
+// background (without the runtime, which Snapshot fills in); the returned
+// function waits for it. It is collected once, for one run.
+func startKernelSnapshot(ctx context.Context) func() *core.SystemKernel {
+	ch := make(chan *core.SystemKernel, 1)
+	go func() { ch <- env.CollectSystemKernel(ctx, env.RuntimeInfo{}) }()
+	return sync.OnceValue(func() *core.SystemKernel { return <-ch })
+}
 
 func (h hostProbe) Snapshot(ctx context.Context, name, version string) (producer.Snapshot, error) {
 	e, _ := env.CollectEnvironment() // a source it cannot read stays empty
@@ -223,7 +248,13 @@ func (h hostProbe) Snapshot(ctx context.Context, name, version string) (producer
 	if err != nil {
 		return producer.Snapshot{}, err
 	}
-	k := env.CollectSystemKernel(ctx, env.RuntimeInfo{Name: name, Version: version})
+	var k *core.SystemKernel
+	if h.kernel != nil {
+		k = h.kernel()
+		k.Runtime = env.RuntimeInfo{Name: name, Version: version}
+	} else {
+		k = env.CollectSystemKernel(ctx, env.RuntimeInfo{Name: name, Version: version})
+	}
 	ksha, err := h.st.PutSystemKernel(ctx, k)
 	if err != nil {
 		return producer.Snapshot{}, err
@@ -249,7 +280,7 @@ func newProducer(a *app, st *sqlite.Store, runfiles producer.RunfileSource, imag
 	runc := &runtime.Runc{Root: filepath.Join(layout.Root, "runtime", "runc"), VersionCache: filepath.Join(layout.Root, "runtime", "runc.version")}
 	chrun := &runtime.ChRun{}
 	p := &producer.Producer{
-		Layout: layout, Runfiles: runfiles, Images: images, Runs: st, Host: hostProbe{st},
+		Layout: layout, Runfiles: runfiles, Images: images, Runs: st, Host: hostProbe{st: st},
 		Runtimes: map[string]runtime.Runtime{runc.Name(): runc, chrun.Name(): chrun},
 		Log:      a.log,
 	}

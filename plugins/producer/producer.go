@@ -301,41 +301,8 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 	}
 	lap("unpack", "reused", reused)
 
-	hr := host()
-	if hr.err != nil {
-		return nil, hr.err
-	}
-	rtVersion := hr.version
-	lap("runtime version and host snapshot")
-	hostname, _ := os.Hostname()
-	run := &core.Run{
-		ID: id, Repo: row.Repo, Path: row.Path, Commit: row.Hash, RunfileBlob: row.Blob,
-		ImageRef: img.Ref, ImageDigest: img.ManifestDigest, IndexDigest: img.IndexDigest, ConfigDigest: img.ConfigDigest,
-		Approved: img.Approved, Args: argValues(rf), Env: planned.Env, Labels: labels(rf), Argv: planned.Argv,
-		User: fmt.Sprintf("%d:%d", planned.UID, planned.GID), Workdir: planned.Cwd, Mounts: planned.Mounts, Limits: limits,
-		Runtime: rtName, RuntimeVersion: rtVersion, WeakerSandbox: weaker, Executor: opts.Executor,
-		Hostname: hostname, Status: core.RunRunning, Created: time.Now().UTC(),
-	}
-	if run.Executor == "" {
-		run.Executor = "local"
-	}
-	if img.Ref == "" {
-		run.ImageRef = rf.From.Ref
-	}
-	for i, argv := range planned.Steps {
-		run.Steps = append(run.Steps, core.RunStep{Index: i, Argv: argv, ExitCode: -1})
-	}
-
-	if p.Host != nil {
-		run.EnvironmentSHA256, run.SystemKernelSHA256 = hr.snap.EnvironmentSHA256, hr.snap.SystemKernelSHA256
-		if _, prev, err := p.Runs.LastRunSnapshot(ctx, row.Hash, id); err != nil {
-			return nil, err
-		} else if prev != "" && prev != hr.snap.SystemKernelSHA256 {
-			if run.Drift, err = p.Host.Drift(ctx, prev, hr.snap.SystemKernelSHA256); err != nil {
-				p.log().Warn("drift summary", "err", err)
-			}
-		}
-	}
+	// The host snapshot may still be under way: build and write what
+	// does not depend on it first (the spec and the plan).
 	pl := &execPlan{Runtime: rtName, Rootless: rootless, Rootfs: rootfs, HostUID: idmap.HostUID, HostGID: idmap.HostGID,
 		ContainerUID: planned.UID, ContainerGID: planned.GID, IDMap: idmap}
 	if rtName == "ch-run" {
@@ -406,6 +373,46 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 	}
 	if err := writeJSON(filepath.Join(dir, "plan.json"), pl); err != nil {
 		return nil, err
+	}
+	lap("write the spec and the plan")
+	var prev string // the system kernel snapshot of the commit's last run
+	if p.Host != nil {
+		if _, prev, err = p.Runs.LastRunSnapshot(ctx, row.Hash, id); err != nil {
+			return nil, err
+		}
+	}
+	hr := host()
+	if hr.err != nil {
+		return nil, hr.err
+	}
+	rtVersion := hr.version
+	lap("runtime version and host snapshot")
+	hostname, _ := os.Hostname()
+	run := &core.Run{
+		ID: id, Repo: row.Repo, Path: row.Path, Commit: row.Hash, RunfileBlob: row.Blob,
+		ImageRef: img.Ref, ImageDigest: img.ManifestDigest, IndexDigest: img.IndexDigest, ConfigDigest: img.ConfigDigest,
+		Approved: img.Approved, Args: argValues(rf), Env: planned.Env, Labels: labels(rf), Argv: planned.Argv,
+		User: fmt.Sprintf("%d:%d", planned.UID, planned.GID), Workdir: planned.Cwd, Mounts: planned.Mounts, Limits: limits,
+		Runtime: rtName, RuntimeVersion: rtVersion, WeakerSandbox: weaker, Executor: opts.Executor,
+		Hostname: hostname, Status: core.RunRunning, Created: time.Now().UTC(),
+	}
+	if run.Executor == "" {
+		run.Executor = "local"
+	}
+	if img.Ref == "" {
+		run.ImageRef = rf.From.Ref
+	}
+	for i, argv := range planned.Steps {
+		run.Steps = append(run.Steps, core.RunStep{Index: i, Argv: argv, ExitCode: -1})
+	}
+
+	if p.Host != nil {
+		run.EnvironmentSHA256, run.SystemKernelSHA256 = hr.snap.EnvironmentSHA256, hr.snap.SystemKernelSHA256
+		if prev != "" && prev != hr.snap.SystemKernelSHA256 {
+			if run.Drift, err = p.Host.Drift(ctx, prev, hr.snap.SystemKernelSHA256); err != nil {
+				p.log().Warn("drift summary", "err", err)
+			}
+		}
 	}
 	if err := writeJSON(filepath.Join(dir, "run.json"), run); err != nil {
 		return nil, err
