@@ -116,11 +116,8 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 			os.Remove(filepath.Join(dir, "rootfs"))
 		}
 		// Scratch goes whatever happened; outputs return to the user.
-		if err := own.remove(scratch); err != nil {
-			errs = append(errs, fmt.Errorf("remove scratch: %w", err))
-		}
+		errs = append(errs, own.release(scratch, outputs))
 		os.Remove(filepath.Join(dir, "scratch"))
-		errs = append(errs, own.takeBack(outputs))
 		return errors.Join(errs...)
 	}
 	defer cleanup()

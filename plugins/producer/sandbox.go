@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -259,6 +260,29 @@ func (o owners) takeBack(dirs []string) error {
 		return nil
 	}
 	return o.inNamespace(append([]string{"chown", "-R", "-h", "0:0"}, dirs...))
+}
+
+// release removes the scratch directories and gives the outputs back to
+// the user running runprov. Without root, one helper in the run's user
+// namespace gives both back (each helper is a process start and two
+// newuidmap calls), then the scratch directories are removed as the user.
+func (o owners) release(scratch, outputs []string) error {
+	if !o.rootless || o.same || len(scratch) == 0 {
+		var errs []error
+		if err := o.remove(scratch); err != nil {
+			errs = append(errs, fmt.Errorf("remove scratch: %w", err))
+		}
+		return errors.Join(append(errs, o.takeBack(outputs))...)
+	}
+	err := o.takeBack(append(slices.Clone(scratch), outputs...))
+	var rerrs []error
+	for _, d := range scratch {
+		rerrs = append(rerrs, removeAll(d))
+	}
+	if rerr := errors.Join(rerrs...); rerr != nil {
+		return errors.Join(err, fmt.Errorf("remove scratch: %w", rerr))
+	}
+	return err
 }
 
 // remove deletes dirs that the run's user may have filled.
