@@ -212,7 +212,7 @@ func pickManifest(idx *v1.IndexManifest, indexDigest string, want v1.Platform, o
 		}
 	}
 	if len(found) == 0 {
-		return v1.Descriptor{}, fmt.Errorf("index %s: %w: no manifest for platform %s (it has: %s); choose one with --platform",
+		return v1.Descriptor{}, fmt.Errorf("index %s: %w: no manifest for platform %s (it has: %s); choose one with --platform (image import, pull) or FROM --platform= (a Runfile)",
 			indexDigest, core.ErrInvalid, platformString(want), strings.Join(have, ", "))
 	}
 	// Prefer the exact variant when the host has one (arm64/v8 over arm64).
