@@ -100,8 +100,18 @@ func TestSlurmLimitsToSbatch(t *testing.T) {
 			if got := slurmDuration(t, job["TimeLimit"]); got != want {
 				t.Errorf("TimeLimit=%s (%v), want %v", job["TimeLimit"], got, want)
 			}
+			// --wait returns once the node wrote the run's record; the job
+			// itself may still be finishing (COMPLETING, or RUNNING while
+			// the batch script exits).
+			for deadline := time.Now().Add(30 * time.Second); job["JobState"] == "RUNNING" || job["JobState"] == "COMPLETING"; {
+				if time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+				job = scontrolJob(t, r.Slurm.JobID)
+			}
 			if job["JobState"] != "COMPLETED" {
-				t.Errorf("JobState=%s", job["JobState"])
+				t.Errorf("JobState=%s, want COMPLETED", job["JobState"])
 			}
 		})
 	}
