@@ -72,18 +72,16 @@ func parseKV(out string) map[string]string {
 	return m
 }
 
-// TestSandbox checks, inside a real runc container, every property of the
-// sandbox the issue lists, then the run's record and what it left.
-func TestSandbox(t *testing.T) {
-	requireRunc(t)
-	rs := newRunStore(t, sandboxRunfile)
-
+// hostListener listens on the host's 127.0.0.1 until the test ends and
+// counts the connections it accepts: a sandboxed run must make none.
+func hostListener(t *testing.T) (port int, accepted *atomic.Int32) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	var accepted atomic.Int32
+	t.Cleanup(func() { ln.Close() })
+	accepted = new(atomic.Int32)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -94,7 +92,16 @@ func TestSandbox(t *testing.T) {
 			c.Close()
 		}
 	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	return ln.Addr().(*net.TCPAddr).Port, accepted
+}
+
+// TestSandbox checks, inside a real runc container, every property of the
+// sandbox the issue lists, then the run's record and what it left.
+func TestSandbox(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, sandboxRunfile)
+
+	port, accepted := hostListener(t)
 
 	in := filepath.Join(t.TempDir(), "in")
 	os.Mkdir(in, 0o755)
@@ -358,23 +365,7 @@ func TestSandboxRootless(t *testing.T) {
 	os.Mkdir(in, 0o755)
 	os.WriteFile(filepath.Join(in, "x.csv"), []byte("1\n2\n"), 0o644)
 	// A listener on the host's loopback that the container must not reach.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port, accepted := hostListener(t)
 	script := "echo uid=$(id -u); echo ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '); " +
 		"touch /safe_data/y 2>/dev/null || echo input=readonly; " +
 		"touch /x 2>/dev/null && echo root=writable || echo root=readonly; " +
