@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/runprov/runprov/core"
 	"github.com/runprov/runprov/core/coretest"
@@ -422,5 +423,24 @@ func TestSandboxRootless(t *testing.T) {
 	data, _ := os.ReadFile(filepath.Join(runs[0], "run.json"))
 	if err := json.Unmarshal(data, &r); err != nil || r.Status != core.RunSucceeded || len(r.Outputs) != 1 {
 		t.Errorf("run.json: %v %s", err, data)
+	}
+
+	// Without root there is no delegated cgroup: cgroup LIMITs cannot be
+	// applied, the run still goes ahead and its record says so.
+	limited := filepath.Join(base, "Runfile.limited")
+	os.WriteFile(limited, []byte("FROM busybox@"+d+"\nLIMIT memory=64M pids=32 timeout=1m\nCMD [\"/bin/true\"]\n"), 0o644)
+	exec.Command("chown", u.Uid+":"+u.Gid, limited).Run()
+	commit = strings.TrimSpace(as(0, "add", "--path", "limited", limited))
+	var lr core.Run
+	out = as(0, "--json", "run", commit)
+	// stdout (the record) and stderr (progress, notes) come combined.
+	if i := strings.Index(out, "\n{\n"); i < 0 || json.NewDecoder(strings.NewReader(out[i:])).Decode(&lr) != nil {
+		t.Fatalf("rootless limited run --json: %s", out)
+	}
+	if lr.Status != core.RunSucceeded || lr.Limits.MemoryBytes != 64<<20 || lr.Limits.Pids != 32 || lr.Limits.Timeout != time.Minute {
+		t.Errorf("rootless limited run: status %s, limits %+v", lr.Status, lr.Limits)
+	}
+	if !strings.Contains(lr.Limits.Note, "not enforced") {
+		t.Errorf("rootless limited run: limits note %q, want it to say the cgroup limits were not enforced", lr.Limits.Note)
 	}
 }
