@@ -431,3 +431,35 @@ CMD ["/bin/sh", "-c", "echo partial > /safe_outputs/partial.txt; exit 3"]
 	}
 	mustCLI(t, 0, rs.dir, "fsck")
 }
+
+// TestSlurmRealBinary submits with the runprov binary itself, as a user
+// does: without RUNPROV_SLURM_BINARY the batch script runs the binary that
+// submitted it (os.Executable), on the node, against the same store.
+func TestSlurmRealBinary(t *testing.T) {
+	requireRunc(t)
+	slurmtest.Require(t)
+	t.Setenv(slurmBinaryEnv, "")
+	bin := runprovBinary(t)
+	rs := newRunStore(t, slurmRunfile)
+	cmd := exec.Command(bin, "--store", rs.dir, "--json", "run", rs.commit, "--executor", "slurm", "--wait", "--arg", "WHO=node")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s run --executor slurm --wait: %v\n%s\n%s", bin, err, stdout.String(), stderr.String())
+	}
+	var r core.Run
+	if err := json.Unmarshal([]byte(stdout.String()), &r); err != nil {
+		t.Fatalf("run printed %q: %v", stdout.String(), err)
+	}
+	if r.Status != core.RunSucceeded || r.Executor != "slurm" || r.Slurm == nil || r.Slurm.JobID == "" || r.Slurm.Node == "" {
+		t.Fatalf("run through the real binary: status %s %q, executor %s, slurm %+v", r.Status, r.Reason, r.Executor, r.Slurm)
+	}
+	script, err := os.ReadFile(filepath.Join(rs.dir, "runs", r.ID, "slurm.sh"))
+	if err != nil || !strings.Contains(string(script), bin) {
+		t.Errorf("the batch script does not run %s: %v\n%s", bin, err, script)
+	}
+	if len(r.Outputs) != 1 || r.Outputs[0].SHA256 != sha256Hex("hello node\n") {
+		t.Errorf("outputs: %+v, want greeting.txt with \"hello node\"", r.Outputs)
+	}
+	mustCLI(t, 0, rs.dir, "fsck")
+}
