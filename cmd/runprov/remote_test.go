@@ -1,11 +1,9 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
 	"database/sql"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -220,24 +218,10 @@ func storeFindings(t *testing.T, dir string, needles ...string) []string {
 			t.Fatal(err)
 		}
 		repos++
-		entries := 0
-		tr := tar.NewReader(bytes.NewReader(blob))
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("repo %s: tarball: %v", name, err)
-			}
-			entries++
-			check(fmt.Sprintf("repo %s tarball entry name %s", name, h.Name), []byte(h.Name))
-			data, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatalf("repo %s: tarball entry %s: %v", name, h.Name, err)
-			}
-			check(fmt.Sprintf("repo %s tarball file %s", name, h.Name), data)
-		}
+		entries := coretest.TarEntries(t, blob, func(entry string, data []byte) {
+			check(fmt.Sprintf("repo %s tarball entry name %s", name, entry), []byte(entry))
+			check(fmt.Sprintf("repo %s tarball file %s", name, entry), data)
+		})
 		if entries == 0 {
 			t.Fatalf("repo %s: empty tarball", name)
 		}

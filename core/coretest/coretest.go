@@ -4,6 +4,9 @@
 package coretest
 
 import (
+	"archive/tar"
+	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"testing"
@@ -36,5 +39,28 @@ func RequireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		Unavailable(t, "needs root")
+	}
+}
+
+// TarEntries calls fn with the name and content of every entry of tarball,
+// in order, and returns how many there were; a malformed tar fails t.
+func TarEntries(t testing.TB, tarball []byte, fn func(name string, data []byte)) int {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(tarball))
+	n := 0
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return n
+		}
+		if err != nil {
+			t.Fatalf("tarball entry %d: %v", n, err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatalf("tarball entry %s: %v", h.Name, err)
+		}
+		n++
+		fn(h.Name, data)
 	}
 }

@@ -1,15 +1,14 @@
 package consumer_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 
 	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/core/coretest"
 	"github.com/runprov/runprov/drivers/sqlite"
 	"github.com/runprov/runprov/plugins/consumer"
 )
@@ -95,24 +94,12 @@ func noRemoteTrace(t *testing.T, st *sqlite.Store, name string, secrets ...strin
 		}
 	}
 	check("the tarball", art.Tarball)
-	tr := tar.NewReader(bytes.NewReader(art.Tarball))
 	config := false
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("repo %s: tarball: %v", name, err)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		config = config || h.Name == ".git/config"
-		check("entry name "+h.Name, []byte(h.Name))
-		check(h.Name, data)
-	}
+	coretest.TarEntries(t, art.Tarball, func(entry string, data []byte) {
+		config = config || entry == ".git/config"
+		check("entry name "+entry, []byte(entry))
+		check(entry, data)
+	})
 	if !config {
 		t.Fatalf("repo %s: the tarball has no .git/config; nothing was checked", name)
 	}
