@@ -86,13 +86,10 @@ func cliTestIndex(t *testing.T) (v1.ImageIndex, v1.Image) {
 		return img
 	}
 	host := mk(hostArch())
-	other := mk("s390x")
-	if hostArch() == "s390x" {
-		other = mk("ppc64le")
-	}
+	other := mk(otherArch())
 	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
 		mutate.IndexAddendum{Add: host, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: hostArch()}}},
-		mutate.IndexAddendum{Add: other, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "s390x"}}},
+		mutate.IndexAddendum{Add: other, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: otherArch()}}},
 	)
 	return idx, host
 }
