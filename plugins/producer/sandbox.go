@@ -267,39 +267,24 @@ func (o owners) takeBack(dirs []string) error {
 // namespace gives both back (each helper is a process start and two
 // newuidmap calls), then the scratch directories are removed as the user.
 func (o owners) release(scratch, outputs []string) error {
-	if !o.rootless || o.same || len(scratch) == 0 {
-		var errs []error
-		if err := o.remove(scratch); err != nil {
-			errs = append(errs, fmt.Errorf("remove scratch: %w", err))
-		}
-		return errors.Join(append(errs, o.takeBack(outputs))...)
+	if o.rootless && !o.same && len(scratch) > 0 {
+		err := o.takeBack(append(slices.Clone(scratch), outputs...))
+		return errors.Join(err, removeScratch(scratch))
 	}
-	err := o.takeBack(append(slices.Clone(scratch), outputs...))
-	var rerrs []error
-	for _, d := range scratch {
-		rerrs = append(rerrs, removeAll(d))
-	}
-	if rerr := errors.Join(rerrs...); rerr != nil {
-		return errors.Join(err, fmt.Errorf("remove scratch: %w", rerr))
-	}
-	return err
+	return errors.Join(removeScratch(scratch), o.takeBack(outputs))
 }
 
-// remove deletes dirs that the run's user may have filled.
-func (o owners) remove(dirs []string) error {
-	if len(dirs) == 0 {
-		return nil
-	}
-	if o.rootless && !o.same {
-		if err := o.inNamespace(append([]string{"rm", "-rf", "--"}, dirs...)); err != nil {
-			return err
-		}
-	}
+// removeScratch deletes the scratch directories of a run, which the
+// caller can already remove.
+func removeScratch(dirs []string) error {
 	var errs []error
 	for _, d := range dirs {
 		errs = append(errs, removeAll(d))
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("remove scratch: %w", err)
+	}
+	return nil
 }
 
 // inNamespace runs argv as root of a user namespace mapped like the run.
