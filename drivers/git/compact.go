@@ -28,9 +28,20 @@ import (
 const geometricFactor = 2
 
 func (r *Repo) compact() error {
-	var loose []plumbing.Hash
+	packed, err := r.packedObjects()
+	if err != nil {
+		return err
+	}
+	// go-git writes every object loose, even one a pack already holds (a
+	// Runfile reverted to an earlier version, a tree seen before). Such a
+	// copy is deleted, not packed again.
+	var loose, redundant []plumbing.Hash
 	if err := r.st.ForEachObjectHash(func(h plumbing.Hash) error {
-		loose = append(loose, h)
+		if _, ok := packed[h]; ok {
+			redundant = append(redundant, h)
+		} else {
+			loose = append(loose, h)
+		}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("list loose objects: %w", err)
@@ -39,12 +50,10 @@ func (r *Repo) compact() error {
 		if err := r.writePack(loose); err != nil {
 			return err
 		}
-		for _, h := range loose {
-			if err := r.st.DeleteLooseObject(h); err != nil {
-				return fmt.Errorf("delete packed loose object %s: %w", h, err)
-			}
-			// Fails harmlessly while the directory still holds an object.
-			os.Remove(filepath.Join(r.dir, gitDirName, "objects", h.String()[:2]))
+	}
+	if len(loose)+len(redundant) > 0 {
+		if err := r.deleteLoose(append(loose, redundant...)); err != nil {
+			return err
 		}
 		if err := r.reopen(); err != nil {
 			return err
@@ -58,8 +67,42 @@ func (r *Repo) compact() error {
 	return r.reopen()
 }
 
-// writePack writes objs into one new pack (and its index).
+// deleteLoose removes loose objects that a pack now holds.
+func (r *Repo) deleteLoose(objs []plumbing.Hash) error {
+	for _, h := range objs {
+		if err := r.st.DeleteLooseObject(h); err != nil {
+			return fmt.Errorf("delete packed loose object %s: %w", h, err)
+		}
+		// Fails harmlessly while the directory still holds an object.
+		os.Remove(filepath.Join(r.dir, gitDirName, "objects", h.String()[:2]))
+	}
+	return nil
+}
+
+// packedObjects is the set of objects the repository's packs hold.
+func (r *Repo) packedObjects() (map[plumbing.Hash]struct{}, error) {
+	hashes, err := r.st.ObjectPacks()
+	if err != nil {
+		return nil, fmt.Errorf("list packs: %w", err)
+	}
+	set := make(map[plumbing.Hash]struct{})
+	for _, p := range hashes {
+		objs, err := r.packObjects(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range objs {
+			set[h] = struct{}{}
+		}
+	}
+	return set, nil
+}
+
+// writePack writes objs into one new pack (and its index). Each object goes
+// in once: packfile.Encoder writes a repeated hash twice, and the pack then
+// holds more entries than its index, which breaks every reader, git's too.
 func (r *Repo) writePack(objs []plumbing.Hash) error {
+	objs = uniqueHashes(objs)
 	w, err := r.st.PackfileWriter()
 	if err != nil {
 		return fmt.Errorf("write pack: %w", err)
@@ -73,6 +116,19 @@ func (r *Repo) writePack(objs []plumbing.Hash) error {
 		return fmt.Errorf("write pack: %w", err)
 	}
 	return nil
+}
+
+// uniqueHashes drops repeated hashes, keeping the first of each in order.
+func uniqueHashes(hs []plumbing.Hash) []plumbing.Hash {
+	seen := make(map[plumbing.Hash]struct{}, len(hs))
+	out := hs[:0:0]
+	for _, h := range hs {
+		if _, ok := seen[h]; !ok {
+			seen[h] = struct{}{}
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 type packInfo struct {
