@@ -2,27 +2,54 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/plugins/consumer"
 )
 
 func newFsckCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "fsck",
+	var (
+		repair bool
+		repo   string
+	)
+	cmd := &cobra.Command{
+		Use:   "fsck [--repair [--repo NAME]]",
 		Short: "Verify the store; exit 0 only when everything holds",
 		Long: `Verify everything the store keeps: every repository tarball's sha256 and size,
-that each repository opens from its tarball, and that every commit row agrees
-with git (the commit is on the branch, the Runfile's blob, author, time and
-message match, and it still parses to the recorded image), plus the checks of
-every other component (images, runs). Problems are listed on stdout; the exit
-status is 0 when there are none and 125 otherwise.`,
+that each repository opens from its tarball and that every object of it reads
+back (each pack read entry by entry, not trusting its index), and that every
+commit row agrees with git (the commit is on the branch, the Runfile's blob,
+author, time and message match, and it still parses to the recorded image),
+plus the checks of every other component (images, runs). Problems are listed
+on stdout; the exit status is 0 when there are none and 125 otherwise.
+
+With --repair, a repository whose object store is damaged is first rebuilt
+from every object that can still be read (all of them, when only a pack index
+is wrong) and stored in place of the old tarball; its branch stays where it
+was. No commit row is ever removed: each commit whose Runfile could not be
+recovered is listed as lost. --repo limits the repair to one repository.
+The checks then run on the repaired store.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if repo != "" && !repair {
+				return usagef("--repo goes with --repair")
+			}
 			t, err := a.open(cmd.Context())
 			if err != nil {
 				return err
+			}
+			var repaired []consumer.RepairResult
+			if repair {
+				repaired, err = component[*consumer.Consumer](t, "consumer").Repair(cmd.Context(), repo)
+				if err != nil {
+					return err
+				}
+				if !a.json {
+					printRepairs(a.stdout, repaired)
+				}
 			}
 			problems := []core.Problem{}
 			report := func(p core.Problem) { problems = append(problems, p) }
@@ -34,7 +61,11 @@ status is 0 when there are none and 125 otherwise.`,
 				}
 			}
 			if a.json {
-				if err := printJSON(a.stdout, map[string]any{"ok": len(problems) == 0, "problems": problems}); err != nil {
+				out := map[string]any{"ok": len(problems) == 0, "problems": problems}
+				if repair {
+					out["repaired"] = repaired
+				}
+				if err := printJSON(a.stdout, out); err != nil {
 					return err
 				}
 			} else {
@@ -50,5 +81,26 @@ status is 0 when there are none and 125 otherwise.`,
 			}
 			return nil
 		},
+	}
+	cmd.Flags().BoolVar(&repair, "repair", false, "rebuild damaged repositories from every object that can still be read")
+	cmd.Flags().StringVar(&repo, "repo", "", "with --repair: only this repository")
+	return cmd
+}
+
+// printRepairs says, per repository, what --repair found and did.
+func printRepairs(w io.Writer, rs []consumer.RepairResult) {
+	for _, r := range rs {
+		if !r.Rebuilt {
+			fmt.Fprintf(w, "repair: repo %q: object store whole (%d objects), nothing to do\n", r.Repo, r.Scan.Objects)
+			continue
+		}
+		fmt.Fprintf(w, "repair: repo %q: rebuilt from %d objects that read back (%d were missing from their pack index); %d commit Runfile(s) kept, %d lost\n",
+			r.Repo, r.Scan.Objects, r.Scan.Unindexed, r.Kept, len(r.Lost))
+		for _, u := range r.Scan.Problems {
+			fmt.Fprintf(w, "repair: repo %q: found: %s\n", r.Repo, u)
+		}
+		for _, l := range r.Lost {
+			fmt.Fprintf(w, "repair: repo %q: LOST commit %s %s: %s (its index row is kept)\n", r.Repo, l.Hash, l.Path, l.Why)
+		}
 	}
 }

@@ -23,7 +23,7 @@ func wire(a *app, st *sqlite.Store) *core.Terminal {
 	images := imagedrv.New(layout, st, imagedrv.Options{Logger: a.log})
 	t.Drivers.Register(images)
 
-	cons := &consumer.Consumer{Store: st, Git: gitOpener, TmpDir: layout.Tmp(), Log: a.log}
+	cons := &consumer.Consumer{Store: st, Git: gitOpener, Salvager: gitOpener, TmpDir: layout.Tmp(), Log: a.log}
 	t.Plugins.Register(cons)
 	prod, runtimes := newProducer(a, st, cons, images)
 	for _, rt := range runtimes {

@@ -203,13 +203,22 @@ func (r *Repo) packCount(h plumbing.Hash) (int, error) {
 
 // packObjects lists the objects of pack h from its index.
 func (r *Repo) packObjects(h plumbing.Hash) ([]plumbing.Hash, error) {
-	data, err := os.ReadFile(r.idxPath(h))
+	objs, err := readIdx(r.idxPath(h))
 	if err != nil {
-		return nil, fmt.Errorf("read pack index: %w", err)
+		return nil, fmt.Errorf("read pack index %s: %w", h, err)
+	}
+	return objs, nil
+}
+
+// readIdx lists the objects a pack index file names.
+func readIdx(path string) ([]plumbing.Hash, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
 	}
 	idx := idxfile.NewMemoryIndex()
 	if err := idxfile.NewDecoder(bytes.NewReader(data)).Decode(idx); err != nil {
-		return nil, fmt.Errorf("read pack index %s: %w", h, err)
+		return nil, err
 	}
 	it, err := idx.Entries()
 	if err != nil {
@@ -220,12 +229,11 @@ func (r *Repo) packObjects(h plumbing.Hash) ([]plumbing.Hash, error) {
 	for {
 		e, err := it.Next()
 		if err == io.EOF {
-			break
+			return objs, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read pack index %s: %w", h, err)
+			return nil, err
 		}
 		objs = append(objs, e.Hash)
 	}
-	return objs, nil
 }

@@ -45,6 +45,12 @@ func (c *Consumer) checkRepo(ctx context.Context, name string, report func(core.
 	if int64(len(art.Tarball)) != art.Size {
 		bad("container_run_commands is %d bytes, recorded %d", len(art.Tarball), art.Size)
 	}
+	if c.Salvager != nil {
+		scan, err := c.Salvager.ScanObjects(ctx, c.TmpDir, art.Tarball)
+		if err == nil && scan.Damaged() {
+			bad("object store damaged: %s (runprov fsck --repair rebuilds it from what can still be read)", damage(scan))
+		}
+	}
 	repo, err := c.Git.OpenRepo(ctx, c.TmpDir, art.Tarball)
 	if err != nil {
 		bad("cannot open the repository from its tarball: %v", err)
@@ -94,6 +100,16 @@ func (c *Consumer) checkRepo(ctx context.Context, name string, report func(core.
 		}
 	}
 	return nil
+}
+
+// damage words what a scan found wrong.
+func damage(s core.ObjectScan) string {
+	var parts []string
+	if s.Unindexed > 0 {
+		parts = append(parts, fmt.Sprintf("%d object(s) in packs their index does not list", s.Unindexed))
+	}
+	parts = append(parts, s.Problems...)
+	return strings.Join(parts, "; ")
 }
 
 func short(h string) string {

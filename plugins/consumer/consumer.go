@@ -16,10 +16,12 @@ import (
 
 // Consumer commits Runfiles into repositories kept in the middleware.
 type Consumer struct {
-	Store  core.RepoStore
-	Git    core.RepoOpener
-	TmpDir string // where repositories are restored while in use
-	Log    *slog.Logger
+	Store core.RepoStore
+	Git   core.RepoOpener
+	// Salvager checks object stores in fsck and rebuilds them in Repair.
+	Salvager core.RepoSalvager
+	TmpDir   string // where repositories are restored while in use
+	Log      *slog.Logger
 }
 
 // Name identifies the plugin in the Terminal.
