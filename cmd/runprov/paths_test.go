@@ -73,6 +73,10 @@ func TestRemoteCLIRunfileAnyPath(t *testing.T) {
 	}
 	sameLogAndCat(t, a, b, hashes)
 	fsckHolds(t, b)
+	// The trailers win over globs that would skip both files.
+	c := newCLIStore(t)
+	mustCLI(t, 0, c, "pull", bare, "--repo", "study", "--path", "Runfile")
+	sameLogAndCat(t, a, c, hashes)
 
 	// A message that ends in a trailer block gets the trailer in that
 	// block, as git interpret-trailers would put it.
