@@ -59,6 +59,10 @@ type RepoUpdate struct {
 	Tarball []byte
 	Head    string
 	Commits []Commit
+	// Reorder lets Commits name rows the repo already indexes: those keep
+	// their values and, like the new rows, take Commits' order (oldest
+	// first). No row is ever removed.
+	Reorder bool
 }
 
 // RepoStore is the middleware's side of Runfile repositories (drivers/sqlite).

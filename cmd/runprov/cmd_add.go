@@ -32,6 +32,8 @@ repository's .git is kept, as a tarball, in the store's database; the commit and
 its index row are stored in one transaction, so a failure changes nothing.
 
 RUNFILE "-" reads standard input (then --path is required).
+The commit message ends in a "Runprov-Runfile: PATH" git trailer, so that a
+pull elsewhere indexes the Runfile whatever its path.
 Adding bytes identical to what the repository holds at that path makes no new
 commit and prints the commit that recorded them.
 

@@ -29,15 +29,21 @@ file:// and plain-path remotes run git's git-upload-pack/git-receive-pack.`
 
 // runfileHelp says which files of fetched commits are Runfiles.
 const runfileHelp = `
-Which files are Runfiles: in every commit the remote adds, each file that
-commit adds or changes is a Runfile when the repository already indexes its
-path, or when it matches a --path GLOB (repeatable; default "Runfile" and
-"*.Runfile"). A GLOB without "/" matches the file name in any directory; one
-with "/" matches the whole path (path.Match: "*" stays within a directory),
-e.g. --path 'analysis/*/Runfile'. Other files travel with the history but are
-not indexed. Every selected Runfile is validated as runprov add validates it
-and indexed with its commit; one invalid Runfile in any new commit refuses the
-whole operation, naming the commit and path, and the store is left unchanged.`
+Which files are Runfiles: in every commit the remote adds, a commit made by
+runprov add names its Runfile in a "Runprov-Runfile: PATH" trailer, and
+exactly the paths its trailers name are indexed, whatever their names. In
+other commits each file the commit adds or changes is a Runfile when the
+repository already indexes its path, or when it matches a --path GLOB
+(repeatable; default "Runfile" and "*.Runfile"). A GLOB without "/" matches
+the file name in any directory; one with "/" matches the whole path
+(path.Match: "*" stays within a directory), e.g. --path 'analysis/*/Runfile'.
+Without --path, a file is also indexed when its first instruction is
+FROM NAME@sha256:DIGEST and it is a valid Runfile. Other files travel with
+the history but are not indexed. Every Runfile selected by trailer, path or
+glob is validated as runprov add validates it and indexed with its commit;
+one invalid Runfile in any new commit refuses the whole operation, naming the
+commit and path, and the store is left unchanged. runprov reindex indexes
+what an earlier pull left out.`
 
 func newPullCmd(a *app) *cobra.Command {
 	var (

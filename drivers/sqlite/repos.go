@@ -46,10 +46,14 @@ func (s *Store) UpdateRepo(ctx context.Context, name string, fn func(context.Con
 		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM commits").Scan(&seq); err != nil {
 			return err
 		}
+		insert := `INSERT INTO commits(repo_id, hash, path, blob, image_ref, image_digest, message, author, committed_at, seq)
+			VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		if up.Reorder {
+			insert += " ON CONFLICT(repo_id, hash, path) DO UPDATE SET seq = excluded.seq"
+		}
 		for _, c := range up.Commits {
 			seq++
-			_, err := tx.ExecContext(ctx, `INSERT INTO commits(repo_id, hash, path, blob, image_ref, image_digest, message, author, committed_at, seq)
-				VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, c.Hash, c.Path, c.Blob, c.ImageRef, c.ImageDigest, c.Message, c.Author, timeText(c.Time), seq)
+			_, err := tx.ExecContext(ctx, insert, id, c.Hash, c.Path, c.Blob, c.ImageRef, c.ImageDigest, c.Message, c.Author, timeText(c.Time), seq)
 			if err != nil {
 				return fmt.Errorf("index commit %s %s: %w", c.Hash, c.Path, err)
 			}

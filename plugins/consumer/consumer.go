@@ -45,7 +45,7 @@ type AddRequest struct {
 	Path    string // slash-separated path inside the repository
 	Source  string // where the bytes came from, for error messages
 	Data    []byte
-	Message string // default "Add PATH" or "Update PATH"
+	Message string // default "Add PATH" or "Update PATH"; a RunfileTrailer naming Path is appended
 	Author  core.Signature
 }
 
@@ -67,7 +67,7 @@ func (c *Consumer) Add(ctx context.Context, req AddRequest) (AddResult, error) {
 	if err := ValidRepoName(req.Repo); err != nil {
 		return AddResult{}, err
 	}
-	if req.Path == "" || strings.HasPrefix(req.Path, "/") || path.Clean(req.Path) != req.Path {
+	if req.Path == "" || strings.HasPrefix(req.Path, "/") || path.Clean(req.Path) != req.Path || !cleanRepoPath(req.Path) {
 		return AddResult{}, fmt.Errorf("%w: path in repo %q must be relative and clean, like analysis/Runfile", core.ErrInvalid, req.Path)
 	}
 	rf, err := runfile.Parse(req.Source, req.Data)
@@ -114,7 +114,9 @@ func (c *Consumer) Add(ctx context.Context, req AddRequest) (AddResult, error) {
 		if msg == "" {
 			msg = "Add " + req.Path
 		}
-		info, err := repo.CommitFile(ctx, req.Path, req.Data, ensureNewline(msg), req.Author)
+		// The trailer names the Runfile in the commit itself, so a pull
+		// elsewhere indexes it whatever its path.
+		info, err := repo.CommitFile(ctx, req.Path, req.Data, withTrailer(msg, req.Path), req.Author)
 		if err != nil {
 			return nil, fmt.Errorf("commit %s to repo %q: %w", req.Path, req.Repo, err)
 		}
@@ -148,11 +150,4 @@ func indexRow(repo, p, blob string, rf *runfile.File, info core.CommitInfo) core
 		Author:      info.AuthorString(),
 		Time:        info.Author.When,
 	}
-}
-
-func ensureNewline(msg string) string {
-	if strings.HasSuffix(msg, "\n") {
-		return msg
-	}
-	return msg + "\n"
 }

@@ -231,50 +231,65 @@ func divergedAdvice(verb string) string {
 
 // indexCommits validates the Runfiles each commit adds or changes and
 // returns their index rows, oldest commit first and by path within one.
+// One invalid Runfile refuses them all.
 func (c *Consumer) indexCommits(ctx context.Context, g core.RemoteGitRepo, repo string, commits []core.CommitInfo, sel selector) ([]core.Commit, error) {
+	rows, bad, err := c.scanCommits(ctx, g, repo, commits, sel)
+	if err != nil {
+		return nil, err
+	}
+	if len(bad) > maxReported {
+		bad = append(bad[:maxReported], fmt.Errorf("... and %d more invalid Runfiles", len(bad)-maxReported))
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("%w\n(every new commit is checked, so a later fix does not help: rewrite those commits upstream and force-push)", errors.Join(bad...))
+	}
+	return rows, nil
+}
+
+// scanCommits returns the index rows of the Runfiles each commit adds or
+// changes (see selector.pick), oldest commit first and by path within one,
+// and one error per selected file that is not a valid Runfile.
+func (c *Consumer) scanCommits(ctx context.Context, g core.RemoteGitRepo, repo string, commits []core.CommitInfo, sel selector) ([]core.Commit, []error, error) {
 	var (
 		rows []core.Commit
 		bad  []error
-		nBad int
 	)
 	for _, ci := range commits {
 		changes, err := g.Changes(ctx, ci.Hash)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		trailer := trailerPaths(ci.Message)
 		for _, ch := range changes {
-			if !sel.match(ch.Path) {
+			how := sel.pick(ch.Path, trailer)
+			if how == notRunfile {
 				continue
 			}
 			if !cleanRepoPath(ch.Path) {
-				nBad++
-				if len(bad) < maxReported {
+				if how != byContent {
 					bad = append(bad, fmt.Errorf("%w: commit %s has a Runfile at the unsafe path %q", core.ErrInvalid, ci.Hash, ch.Path))
 				}
 				continue
 			}
 			data, blob, err := g.ReadFile(ctx, ci.Hash, ch.Path)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
+			}
+			if how == byContent {
+				if rf, ok := looksLikeRunfile(ch.Path, data); ok {
+					rows = append(rows, indexRow(repo, ch.Path, blob, rf, ci))
+				}
+				continue
 			}
 			rf, err := runfile.Parse(ch.Path, data)
 			if err != nil {
-				nBad++
-				if len(bad) < maxReported {
-					bad = append(bad, fmt.Errorf("commit %s has an invalid Runfile %s:\n%w", ci.Hash, ch.Path, err))
-				}
+				bad = append(bad, fmt.Errorf("commit %s has an invalid Runfile %s:\n%w", ci.Hash, ch.Path, err))
 				continue
 			}
 			rows = append(rows, indexRow(repo, ch.Path, blob, rf, ci))
 		}
 	}
-	if nBad > maxReported {
-		bad = append(bad, fmt.Errorf("... and %d more invalid Runfiles", nBad-maxReported))
-	}
-	if len(bad) > 0 {
-		return nil, fmt.Errorf("%w\n(every new commit is checked, so a later fix does not help: rewrite those commits upstream and force-push)", errors.Join(bad...))
-	}
-	return rows, nil
+	return rows, bad, nil
 }
 
 // cleanRepoPath refuses what git itself would refuse in a tree, should a
@@ -313,17 +328,32 @@ func (c *Consumer) logger() *slog.Logger {
 	return c.Log
 }
 
-// selector decides which files of a fetched commit are Runfiles: a path the
-// repository already indexes, or one matching a glob. A glob without "/"
-// matches the file's base name in any directory ("*.Runfile"); a glob with
-// "/" matches the whole path ("analysis/*/Runfile"), as path.Match does.
+// selector decides which files of a fetched commit are Runfiles (pick).
+// A glob without "/" matches the file's base name in any directory
+// ("*.Runfile"); a glob with "/" matches the whole path
+// ("analysis/*/Runfile"), as path.Match does.
 type selector struct {
 	globs []string
 	known map[string]bool
+	// content recognises Runfiles by their bytes (looksLikeRunfile). It is
+	// on with the default globs only: explicit --path globs say which
+	// files are Runfiles.
+	content bool
 }
 
+// how says why a file was selected: a trailer or glob selection must
+// be a valid Runfile, a content match merely may be one.
+type how int
+
+const (
+	notRunfile how = iota
+	byName
+	byContent
+)
+
 func newSelector(globs []string) (selector, error) {
-	if len(globs) == 0 {
+	content := len(globs) == 0
+	if content {
 		globs = DefaultRunfileGlobs
 	}
 	for _, g := range globs {
@@ -331,7 +361,26 @@ func newSelector(globs []string) (selector, error) {
 			return selector{}, fmt.Errorf("%w: --path %q is not a glob of repository paths like *.Runfile or analysis/*/Runfile", core.ErrInvalid, g)
 		}
 	}
-	return selector{globs: globs, known: map[string]bool{}}, nil
+	return selector{globs: globs, known: map[string]bool{}, content: content}, nil
+}
+
+// pick decides for one changed file. A commit with RunfileTrailer lines
+// (trailer non-nil) has exactly the paths they name indexed. Otherwise a
+// file is a Runfile when the repository already indexes its path or it
+// matches a glob, and may be one by content.
+func (s selector) pick(p string, trailer map[string]bool) how {
+	switch {
+	case trailer != nil:
+		if trailer[strings.TrimSpace(p)] {
+			return byName
+		}
+		return notRunfile
+	case s.match(p):
+		return byName
+	case s.content:
+		return byContent
+	}
+	return notRunfile
 }
 
 func (s selector) match(p string) bool {

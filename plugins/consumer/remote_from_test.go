@@ -30,8 +30,10 @@ func TestAddFrom(t *testing.T) {
 	gitCLI(t, work, "push", "-q", "origin", "main", "dev", "v1")
 
 	c, st := newConsumer(t)
+	// The default globs select a/Runfile and b/job.Runfile, its content
+	// c/x.rf.
 	res, err := c.AddFrom(ctx, consumer.AddFromRequest{Repo: "tagged", Remote: core.Remote{URL: bare}, Ref: "v1"})
-	if err != nil || res.Head != c1 || res.Ref != "refs/tags/v1" || len(res.Indexed) != 2 {
+	if err != nil || res.Head != c1 || res.Ref != "refs/tags/v1" || len(res.Indexed) != 3 {
 		t.Fatalf("add --from at v1: %+v %v", res, err)
 	}
 	res, err = c.AddFrom(ctx, consumer.AddFromRequest{Repo: "rf", Remote: core.Remote{URL: bare}, Paths: []string{"c/*.rf"}})
@@ -122,7 +124,7 @@ func TestSelectorGlobs(t *testing.T) {
 		globs []string
 		want  string
 	}{
-		{nil, "Runfile analysis/a/Runfile deep/er/Runfile deep/x.Runfile"},
+		{nil, "Runfile analysis/a/Runfile analysis/b/other deep/er/Runfile deep/x.Runfile"}, // other by content
 		{[]string{"analysis/*/*"}, "analysis/a/Runfile analysis/b/other"},
 		{[]string{"other", "x.*"}, "analysis/b/other deep/x.Runfile"},
 	} {

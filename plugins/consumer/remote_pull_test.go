@@ -205,7 +205,8 @@ func TestPullGitCLICommits(t *testing.T) {
 			t.Errorf("row %+v", r)
 		}
 	}
-	if strings.Join(got, " ") != "Runfile jobs/train.Runfile" {
+	// custom-name.rf by its content, the others by name.
+	if strings.Join(got, " ") != "Runfile jobs/custom-name.rf jobs/train.Runfile" {
 		t.Fatalf("indexed %v", got)
 	}
 	fsckClean(t, c)
