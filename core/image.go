@@ -97,6 +97,8 @@ type ImageApproval interface {
 	// returns a *NotApprovedError (matches ErrNotApproved) whose message says
 	// who must run `runprov image approve DIGEST`.
 	CheckApproval(ctx context.Context, img *ResolvedImage) error
+	// ApprovalRequired reports the store's SettingRequireApproval.
+	ApprovalRequired(ctx context.Context) (bool, error)
 }
 
 // CheckApproval is the policy itself, for callers that know the setting.
@@ -147,14 +149,21 @@ type ImageNotFoundError struct {
 	Digest   string // as asked: a digest or a prefix
 	Platform string // set when an index is stored without this platform's manifest
 	Index    string // that index
+	// NotPulled: a run did not pull it because the store requires approval,
+	// and such a store reaches a registry only when asked to.
+	NotPulled bool
 }
 
 func (e *ImageNotFoundError) Error() string {
+	msg := fmt.Sprintf("image %s: %s in the store", e.Digest, ErrNotFound)
 	if e.Index != "" {
-		return fmt.Sprintf("image %s: manifest %s for %s: %s in the store (the index was stored without this platform)",
+		msg = fmt.Sprintf("image %s: manifest %s for %s: %s in the store (the index was stored without this platform)",
 			e.Index, e.Digest, e.Platform, ErrNotFound)
 	}
-	return fmt.Sprintf("image %s: %s in the store", e.Digest, ErrNotFound)
+	if e.NotPulled {
+		msg += "; not pulled: this store requires approval, so runs do not pull images unless asked to"
+	}
+	return msg
 }
 
 // Is lets errors.Is(err, ErrNotFound) match.
@@ -162,6 +171,9 @@ func (e *ImageNotFoundError) Is(target error) bool { return target == ErrNotFoun
 
 // Hint says how to get the image; cmd/runprov prints it.
 func (e *ImageNotFoundError) Hint() string {
+	if e.NotPulled {
+		return fmt.Sprintf("import it with: runprov image import PATH   or pass --pull missing explicitly to pull %s from its registry", e.Digest)
+	}
 	if e.Index != "" {
 		return fmt.Sprintf("pull it with: runprov image pull NAME@%s --platform %s   (or import an archive that holds it)", e.Index, e.Platform)
 	}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// countingRegistry is a real registry on loopback holding a busybox image;
+// it counts the requests it receives. It returns the image's reference by
+// digest and the counter.
+func countingRegistry(t *testing.T) (string, *atomic.Int32) {
+	t.Helper()
+	_, host := cliTestIndex(t)
+	var n atomic.Int32
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	repo := strings.TrimPrefix(srv.URL, "http://") + "/test/busybox"
+	ref := repo + "@" + digest(t, host)
+	d, err := name.NewDigest(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(d, host); err != nil {
+		t.Fatal(err)
+	}
+	n.Store(0)
+	return ref, &n
+}
+
+// addRef commits a Runfile whose FROM is ref and returns the commit.
+func addRef(t *testing.T, store, ref string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "Runfile")
+	if err := os.WriteFile(p, []byte("FROM "+ref+"\nCMD [\"/bin/sh\", \"-c\", \"true\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := mustCLI(t, 0, store, "add", p)
+	return strings.TrimSpace(out)
+}
+
+// TestRunTREStoreDoesNotPullByDefault: in a store that requires approval,
+// run does not contact the registry for a missing image unless --pull
+// missing is given; it refuses (125) saying how to get the image. A plain
+// store still pulls by default.
+func TestRunTREStoreDoesNotPullByDefault(t *testing.T) {
+	ref, requests := countingRegistry(t)
+	store := newCLIStore(t, "--tre")
+	commit := addRef(t, store, ref)
+
+	_, errs := mustCLI(t, exitRunprov, store, "run", commit)
+	if n := requests.Load(); n != 0 {
+		t.Errorf("run in a --tre store sent %d requests to the registry by default, want none", n)
+	}
+	for _, want := range []string{"not pulled", "runprov image import", "--pull missing"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("refusal does not say %q:\n%s", want, errs)
+		}
+	}
+	if n := runCount(t, store); n != 0 {
+		t.Errorf("%d runs recorded for a refused run", n)
+	}
+
+	// Asked explicitly, it pulls; the unapproved image is then refused.
+	_, errs = mustCLI(t, exitRunprov, store, "run", commit, "--pull", "missing")
+	if requests.Load() == 0 {
+		t.Errorf("run --pull missing sent no request to the registry")
+	}
+	if !strings.Contains(errs, "runprov image approve") {
+		t.Errorf("pulled unapproved image: stderr does not name runprov image approve:\n%s", errs)
+	}
+	out, _ := mustCLI(t, 0, store, "--csv", "image", "ls")
+	if !strings.Contains(out, strings.SplitN(ref, "@", 2)[1]) {
+		t.Errorf("the image pulled with --pull missing is not stored:\n%s", out)
+	}
+
+	// A store without require-approval pulls by default, as before.
+	requests.Store(0)
+	plain := newCLIStore(t)
+	cli(t, plain, "run", addRef(t, plain, ref))
+	if requests.Load() == 0 {
+		t.Errorf("run in a plain store did not pull the missing image by default")
+	}
+}
