@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -179,6 +180,32 @@ func (e *ImageNotFoundError) Hint() string {
 	}
 	return fmt.Sprintf("import it with: runprov image import PATH   or pull it with: runprov image pull NAME@%s", e.Digest)
 }
+
+// ImageUsedError refuses to remove an image that recorded runs used:
+// reproducing them needs it. It matches ErrInvalid.
+type ImageUsedError struct {
+	Digest string   // the image asked to be removed
+	Runs   []string // ids of the runs that used it (or a manifest removed with it), oldest first
+}
+
+// imageUsedShown caps how many run ids an ImageUsedError names.
+const imageUsedShown = 5
+
+func (e *ImageUsedError) Error() string {
+	ids := make([]string, 0, imageUsedShown)
+	for _, id := range e.Runs[:min(len(e.Runs), imageUsedShown)] {
+		ids = append(ids, ShortRunID(id))
+	}
+	list := strings.Join(ids, ", ")
+	if more := len(e.Runs) - len(ids); more > 0 {
+		list += fmt.Sprintf(" and %d more", more)
+	}
+	return fmt.Sprintf("rm %s: %s: %d recorded run(s) used it (%s); runprov reproduce needs the image to repeat them",
+		e.Digest, ErrInvalid, len(e.Runs), list)
+}
+
+// Is lets errors.Is(err, ErrInvalid) match.
+func (e *ImageUsedError) Is(target error) bool { return target == ErrInvalid }
 
 // ImageRecord is one row of the images table: an index or a manifest kept
 // in the store.

@@ -354,7 +354,9 @@ unpacked root filesystems and every blob no other image uses. Its history in
 image_events is kept. A manifest stored with an index is removed with the
 index. An approved image is refused unless --force: revoke it first, saying
 why. So is an image that a queued or running run uses: its root filesystem
-is in use.`,
+is in use. So is an image that recorded runs used, naming them: runprov
+reproduce needs it to repeat them. --force removes it anyway and its rm row in
+image_events names those runs.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.images(cmd.Context())
@@ -376,6 +378,10 @@ is in use.`,
 				}
 			}
 			removed, err := s.Remove(cmd.Context(), args[0], imagedrv.RemoveOptions{Force: force})
+			var used *core.ImageUsedError
+			if errors.As(err, &used) {
+				return hintedError{err, "keep it while those runs may need reproducing; or remove it anyway with: runprov image rm --force " + shortDigest(used.Digest) + " (image log records the runs)"}
+			}
 			if err != nil {
 				return withImageHint(err)
 			}
@@ -388,7 +394,7 @@ is in use.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "remove an approved image, or one that unfinished runs use, too")
+	cmd.Flags().BoolVar(&force, "force", false, "remove an approved image, or one that runs used or use, too")
 	return cmd
 }
 
@@ -398,7 +404,8 @@ func newImageGCCmd(a *app) *cobra.Command {
 		Short: "Remove blobs, rootfs directories and temporary files no image needs",
 		Long: `Remove what no stored image needs: blobs left by an interrupted import or
 rm, unpacked root filesystems of images that are gone, and temporary
-directories of runprov processes that no longer run.`,
+directories of runprov processes that no longer run. It never removes a
+stored image (so never one that recorded runs used): only image rm does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := a.images(cmd.Context())

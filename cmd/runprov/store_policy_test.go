@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"log"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/runprov/runprov/core"
 )
 
 // countingRegistry is a real registry on loopback holding a busybox image;
@@ -94,5 +97,44 @@ func TestRunTREStoreDoesNotPullByDefault(t *testing.T) {
 	cli(t, plain, "run", addRef(t, plain, ref))
 	if requests.Load() == 0 {
 		t.Errorf("run in a plain store did not pull the missing image by default")
+	}
+}
+
+// TestImageRmRefusesImageRunsUsed: rm of an image a recorded run used is
+// refused (125) naming the run, unless --force, whose rm event names the
+// runs; gc keeps the image.
+func TestImageRmRefusesImageRunsUsed(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, echoRunfile)
+	r, errs, code := rs.run(t)
+	if code != 0 || r == nil {
+		t.Fatalf("run: exit %d\n%s", code, errs)
+	}
+	short := core.ShortRunID(r.ID)
+
+	_, errs = mustCLI(t, exitRunprov, rs.dir, "image", "rm", rs.image)
+	for _, want := range []string{short, "1 recorded run(s)", "reproduce", "--force"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("image rm of an image a run used: stderr does not say %q:\n%s", want, errs)
+		}
+	}
+	mustCLI(t, 0, rs.dir, "image", "gc")
+	mustCLI(t, 0, rs.dir, "image", "verify", rs.image)
+	if out, _ := mustCLI(t, 0, rs.dir, "--csv", "image", "ls"); !strings.Contains(out, rs.image) {
+		t.Fatalf("the image is gone after a refused rm and gc:\n%s", out)
+	}
+
+	out, _ := mustCLI(t, 0, rs.dir, "image", "rm", "--force", rs.image)
+	if !strings.Contains(out, rs.image) {
+		t.Errorf("image rm --force printed %q", out)
+	}
+	out, _ = mustCLI(t, 0, rs.dir, "--json", "image", "log", rs.image)
+	var evs []core.ImageEvent
+	if err := json.Unmarshal([]byte(out), &evs); err != nil || len(evs) == 0 {
+		t.Fatalf("image log: %v\n%s", err, out)
+	}
+	last := evs[len(evs)-1]
+	if last.Event != core.ImageEventRemove || !strings.Contains(last.Note, "forced") || !strings.Contains(last.Note, short) {
+		t.Errorf("rm --force event %+v: want an rm whose note names run %s", last, short)
 	}
 }
