@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -136,5 +137,47 @@ func TestImageRmRefusesImageRunsUsed(t *testing.T) {
 	last := evs[len(evs)-1]
 	if last.Event != core.ImageEventRemove || !strings.Contains(last.Note, "forced") || !strings.Contains(last.Note, short) {
 		t.Errorf("rm --force event %+v: want an rm whose note names run %s", last, short)
+	}
+}
+
+// TestConfigLog: init --tre and every config change are rows of
+// config_events with who, the old and the new value; config log lists them.
+func TestConfigLog(t *testing.T) {
+	store := newCLIStore(t, "--tre")
+	mustCLI(t, 0, store, "config", "require-approval", "false")
+	mustCLI(t, 0, store, "config", "require-approval", "false") // no change, no event
+	if out, _ := mustCLI(t, 0, store, "config", "require-approval"); strings.TrimSpace(out) != "false" {
+		t.Errorf("config require-approval = %q, want false", out)
+	}
+	out, _ := mustCLI(t, 0, store, "--json", "config", "log")
+	var evs []core.ConfigEvent
+	if err := json.Unmarshal([]byte(out), &evs); err != nil {
+		t.Fatalf("config log --json: %v\n%s", err, out)
+	}
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 {
+		t.Fatalf("config log: %d events, want 2 (init --tre, then the change)\n%s", len(evs), out)
+	}
+	if e := evs[0]; e.Key != "require-approval" || e.Old != nil || e.New != "true" || !strings.Contains(e.Note, "init") {
+		t.Errorf("init --tre event %+v", e)
+	}
+	if e := evs[1]; e.Key != "require-approval" || e.Old == nil || *e.Old != "true" || e.New != "false" {
+		t.Errorf("config change event %+v", e)
+	}
+	for _, e := range evs {
+		if e.User != me.Username || e.UID != os.Getuid() || e.At.IsZero() {
+			t.Errorf("event %+v: want user %s, uid %d and a time", e, me.Username, os.Getuid())
+		}
+	}
+	out, _ = mustCLI(t, 0, store, "--csv", "config", "log", "require-approval")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 3 || !strings.Contains(lines[2], "true,false,"+me.Username) {
+		t.Errorf("config log --csv require-approval:\n%s", out)
+	}
+	out, _ = mustCLI(t, 0, store, "--csv", "query", "SELECT count(*) FROM config_events")
+	if !strings.HasSuffix(strings.TrimSpace(out), "2") {
+		t.Errorf("query config_events:\n%s", out)
 	}
 }

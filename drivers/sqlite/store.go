@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
+	"os/user"
+	"slices"
 	"time"
 
 	"modernc.org/sqlite"
@@ -56,8 +59,8 @@ func Init(ctx context.Context, dir string, settings map[string]string, opts Opti
 		return nil, false, err
 	}
 	if created {
-		for k, v := range settings {
-			if err := s.SetSetting(ctx, k, v); err != nil {
+		for _, k := range slices.Sorted(maps.Keys(settings)) {
+			if err := s.setSetting(ctx, k, settings[k], "runprov init"); err != nil {
 				s.Close()
 				return nil, false, err
 			}
@@ -145,11 +148,75 @@ func (s *Store) Setting(ctx context.Context, key string) (string, bool, error) {
 	return v, true, nil
 }
 
-// SetSetting sets a store setting.
+// SetSetting sets a store setting and records the change in config_events
+// (who, when, the old and new value); setting the value it has changes and
+// records nothing.
 func (s *Store) SetSetting(ctx context.Context, key, value string) error {
-	_, err := s.db.ExecContext(ctx,
-		"INSERT INTO settings(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value)
-	return mapErr(err)
+	return s.setSetting(ctx, key, value, "")
+}
+
+func (s *Store) setSetting(ctx context.Context, key, value, note string) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		var old sql.NullString
+		err := tx.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", key).Scan(&old)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if old.Valid && old.String == value {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx,
+			"INSERT INTO settings(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value); err != nil {
+			return fmt.Errorf("set %s: %w", key, err)
+		}
+		name, uid := whoami()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO config_events(key, old_value, new_value, at, user, uid, note) VALUES(?, ?, ?, ?, ?, ?, ?)`,
+			key, old, value, timeText(s.now()), name, uid, note); err != nil {
+			return fmt.Errorf("record the change of %s: %w", key, err)
+		}
+		return nil
+	})
+}
+
+// whoami names the user running runprov, for config_events.
+func whoami() (string, int) {
+	uid := os.Getuid()
+	if u, err := user.Current(); err == nil {
+		return u.Username, uid
+	}
+	return fmt.Sprintf("uid %d", uid), uid
+}
+
+// ConfigEvents returns the changes of key ("" = every setting), oldest first.
+func (s *Store) ConfigEvents(ctx context.Context, key string) ([]core.ConfigEvent, error) {
+	q := `SELECT id, key, old_value, new_value, at, user, uid, note FROM config_events`
+	var args []any
+	if key != "" {
+		q += ` WHERE key = ?`
+		args = append(args, key)
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []core.ConfigEvent
+	for rows.Next() {
+		var (
+			e   core.ConfigEvent
+			old sql.NullString
+			at  string
+		)
+		if err := rows.Scan(&e.ID, &e.Key, &old, &e.New, &at, &e.User, &e.UID, &e.Note); err != nil {
+			return nil, err
+		}
+		if old.Valid {
+			e.Old = &old.String
+		}
+		e.At = parseTime(at)
+		out = append(out, e)
+	}
+	return out, mapErr(rows.Err())
 }
 
 // Settings returns every store setting.
