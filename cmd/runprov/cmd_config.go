@@ -27,7 +27,11 @@ Every change (and the values runprov init wrote) is a row of the table
 config_events, with who made it and when: see runprov config log.`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := a.open(cmd.Context()); err != nil {
+			open := a.openRead
+			if len(args) == 2 {
+				open = a.open
+			}
+			if _, err := open(cmd.Context()); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -83,7 +87,7 @@ and every change made with runprov config, with time, user, old and new value.
 KEY limits the list to one setting.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := a.open(cmd.Context()); err != nil {
+			if _, err := a.openRead(cmd.Context()); err != nil {
 				return err
 			}
 			key := ""

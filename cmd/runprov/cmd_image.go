@@ -45,6 +45,15 @@ func (a *app) images(ctx context.Context) (*imagedrv.Store, error) {
 	return component[*imagedrv.Store](t, "image"), nil
 }
 
+// readImages is images for a command that only reads the store.
+func (a *app) readImages(ctx context.Context) (*imagedrv.Store, error) {
+	t, err := a.openRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return component[*imagedrv.Store](t, "image"), nil
+}
+
 // withImageHint adds to err what to do about it, for the image errors that
 // need one; the hint is printed after the error, as execute prints hints.
 func withImageHint(err error) error {
@@ -182,7 +191,7 @@ platform, reference, size, import time and approval. --json prints every
 column of the images table.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := a.images(cmd.Context())
+			s, err := a.readImages(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -253,7 +262,7 @@ the image config a run starts from (entrypoint, command, environment,
 working directory, user, labels).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.images(cmd.Context())
+			s, err := a.readImages(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -474,7 +483,7 @@ and rm, with time, user and note. DIGEST limits the list to one image (a prefix
 of a stored image, or the full digest of a removed one).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.images(cmd.Context())
+			s, err := a.readImages(cmd.Context())
 			if err != nil {
 				return err
 			}
