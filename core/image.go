@@ -173,7 +173,7 @@ func (e *ImageNotFoundError) Is(target error) bool { return target == ErrNotFoun
 // Hint says how to get the image; cmd/runprov prints it.
 func (e *ImageNotFoundError) Hint() string {
 	if e.NotPulled {
-		return fmt.Sprintf("import it with: runprov image import PATH   or pass --pull missing explicitly to pull %s from its registry", e.Digest)
+		return fmt.Sprintf("import it with: runprov image import PATH   or pull it explicitly: runprov run --pull missing, or runprov image pull NAME@%s", e.Digest)
 	}
 	if e.Index != "" {
 		return fmt.Sprintf("pull it with: runprov image pull NAME@%s --platform %s   (or import an archive that holds it)", e.Index, e.Platform)
