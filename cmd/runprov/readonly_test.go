@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -11,9 +12,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/runprov/runprov/core"
 	"github.com/runprov/runprov/core/coretest"
+	"github.com/runprov/runprov/drivers/sqlite"
+	"github.com/runprov/runprov/drivers/sqlite/sqlitetest"
+	slurmplug "github.com/runprov/runprov/plugins/slurm"
 )
 
 // cliFunc runs runprov on a store and returns stdout, stderr, exit code.
@@ -191,5 +196,51 @@ func TestReadOnlyStoreOrdinaryUser(t *testing.T) {
 		if strings.HasPrefix(e.Name(), "runprov.db-") {
 			t.Errorf("%s appeared in the read-only copy", e.Name())
 		}
+	}
+}
+
+// TestReadOnlyStoreSkipsSlurmIngest: a finished Slurm record waiting in a
+// read-only store is not taken in (which would write), and reading does
+// not fail; the writable store takes it in as usual.
+func TestReadOnlyStoreSkipsSlurmIngest(t *testing.T) {
+	coretest.RequireRoot(t)
+	coretest.RequireBinary(t, "mount")
+	ctx := context.Background()
+	store := newCLIStore(t)
+	st, err := sqlite.Open(ctx, store, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := sqlitetest.SyntheticRun(0, 0)
+	finished := r
+	r.Status, r.ExitCode, r.Ended, r.Executor = core.RunQueued, nil, time.Time{}, "slurm"
+	r.Slurm = &core.SlurmJob{JobID: "4242"}
+	if err := st.CreateRun(ctx, &r); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	finished.Executor = "slurm"
+	runDir := core.Layout{Root: store}.Run(r.ID)
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := slurmplug.WriteRecord(runDir, &slurmplug.Record{Run: finished}); err != nil {
+		t.Fatal(err)
+	}
+
+	status := func(dir string) (core.RunStatus, string) {
+		t.Helper()
+		out, errs := mustCLI(t, 0, dir, "--json", "runs")
+		var runs []core.Run
+		if err := json.Unmarshal([]byte(out), &runs); err != nil || len(runs) != 1 {
+			t.Fatalf("runs --json: %v\n%s", err, out)
+		}
+		return runs[0].Status, errs
+	}
+	if got, errs := status(roBindMount(t, store)); got != core.RunQueued || strings.Contains(errs, "level=WARN") {
+		t.Errorf("read-only store: run %s, want it still queued and no warning\n%s", got, errs)
+	}
+	if got, errs := status(store); got != finished.Status {
+		t.Errorf("writable store: run %s, want the record taken in (%s)\n%s", got, finished.Status, errs)
 	}
 }
