@@ -116,7 +116,10 @@ func open(ctx context.Context, layout core.Layout, opts Options) (*Store, error)
 	s := &Store{layout: layout, log: opts.Logger, now: time.Now, readOnly: opts.ReadOnly}
 	if opts.ReadOnly {
 		s.immutable = !writable(layout.Root)
-		return s, s.openReadOnly(ctx)
+		if err := s.openReadOnly(ctx); err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
 	db, err := sql.Open("sqlite", dsn(layout.DB(), opts.BusyTimeout, false))
 	if err != nil {
@@ -141,6 +144,11 @@ func (s *Store) openReadOnly(ctx context.Context) error {
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		db.Close()
 		return fmt.Errorf("open %s read-only: %w", s.layout.DB(), mapErr(err))
+	}
+	if fi, err := os.Stat(s.layout.DB() + "-wal"); s.immutable && err == nil && fi.Size() > 0 {
+		// immutable=1 ignores the WAL: its changes were never copied into
+		// the database, since a writer did not close cleanly.
+		s.log.Warn("the store's write-ahead log was not checkpointed; changes kept in it are not shown", "wal", s.layout.DB()+"-wal")
 	}
 	switch want := SchemaVersion(); {
 	case v > want:
