@@ -23,6 +23,9 @@ var (
 	ErrBusy = errors.New("store busy")
 	// ErrReadOnly: a statement given to the read-only query interface would write.
 	ErrReadOnly = errors.New("read-only")
+	// ErrStoreReadOnly: the store cannot be written by this process (a
+	// read-only mount, no write permission), and the command would write it.
+	ErrStoreReadOnly = errors.New("store is read-only")
 	// ErrCorrupt: stored data failed a consistency check (fsck, tarball hash).
 	ErrCorrupt = errors.New("store corrupt")
 	// ErrNotApproved: the image is not approved and the store requires approval.

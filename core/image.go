@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -97,6 +98,8 @@ type ImageApproval interface {
 	// returns a *NotApprovedError (matches ErrNotApproved) whose message says
 	// who must run `runprov image approve DIGEST`.
 	CheckApproval(ctx context.Context, img *ResolvedImage) error
+	// ApprovalRequired reports the store's SettingRequireApproval.
+	ApprovalRequired(ctx context.Context) (bool, error)
 }
 
 // CheckApproval is the policy itself, for callers that know the setting.
@@ -147,14 +150,21 @@ type ImageNotFoundError struct {
 	Digest   string // as asked: a digest or a prefix
 	Platform string // set when an index is stored without this platform's manifest
 	Index    string // that index
+	// NotPulled: a run did not pull it because the store requires approval,
+	// and such a store reaches a registry only when asked to.
+	NotPulled bool
 }
 
 func (e *ImageNotFoundError) Error() string {
+	msg := fmt.Sprintf("image %s: %s in the store", e.Digest, ErrNotFound)
 	if e.Index != "" {
-		return fmt.Sprintf("image %s: manifest %s for %s: %s in the store (the index was stored without this platform)",
+		msg = fmt.Sprintf("image %s: manifest %s for %s: %s in the store (the index was stored without this platform)",
 			e.Index, e.Digest, e.Platform, ErrNotFound)
 	}
-	return fmt.Sprintf("image %s: %s in the store", e.Digest, ErrNotFound)
+	if e.NotPulled {
+		msg += "; not pulled: this store requires approval, so runs do not pull images unless asked to"
+	}
+	return msg
 }
 
 // Is lets errors.Is(err, ErrNotFound) match.
@@ -162,11 +172,40 @@ func (e *ImageNotFoundError) Is(target error) bool { return target == ErrNotFoun
 
 // Hint says how to get the image; cmd/runprov prints it.
 func (e *ImageNotFoundError) Hint() string {
+	if e.NotPulled {
+		return fmt.Sprintf("import it with: runprov image import PATH   or pull it explicitly: runprov run --pull missing, or runprov image pull NAME@%s", e.Digest)
+	}
 	if e.Index != "" {
 		return fmt.Sprintf("pull it with: runprov image pull NAME@%s --platform %s   (or import an archive that holds it)", e.Index, e.Platform)
 	}
 	return fmt.Sprintf("import it with: runprov image import PATH   or pull it with: runprov image pull NAME@%s", e.Digest)
 }
+
+// ImageUsedError refuses to remove an image that recorded runs used:
+// reproducing them needs it. It matches ErrInvalid.
+type ImageUsedError struct {
+	Digest string   // the image asked to be removed
+	Runs   []string // ids of the runs that used it (or a manifest removed with it), oldest first
+}
+
+// imageUsedShown caps how many run ids an ImageUsedError names.
+const imageUsedShown = 5
+
+func (e *ImageUsedError) Error() string {
+	ids := make([]string, 0, imageUsedShown)
+	for _, id := range e.Runs[:min(len(e.Runs), imageUsedShown)] {
+		ids = append(ids, ShortRunID(id))
+	}
+	list := strings.Join(ids, ", ")
+	if more := len(e.Runs) - len(ids); more > 0 {
+		list += fmt.Sprintf(" and %d more", more)
+	}
+	return fmt.Sprintf("rm %s: %s: %d recorded run(s) used it (%s); runprov reproduce needs the image to repeat them",
+		e.Digest, ErrInvalid, len(e.Runs), list)
+}
+
+// Is lets errors.Is(err, ErrInvalid) match.
+func (e *ImageUsedError) Is(target error) bool { return target == ErrInvalid }
 
 // ImageRecord is one row of the images table: an index or a manifest kept
 // in the store.

@@ -15,7 +15,7 @@ store. COMMIT is any unique prefix of a commit hash. A commit that records
 several Runfiles needs :PATH.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := a.open(cmd.Context())
+			t, err := a.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,10 +21,17 @@ func newConfigCmd(a *app) *cobra.Command {
 		Short: "Show or change store settings",
 		Long: `With no arguments, list the store's settings. With KEY, print its value.
 With KEY and VALUE, set it. Known settings:
-  require-approval   true: only images approved with "runprov image approve" may run`,
+  require-approval   true: only images approved with "runprov image approve" may run
+
+Every change (and the values runprov init wrote) is a row of the table
+config_events, with who made it and when: see runprov config log.`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := a.open(cmd.Context()); err != nil {
+			open := a.openRead
+			if len(args) == 2 {
+				open = a.open
+			}
+			if _, err := open(cmd.Context()); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -66,5 +74,42 @@ With KEY and VALUE, set it. Known settings:
 			return a.store.SetSetting(ctx, key, val)
 		},
 	}
+	cmd.AddCommand(newConfigLogCmd(a))
 	return cmd
+}
+
+func newConfigLogCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "log [KEY]",
+		Short: "Show who changed which store setting, when, from what to what",
+		Long: `List the config_events rows, oldest first: the settings runprov init wrote
+and every change made with runprov config, with time, user, old and new value.
+KEY limits the list to one setting.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := a.openRead(cmd.Context()); err != nil {
+				return err
+			}
+			key := ""
+			if len(args) == 1 {
+				key = args[0]
+			}
+			evs, err := a.store.ConfigEvents(cmd.Context(), key)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return printJSON(a.stdout, nonNil(evs))
+			}
+			tb := newTable(a, "TIME", "KEY", "OLD", "NEW", "USER", "NOTE")
+			for _, e := range evs {
+				old := "(unset)"
+				if e.Old != nil {
+					old = *e.Old
+				}
+				tb.row(e.At.Local().Format(time.RFC3339), e.Key, old, e.New, e.User, e.Note)
+			}
+			return tb.flush()
+		},
+	}
 }

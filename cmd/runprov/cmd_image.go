@@ -45,6 +45,15 @@ func (a *app) images(ctx context.Context) (*imagedrv.Store, error) {
 	return component[*imagedrv.Store](t, "image"), nil
 }
 
+// readImages is images for a command that only reads the store.
+func (a *app) readImages(ctx context.Context) (*imagedrv.Store, error) {
+	t, err := a.openRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return component[*imagedrv.Store](t, "image"), nil
+}
+
 // withImageHint adds to err what to do about it, for the image errors that
 // need one; the hint is printed after the error, as execute prints hints.
 func withImageHint(err error) error {
@@ -182,7 +191,7 @@ platform, reference, size, import time and approval. --json prints every
 column of the images table.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := a.images(cmd.Context())
+			s, err := a.readImages(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -253,7 +262,7 @@ the image config a run starts from (entrypoint, command, environment,
 working directory, user, labels).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.images(cmd.Context())
+			s, err := a.readImages(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -354,7 +363,9 @@ unpacked root filesystems and every blob no other image uses. Its history in
 image_events is kept. A manifest stored with an index is removed with the
 index. An approved image is refused unless --force: revoke it first, saying
 why. So is an image that a queued or running run uses: its root filesystem
-is in use.`,
+is in use. So is an image that recorded runs used, naming them: runprov
+reproduce needs it to repeat them. --force removes it anyway and its rm row in
+image_events names those runs.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.images(cmd.Context())
@@ -376,6 +387,10 @@ is in use.`,
 				}
 			}
 			removed, err := s.Remove(cmd.Context(), args[0], imagedrv.RemoveOptions{Force: force})
+			var used *core.ImageUsedError
+			if errors.As(err, &used) {
+				return hintedError{err, "keep it while those runs may need reproducing; or remove it anyway with: runprov image rm --force " + shortDigest(used.Digest) + " (image log records the runs)"}
+			}
 			if err != nil {
 				return withImageHint(err)
 			}
@@ -388,7 +403,7 @@ is in use.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "remove an approved image, or one that unfinished runs use, too")
+	cmd.Flags().BoolVar(&force, "force", false, "remove an approved image, or one that runs used or use, too")
 	return cmd
 }
 
@@ -398,7 +413,8 @@ func newImageGCCmd(a *app) *cobra.Command {
 		Short: "Remove blobs, rootfs directories and temporary files no image needs",
 		Long: `Remove what no stored image needs: blobs left by an interrupted import or
 rm, unpacked root filesystems of images that are gone, and temporary
-directories of runprov processes that no longer run.`,
+directories of runprov processes that no longer run. It never removes a
+stored image (so never one that recorded runs used): only image rm does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := a.images(cmd.Context())
@@ -467,7 +483,7 @@ and rm, with time, user and note. DIGEST limits the list to one image (a prefix
 of a stored image, or the full digest of a removed one).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.images(cmd.Context())
+			s, err := a.readImages(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -21,7 +21,7 @@ func newLogCmd(a *app) *cobra.Command {
 		Short: "List committed Runfiles, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := a.open(cmd.Context())
+			t, err := a.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}

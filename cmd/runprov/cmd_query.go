@@ -23,7 +23,7 @@ Example:
   runprov query "SELECT hash, path, image_digest FROM commits WHERE path LIKE '%analysis%'"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := a.open(cmd.Context()); err != nil {
+			if _, err := a.openRead(cmd.Context()); err != nil {
 				return err
 			}
 			var w interface {

@@ -81,7 +81,7 @@ itself failed.`,
 			opts := producer.Options{
 				Commit: orig.Commit + ":" + orig.Path, Inputs: inputs, OutputsDir: outputs, Args: orig.Args,
 				Timeout: orig.Limits.Timeout, Runtime: orig.Runtime, AllowWeakerSandbox: orig.WeakerSandbox,
-				Command: command, Pull: producer.PullMissing, Progress: a.progress(), Executor: "local",
+				Command: command, Pull: producer.PullDefault, Progress: a.progress(), Executor: "local",
 			}
 			stdout := a.stdout
 			if a.json {

@@ -34,8 +34,9 @@ records several Runfiles) and record everything about the run.
 
 Before anything runs, runprov checks the Runfile and its ARGs, that the image
 is in the store (pulling it by digest when it is missing and a registry
-answers), that every blob of it still hashes to its digest, that it is
-approved when the store requires approval, that every --input exists and that
+answers; a store that requires approval pulls only with --pull missing),
+that every blob of it still hashes to its digest, that it is approved when
+the store requires approval, that every --input exists and that
 the outputs directory is new or empty. Any refusal exits 125.
 
 The sandbox (runc): a user namespace in which the process runs as the Runfile's
@@ -100,7 +101,7 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 			if opts.Args, err = keyValues("--arg", args); err != nil {
 				return err
 			}
-			if opts.Pull != producer.PullMissing && opts.Pull != producer.PullNever {
+			if cmd.Flags().Changed("pull") && opts.Pull != producer.PullMissing && opts.Pull != producer.PullNever {
 				return usagef("--pull %q: want missing or never", opts.Pull)
 			}
 			if err := sf.check(opts); err != nil {
@@ -135,7 +136,7 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 	f.DurationVar(&opts.Timeout, "timeout", 0, "kill the run after this `duration` (overrides LIMIT timeout)")
 	f.StringVar(&opts.Runtime, "runtime", "runc", "container runtime: runc or ch-run")
 	f.BoolVar(&opts.AllowWeakerSandbox, "allow-weaker-sandbox", false, "let a runtime run that cannot give every guarantee (recorded)")
-	f.StringVar(&opts.Pull, "pull", producer.PullMissing, "pull a missing image by digest: missing or never")
+	f.StringVar(&opts.Pull, "pull", producer.PullDefault, "pull a missing image by digest: missing or never (default: never when the store requires approval, else missing)")
 	addSlurmFlags(f, &sf)
 	return cmd
 }

@@ -58,7 +58,7 @@ commit, image and host. Filters combine:
 			if f.Limit < 0 {
 				return usagef("--limit %d: want 0 (all) or more", f.Limit)
 			}
-			t, err := a.open(cmd.Context())
+			t, err := a.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -48,7 +48,7 @@ output file with its size and sha256. RUN is any unique prefix of a run id
 // snapshot or environment row is logged, not fatal: the run is still worth
 // showing.
 func loadRecord(ctx context.Context, a *app, prefix string) (*history.Record, error) {
-	t, err := a.open(ctx)
+	t, err := a.openRead(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func loadRecord(ctx context.Context, a *app, prefix string) (*history.Record, er
 // runfileText reads the Runfile a run used from the stored repository; nil
 // (with a warning) when the commit is not in this store.
 func runfileText(ctx context.Context, a *app, r *core.Run) []byte {
-	t, err := a.open(ctx)
+	t, err := a.openRead(ctx)
 	if err != nil {
 		return nil
 	}

@@ -140,14 +140,41 @@ func defaultStoreDir() string {
 	return filepath.Join(home, ".local", "share", "runprov")
 }
 
-// open opens the store and wires the Terminal, once per invocation.
+// open opens the store for a command that may change it, and wires the
+// Terminal, once per invocation. A store this user cannot write is refused.
 func (a *app) open(ctx context.Context) (*core.Terminal, error) {
+	return a.openStore(ctx, true)
+}
+
+// openRead opens the store for a command that only reads it: a store this
+// user cannot write (a read-only mount, a copy without write permission)
+// opens read-only, without migrations, stale-run cleanup or Slurm ingest.
+func (a *app) openRead(ctx context.Context) (*core.Terminal, error) {
+	return a.openStore(ctx, false)
+}
+
+func (a *app) openStore(ctx context.Context, write bool) (*core.Terminal, error) {
 	if a.term != nil {
+		if write && a.store.ReadOnly() {
+			return nil, storeReadOnly(a.store.Layout().Root)
+		}
 		return a.term, nil
 	}
 	dir, err := filepath.Abs(a.storeDir)
 	if err != nil {
 		return nil, err
+	}
+	if sqlite.ReadOnly(dir) {
+		if write {
+			return nil, storeReadOnly(dir)
+		}
+		st, err := sqlite.Open(ctx, dir, sqlite.Options{Logger: a.log, ReadOnly: true})
+		if err != nil {
+			return nil, err
+		}
+		a.store = st
+		a.term = wire(a, st)
+		return a.term, nil
 	}
 	st, err := sqlite.Open(ctx, dir, sqlite.Options{Logger: a.log})
 	if err != nil {
@@ -163,6 +190,13 @@ func (a *app) open(ctx context.Context) (*core.Terminal, error) {
 	a.term = wire(a, st)
 	a.syncSlurm(ctx)
 	return a.term, nil
+}
+
+// storeReadOnly refuses a command that would change a store this user
+// cannot write.
+func storeReadOnly(dir string) error {
+	return hintedError{fmt.Errorf("%w: %s (a read-only mount, or no write permission for this user), and this command would change it", core.ErrStoreReadOnly, dir),
+		"log, runs, show, diff, query, export, cat, config and image ls/log/inspect read it as it is; to change it, use a writable copy or ask its owner"}
 }
 
 // component returns the component name of role T from the Terminal.

@@ -80,15 +80,15 @@ func (s *Store) Events(ctx context.Context, digest string) ([]core.ImageEvent, e
 
 // RemoveOptions tune Remove.
 type RemoveOptions struct {
-	Force bool // remove an approved image too
+	Force bool // remove an approved image, or one that recorded runs used, too
 }
 
 // Remove deletes a stored image: its row (an index with the rows of its
 // manifests that no other stored index lists), the rootfs of each manifest
 // removed, and every blob no remaining image needs. Its events are kept. It
 // refuses, with core.ErrInvalid, a manifest stored as part of an index
-// (remove the index) and an approved image unless opts.Force. Returns the
-// digests removed.
+// (remove the index), and unless opts.Force an approved image and one that
+// recorded runs used (a *core.ImageUsedError). Returns the digests removed.
 func (s *Store) Remove(ctx context.Context, digest string, opts RemoveOptions) ([]string, error) {
 	d, err := s.Lookup(ctx, digest)
 	if err != nil {
@@ -143,7 +143,14 @@ func (s *Store) Remove(ctx context.Context, digest string, opts RemoveOptions) (
 			}
 		}
 	}
-	if err := s.rec.RemoveImageRecords(ctx, remove, event(core.ImageEventRemove, rec.Ref)); err != nil {
+	runs, err := s.rec.RunsOfImages(ctx, remove)
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) > 0 && !opts.Force {
+		return nil, &core.ImageUsedError{Digest: d, Runs: runs}
+	}
+	if err := s.rec.RemoveImageRecords(ctx, remove, event(core.ImageEventRemove, removeNote(rec.Ref, runs))); err != nil {
 		return nil, err
 	}
 	for _, r := range remove {
@@ -155,6 +162,24 @@ func (s *Store) Remove(ctx context.Context, digest string, opts RemoveOptions) (
 		return remove, err
 	}
 	return remove, s.writeIndex(context.WithoutCancel(ctx))
+}
+
+// removeNote is the note of an rm event: the image's ref, and the runs that
+// used it when --force removed it anyway.
+func removeNote(ref string, runs []string) string {
+	if len(runs) == 0 {
+		return ref
+	}
+	const shown = 10
+	ids := make([]string, 0, shown)
+	for _, id := range runs[:min(len(runs), shown)] {
+		ids = append(ids, core.ShortRunID(id))
+	}
+	note := fmt.Sprintf("forced: used by %d recorded run(s): %s", len(runs), strings.Join(ids, ", "))
+	if len(runs) > shown {
+		note += ", ..."
+	}
+	return strings.TrimPrefix(ref+"; "+note, "; ")
 }
 
 func (s *Store) indexChildren(d string) ([]string, error) {
@@ -205,7 +230,8 @@ type GCStats struct {
 // GC removes what no stored image needs: blobs (left by a crash between
 // copying and recording, or by an interrupted rm), rootfs directories of
 // images not in the store, and temporary directories of runprov processes
-// that no longer run.
+// that no longer run. It never removes a stored image, so never one that
+// recorded runs used: only Remove does that.
 func (s *Store) GC(ctx context.Context) (GCStats, error) {
 	var st GCStats
 	unlock, err := s.lock(ctx, true)

@@ -31,6 +31,9 @@ type Records interface {
 	core.ImageRecords
 	// Setting returns a store setting and whether it is set.
 	Setting(ctx context.Context, key string) (string, bool, error)
+	// RunsOfImages returns the ids of the recorded runs that used any of
+	// digests (as manifest or index), oldest first.
+	RunsOfImages(ctx context.Context, digests []string) ([]string, error)
 }
 
 // Options tune New. The zero value is right for the CLI.

@@ -50,7 +50,7 @@ func readOnlyAuthorizer(action sqlite.AuthorizerActionCode, arg1, arg2, _, _ str
 // refused with an error wrapping core.ErrReadOnly; the database is also
 // opened read-only, so even a gap in the authorizer could not write.
 func (s *Store) Query(ctx context.Context, query string, w RowWriter) error {
-	db, err := sql.Open("sqlite", dsn(s.layout.DB(), DefaultBusyTimeout, true))
+	db, err := sql.Open("sqlite", s.readDSN())
 	if err != nil {
 		return err
 	}

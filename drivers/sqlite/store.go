@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
+	"os/user"
+	"slices"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"modernc.org/sqlite"
 
 	"github.com/runprov/runprov/core"
@@ -23,6 +27,9 @@ const DefaultBusyTimeout = 60 * time.Second
 type Options struct {
 	BusyTimeout time.Duration
 	Logger      *slog.Logger
+	// ReadOnly opens the database read-only and never migrates it: for a
+	// store this process cannot write (see ReadOnly).
+	ReadOnly bool
 	// migrateTo stops migrations at this version (tests build old stores).
 	migrateTo int
 }
@@ -33,6 +40,9 @@ type Store struct {
 	layout core.Layout
 	log    *slog.Logger
 	now    func() time.Time
+	// readOnly: opened with Options.ReadOnly; immutable: and the directory
+	// cannot take the -wal and -shm files, so SQLite must not look for them.
+	readOnly, immutable bool
 }
 
 // Name identifies the driver in the Terminal.
@@ -44,6 +54,9 @@ var _ core.RepoStore = (*Store)(nil)
 // one) and returns it open. settings are written only when the database is new.
 func Init(ctx context.Context, dir string, settings map[string]string, opts Options) (*Store, bool, error) {
 	layout := core.Layout{Root: dir}
+	if ReadOnly(dir) {
+		return nil, false, fmt.Errorf("init %s: %w: this user cannot upgrade or change it (a read-only mount, or no write permission)", dir, core.ErrStoreReadOnly)
+	}
 	for _, d := range []string{dir, layout.Images(), layout.RootfsDir(), layout.RunsDir(), layout.Tmp(), layout.Volume("")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, false, fmt.Errorf("create store: %w", err)
@@ -56,8 +69,8 @@ func Init(ctx context.Context, dir string, settings map[string]string, opts Opti
 		return nil, false, err
 	}
 	if created {
-		for k, v := range settings {
-			if err := s.SetSetting(ctx, k, v); err != nil {
+		for _, k := range slices.Sorted(maps.Keys(settings)) {
+			if err := s.setSetting(ctx, k, settings[k], "runprov init"); err != nil {
 				s.Close()
 				return nil, false, err
 			}
@@ -79,6 +92,20 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	return open(ctx, layout, opts)
 }
 
+// ReadOnly reports whether dir holds a store database that this process
+// cannot write: the directory or the database is on a read-only mount or
+// lacks write permission for this user.
+func ReadOnly(dir string) bool {
+	db := core.Layout{Root: dir}.DB()
+	if _, err := os.Stat(db); err != nil {
+		return false
+	}
+	return !writable(dir) || !writable(db)
+}
+
+// writable asks the kernel, which knows about read-only mounts and root.
+func writable(path string) bool { return unix.Access(path, unix.W_OK) == nil }
+
 func open(ctx context.Context, layout core.Layout, opts Options) (*Store, error) {
 	if opts.BusyTimeout == 0 {
 		opts.BusyTimeout = DefaultBusyTimeout
@@ -86,17 +113,67 @@ func open(ctx context.Context, layout core.Layout, opts Options) (*Store, error)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	s := &Store{layout: layout, log: opts.Logger, now: time.Now, readOnly: opts.ReadOnly}
+	if opts.ReadOnly {
+		s.immutable = !writable(layout.Root)
+		if err := s.openReadOnly(ctx); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	db, err := sql.Open("sqlite", dsn(layout.DB(), opts.BusyTimeout, false))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", layout.DB(), err)
 	}
-	s := &Store{db: db, layout: layout, log: opts.Logger, now: time.Now}
+	s.db = db
 	if err := migrate(ctx, db, opts.migrateTo); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", layout.DB(), err)
 	}
 	return s, nil
 }
+
+// openReadOnly opens the database of a store this process cannot write. A
+// schema older than this build cannot be migrated here: its owner must.
+func (s *Store) openReadOnly(ctx context.Context) error {
+	db, err := sql.Open("sqlite", s.readDSN())
+	if err != nil {
+		return fmt.Errorf("open %s: %w", s.layout.DB(), err)
+	}
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		db.Close()
+		return fmt.Errorf("open %s read-only: %w", s.layout.DB(), mapErr(err))
+	}
+	if fi, err := os.Stat(s.layout.DB() + "-wal"); s.immutable && err == nil && fi.Size() > 0 {
+		// immutable=1 ignores the WAL: its changes were never copied into
+		// the database, since a writer did not close cleanly.
+		s.log.Warn("the store's write-ahead log was not checkpointed; changes kept in it are not shown", "wal", s.layout.DB()+"-wal")
+	}
+	switch want := SchemaVersion(); {
+	case v > want:
+		db.Close()
+		return fmt.Errorf("open %s: store schema version %d is newer than this runprov (%d): upgrade runprov", s.layout.DB(), v, want)
+	case v < want:
+		db.Close()
+		return fmt.Errorf("open %s: %w: its schema version %d is older than this runprov's (%d) and a read-only store cannot be upgraded: its owner must run: runprov init --store %s",
+			s.layout.DB(), core.ErrStoreReadOnly, v, want, s.layout.Root)
+	}
+	s.db = db
+	return nil
+}
+
+// readDSN is the connection string of read-only connections.
+func (s *Store) readDSN() string {
+	d := dsn(s.layout.DB(), DefaultBusyTimeout, true)
+	if s.immutable {
+		d += "&immutable=1"
+	}
+	return d
+}
+
+// ReadOnly reports whether the store was opened read-only.
+func (s *Store) ReadOnly() bool { return s.readOnly }
 
 // dsn builds the connection string: WAL so readers never block the writer,
 // a busy timeout so writers queue instead of failing, foreign keys on, and
@@ -145,11 +222,75 @@ func (s *Store) Setting(ctx context.Context, key string) (string, bool, error) {
 	return v, true, nil
 }
 
-// SetSetting sets a store setting.
+// SetSetting sets a store setting and records the change in config_events
+// (who, when, the old and new value); setting the value it has changes and
+// records nothing.
 func (s *Store) SetSetting(ctx context.Context, key, value string) error {
-	_, err := s.db.ExecContext(ctx,
-		"INSERT INTO settings(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value)
-	return mapErr(err)
+	return s.setSetting(ctx, key, value, "")
+}
+
+func (s *Store) setSetting(ctx context.Context, key, value, note string) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		var old sql.NullString
+		err := tx.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", key).Scan(&old)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if old.Valid && old.String == value {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx,
+			"INSERT INTO settings(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value); err != nil {
+			return fmt.Errorf("set %s: %w", key, err)
+		}
+		name, uid := whoami()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO config_events(key, old_value, new_value, at, user, uid, note) VALUES(?, ?, ?, ?, ?, ?, ?)`,
+			key, old, value, timeText(s.now()), name, uid, note); err != nil {
+			return fmt.Errorf("record the change of %s: %w", key, err)
+		}
+		return nil
+	})
+}
+
+// whoami names the user running runprov, for config_events.
+func whoami() (string, int) {
+	uid := os.Getuid()
+	if u, err := user.Current(); err == nil {
+		return u.Username, uid
+	}
+	return fmt.Sprintf("uid %d", uid), uid
+}
+
+// ConfigEvents returns the changes of key ("" = every setting), oldest first.
+func (s *Store) ConfigEvents(ctx context.Context, key string) ([]core.ConfigEvent, error) {
+	q := `SELECT id, key, old_value, new_value, at, user, uid, note FROM config_events`
+	var args []any
+	if key != "" {
+		q += ` WHERE key = ?`
+		args = append(args, key)
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []core.ConfigEvent
+	for rows.Next() {
+		var (
+			e   core.ConfigEvent
+			old sql.NullString
+			at  string
+		)
+		if err := rows.Scan(&e.ID, &e.Key, &old, &e.New, &at, &e.User, &e.UID, &e.Note); err != nil {
+			return nil, err
+		}
+		if old.Valid {
+			e.Old = &old.String
+		}
+		e.At = parseTime(at)
+		out = append(out, e)
+	}
+	return out, mapErr(rows.Err())
 }
 
 // Settings returns every store setting.
@@ -199,6 +340,8 @@ func mapErr(err error) error {
 		switch se.Code() & 0xff {
 		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
 			return fmt.Errorf("%w: another runprov process held the store's write lock too long; try again (%v)", core.ErrBusy, err)
+		case 8: // SQLITE_READONLY
+			return fmt.Errorf("%w (%v)", core.ErrStoreReadOnly, err)
 		}
 	}
 	return err

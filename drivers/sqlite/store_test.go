@@ -208,3 +208,37 @@ func TestQueryIsReadOnly(t *testing.T) {
 		t.Errorf("DELETE: got %v, want ErrReadOnly", err)
 	}
 }
+
+// TestConfigEventsUpgrade: upgrading a store from before config_events
+// records each existing setting once, by an unknown user; later changes
+// are recorded with their old value.
+func TestConfigEventsUpgrade(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	old, _, err := Init(ctx, dir, nil, Options{migrateTo: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.db.ExecContext(ctx, "INSERT INTO settings(key, value) VALUES(?, 'true')", core.SettingRequireApproval); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	s, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SetSetting(ctx, core.SettingRequireApproval, "false"); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.ConfigEvents(ctx, core.SettingRequireApproval)
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("config events after upgrade: %+v, %v", evs, err)
+	}
+	if e := evs[0]; e.Old != nil || e.New != "true" || e.UID != -1 || e.At.IsZero() {
+		t.Errorf("setting carried over by the migration: %+v", e)
+	}
+	if e := evs[1]; e.Old == nil || *e.Old != "true" || e.New != "false" || e.UID != os.Getuid() {
+		t.Errorf("change after upgrade: %+v", e)
+	}
+}

@@ -108,6 +108,9 @@ const DefaultRuntimeDir = "/run/runprov"
 
 // Pull policies of Options.Pull.
 const (
+	// PullDefault is PullNever when the store requires approval (a TRE
+	// store reaches no registry unless asked), PullMissing otherwise.
+	PullDefault = ""
 	PullMissing = "missing" // pull by digest when the image is not stored
 	PullNever   = "never"
 )
@@ -122,7 +125,7 @@ type Options struct {
 	Runtime            string            // "runc" (default) or "ch-run"
 	AllowWeakerSandbox bool
 	Command            []string // -- CMD ARGS
-	Pull               string   // PullMissing (default) or PullNever
+	Pull               string   // PullDefault, PullMissing or PullNever
 	Progress           core.Progress
 	// Executor names who executes the prepared run ("local"; "slurm").
 	Executor string
@@ -452,7 +455,19 @@ func (p *Producer) hostSnapshot(ctx context.Context, rt runtime.Runtime) hostRes
 func (p *Producer) image(ctx context.Context, rf *runfile.File, opts Options, prog core.Progress) (*core.ResolvedImage, error) {
 	img, err := p.Images.Resolve(ctx, rf.From.Digest, rf.From.Platform)
 	var nf *core.ImageNotFoundError
-	if errors.As(err, &nf) && opts.Pull != PullNever {
+	pull := opts.Pull
+	if errors.As(err, &nf) && pull == PullDefault {
+		required, rerr := p.Images.ApprovalRequired(ctx)
+		if rerr != nil {
+			return nil, fmt.Errorf("read the approval policy: %w", rerr)
+		}
+		pull = PullMissing
+		if required {
+			pull = PullNever
+			nf.NotPulled = true
+		}
+	}
+	if errors.As(err, &nf) && pull != PullNever {
 		pctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		_, perr := p.Images.Pull(pctx, rf.From.Ref, core.PullOptions{Platform: rf.From.Platform, Progress: prog})
 		cancel()
