@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/core/coretest"
 )
 
 // TestRunCommandNotRunnable: a command missing from the image exits 127, one
@@ -53,5 +54,31 @@ func TestRunCommandNotRunnable(t *testing.T) {
 	r, errs, code := rs.run(t)
 	if code != 126 || r == nil || !strings.Contains(r.Reason, "RUN step 1") || len(r.Steps) != 2 || r.Steps[0].ExitCode != 126 {
 		t.Errorf("RUN step not executable: exit %d, record %+v\n%s", code, r, errs)
+	}
+}
+
+// TestRunChRunCommandNotRunnable: ch-run's exec failures give the same
+// statuses, its own error line printed once.
+func TestRunChRunCommandNotRunnable(t *testing.T) {
+	coretest.RequireRoot(t)
+	coretest.RequireBinary(t, "ch-run")
+	rs := newRunStore(t, "FROM IMAGE\nCMD [\"/nonexistent\"]\n")
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{nil, 127, "No such file or directory"},
+		{[]string{"--", "/etc/passwd"}, 126, "Permission denied"},
+		{[]string{"--", "/bin/sh", "-c", "exit 1"}, 1, ""},
+	} {
+		r, errs, code := rs.run(t, append([]string{"--runtime", "ch-run", "--allow-weaker-sandbox"}, c.args...)...)
+		if code != c.code || r == nil || r.Status != core.RunFailed || r.ExitCode == nil || *r.ExitCode != c.code {
+			t.Errorf("ch-run %v: exit %d, want %d; record %+v\n%s", c.args, code, c.code, r, errs)
+			continue
+		}
+		if c.msg != "" && strings.Count(errs, c.msg) != 1 {
+			t.Errorf("ch-run %v: %q on stderr not once:\n%s", c.args, c.msg, errs)
+		}
 	}
 }
