@@ -39,6 +39,12 @@ var (
 	ErrDiverged = errors.New("diverged")
 	// ErrUnsupported: the host or runtime cannot provide what was asked.
 	ErrUnsupported = errors.New("unsupported")
+	// ErrCommandNotFound: the command a container was to start is not in
+	// its image; a run records exit status 127, as podman and shells do.
+	ErrCommandNotFound = errors.New("command not found")
+	// ErrNotExecutable: the command a container was to start is there but
+	// could not be executed; a run records exit status 126.
+	ErrNotExecutable = errors.New("command not executable")
 )
 
 // DigestMismatchError reports content whose sha256 is not the one it claims.

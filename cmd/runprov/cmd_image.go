@@ -75,12 +75,14 @@ func sourceRefused(err error) error {
 	return withImageHint(err)
 }
 
+// hintedError carries the hint a command chose for err; execute prints it,
+// instead of any hint err itself would get, after the error.
 type hintedError struct {
 	err  error
 	hint string
 }
 
-func (e hintedError) Error() string { return e.err.Error() + "\nhint: " + e.hint }
+func (e hintedError) Error() string { return e.err.Error() }
 func (e hintedError) Unwrap() error { return e.err }
 
 type opaqueError struct{ err error }

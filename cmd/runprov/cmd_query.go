@@ -15,8 +15,8 @@ func newQueryCmd(a *app) *cobra.Command {
 		Long: `Run one read-only SQL statement on the store's SQLite database and print the
 result as a table (default), --json (an array of objects) or --csv.
 Statements that would write (INSERT, UPDATE, DELETE, CREATE, DROP, ATTACH,
-PRAGMAs that set, transactions) are refused; the database is also opened
-read-only. BLOB values are printed as base64. The tables are documented in
+PRAGMAs that set, transactions) are refused, as are several statements; the
+database is also opened read-only. BLOB values are printed as base64. The tables are documented in
 README.md ("Tables").
 
 Example:

@@ -54,24 +54,41 @@ func isCobraUsage(err error) bool {
 		strings.HasPrefix(msg, "accepts ") || strings.HasPrefix(msg, "requires at least") || strings.HasPrefix(msg, "flag needs an argument")
 }
 
-// hint says what to do next for well-known failures; "" when there is nothing
-// useful to add.
-func hint(err error) string {
+// hintFor is the one hint printed after err, or "": the hint of the
+// outermost hintedError (the command chose it), else hint's. A hint to run
+// the command that just failed (ran is its path, e.g. "runprov fsck") is left
+// out: it would only send the user round in a circle.
+func hintFor(err error, ran string) string {
+	var he hintedError
+	if errors.As(err, &he) {
+		return he.hint
+	}
+	text, runs := hint(err)
+	if runs != "" && runs == ran {
+		return ""
+	}
+	return text
+}
+
+// hint says what to do next for well-known failures, and which runprov
+// command that advice runs ("" when it names none or several); text is ""
+// when there is nothing useful to add.
+func hint(err error) (text, runs string) {
 	var notFound *core.ImageNotFoundError
 	if errors.As(err, &notFound) {
-		return notFound.Hint()
+		return notFound.Hint(), ""
 	}
 	switch {
 	case errors.Is(err, core.ErrNoStore):
-		return "create one with: runprov init   (or point --store / RUNPROV_STORE at an existing store)"
+		return "create one with: runprov init   (or point --store / RUNPROV_STORE at an existing store)", "runprov init"
 	case errors.Is(err, core.ErrBusy):
-		return "nothing was changed; run the command again"
+		return "nothing was changed; run the command again", ""
 	case errors.Is(err, core.ErrCorrupt):
-		return "run: runprov fsck"
+		return "run: runprov fsck", "runprov fsck"
 	case errors.Is(err, core.ErrNonFastForward):
-		return "pull first: runprov pull URL (or push --force to overwrite the remote branch)"
+		return "pull first: runprov pull URL (or push --force to overwrite the remote branch)", "runprov pull"
 	case errors.Is(err, core.ErrDiverged):
-		return "the histories diverged: runprov only fast-forwards; pull into a new repo with --repo NAME, or reconcile with git and push"
+		return "the histories diverged: runprov only fast-forwards; pull into a new repo with --repo NAME, or reconcile with git and push", ""
 	}
-	return ""
+	return "", ""
 }

@@ -46,7 +46,7 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	ran, err := root.ExecuteContextC(ctx)
 	if a.store != nil {
 		a.store.Close()
 	}
@@ -54,7 +54,7 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		var es exitStatus
 		if !errors.As(err, &es) {
 			fmt.Fprintf(stderr, "runprov: %v\n", err)
-			if h := hint(err); h != "" {
+			if h := hintFor(err, ran.CommandPath()); h != "" {
 				fmt.Fprintf(stderr, "hint: %s\n", h)
 			}
 			if exitCode(err) == exitUsage {

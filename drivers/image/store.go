@@ -177,7 +177,7 @@ func (s *Store) readBlob(d, what string, limit int64) ([]byte, error) {
 	}
 	f, err := os.Open(s.blobPath(d))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s %s: %w: the blob is missing from %s (run: runprov fsck)", what, d, core.ErrCorrupt, s.layout.Images())
+		return nil, fmt.Errorf("%s %s: %w: the blob is missing from %s", what, d, core.ErrCorrupt, s.layout.Images())
 	}
 	if err != nil {
 		return nil, err

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -127,7 +129,8 @@ func (c *ChRun) Run(ctx context.Context, bundle, id string, stdio Stdio) (int, e
 	}
 	cmd := exec.Command(c.bin(), args...)
 	cmd.Env = chEnv()
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.Stdin, stdio.Stdout, stdio.Stderr
+	stderr := &tailWriter{w: stdio.Stderr}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.Stdin, stdio.Stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
@@ -147,12 +150,62 @@ func (c *ChRun) Run(ctx context.Context, bundle, id string, stdio Stdio) (int, e
 		if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
 			return 128 + int(st.Signal()), nil
 		}
+		if err := chExecFailure(stderr.tail()); err != nil {
+			return -1, err
+		}
 		return ee.ExitCode(), nil
 	case <-ctx.Done():
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 		return -1, ctx.Err()
 	}
+}
+
+// chExecErr is ch-run's last line when it could not exec the command, e.g.
+// "ch-run[7]: error: can't execve(2): /x: No such file or directory
+// (ch_core.c:410 2)"; the last number is errno.
+var chExecErr = regexp.MustCompile(`ch-run\[\d+\]: (?:error: )?can't execve\(2\): .* \(\S+ (\d+)\)\s*$`)
+
+// chExecFailure returns, when the last line ch-run wrote says it could not
+// exec the command, an error wrapping core.ErrCommandNotFound (ENOENT) or
+// core.ErrNotExecutable; nil otherwise. Nothing of the container ran then,
+// so the line is ch-run's own.
+func chExecFailure(tail []byte) error {
+	m := chExecErr.FindSubmatch(tail)
+	switch {
+	case m == nil:
+		return nil
+	case string(m[1]) == fmt.Sprint(int(syscall.ENOENT)):
+		return fmt.Errorf("%w: %s", core.ErrCommandNotFound, strings.TrimSpace(string(m[0])))
+	}
+	return fmt.Errorf("%w: %s", core.ErrNotExecutable, strings.TrimSpace(string(m[0])))
+}
+
+// tailWriter passes writes on to w (nil: discards them) and keeps the last
+// KiB written.
+type tailWriter struct {
+	w   io.Writer
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 1024 {
+		t.buf = append(t.buf[:0:0], t.buf[len(t.buf)-1024:]...)
+	}
+	t.mu.Unlock()
+	if t.w == nil {
+		return len(p), nil
+	}
+	return t.w.Write(p)
+}
+
+func (t *tailWriter) tail() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.buf
 }
 
 // Kill implements Runtime; ch-run containers are killed by Run when its

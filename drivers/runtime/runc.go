@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/runprov/runprov/core"
 )
 
 // Runc runs bundles with runc. Its state lives in Root (runc --root), a
@@ -170,12 +172,31 @@ func (r *Runc) exitOf(err error, logPath string) (int, error) {
 		return -1, fmt.Errorf("runc: %w", err)
 	}
 	if msg := runcError(logPath); msg != "" {
+		if sentinel := execFailure(msg); sentinel != nil {
+			return -1, fmt.Errorf("%w: %s", sentinel, msg)
+		}
 		return -1, fmt.Errorf("runc could not run the container: %s", msg)
 	}
 	if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
 		return 128 + int(st.Signal()), nil
 	}
 	return ee.ExitCode(), nil
+}
+
+// execFailure classifies runc's error when it could not exec the
+// container's command: "... unable to start container process: exec: "X":
+// stat X: no such file or directory" (or "executable file not found in
+// $PATH") when it is not in the image, another exec error (permission
+// denied, exec format error) when it cannot be executed; nil otherwise.
+func execFailure(msg string) error {
+	_, tail, ok := strings.Cut(msg, "unable to start container process: exec")
+	switch {
+	case !ok || !strings.HasPrefix(tail, ": ") && !strings.HasPrefix(tail, " "):
+		return nil
+	case strings.Contains(tail, "no such file or directory") || strings.Contains(tail, "executable file not found"):
+		return core.ErrCommandNotFound
+	}
+	return core.ErrNotExecutable
 }
 
 // runcError returns the error messages runc logged, "" when none.

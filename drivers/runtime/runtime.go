@@ -39,6 +39,8 @@ type Runtime interface {
 	// container is killed and deleted before Run returns ctx's error. The
 	// container is deleted when Run returns. err is only for failures of
 	// the runtime itself (it could not start the container): exit is then -1.
+	// A command that is not in the image, or cannot be executed, is such a
+	// failure wrapping core.ErrCommandNotFound or core.ErrNotExecutable.
 	Run(ctx context.Context, bundle, id string, stdio Stdio) (exit int, err error)
 	// Kill sends sig to the container's process; a container that does not
 	// exist is not an error.

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"strings"
 
+	"modernc.org/libc"
 	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/runprov/runprov/core"
 )
@@ -48,8 +50,16 @@ func readOnlyAuthorizer(action sqlite.AuthorizerActionCode, arg1, arg2, _, _ str
 // Query runs one read-only SQL statement and streams its result to w. A
 // statement that would write, or any statement the authorizer refuses, is
 // refused with an error wrapping core.ErrReadOnly; the database is also
-// opened read-only, so even a gap in the authorizer could not write.
+// opened read-only, so even a gap in the authorizer could not write. More
+// than one statement is refused with an error wrapping core.ErrInvalid.
 func (s *Store) Query(ctx context.Context, query string, w RowWriter) error {
+	n, err := countStatements(query)
+	if err != nil {
+		return err
+	}
+	if n > 1 {
+		return fmt.Errorf("%w: runprov query runs one SQL statement at a time; this holds %d", core.ErrInvalid, n)
+	}
 	db, err := sql.Open("sqlite", s.readDSN())
 	if err != nil {
 		return err
@@ -98,4 +108,56 @@ func (s *Store) Query(ctx context.Context, query string, w RowWriter) error {
 		}
 	}
 	return mapErr(rows.Err())
+}
+
+// countStatements counts the statements in query, not counting empty ones
+// (only whitespace and comments). The driver runs every statement of a
+// script and does not say where the first one ends, so the query is split
+// where SQLite's own sqlite3_complete says a statement ends: semicolons in
+// strings, quoted names, comments and trigger bodies do not count.
+func countStatements(query string) (int, error) {
+	tls := libc.NewTLS()
+	defer tls.Close()
+	complete := func(sql string) (bool, error) {
+		p, err := libc.CString(sql)
+		if err != nil {
+			return false, err
+		}
+		defer libc.Xfree(tls, p)
+		return sqlite3.Xsqlite3_complete(tls, p) == 1, nil
+	}
+	n := 0
+	for rest := query; ; {
+		end := -1
+		for i := strings.IndexByte(rest, ';'); i >= 0 && end < 0; {
+			ok, err := complete(rest[:i+1])
+			if err != nil {
+				return 0, err
+			}
+			if ok {
+				end = i
+			} else if j := strings.IndexByte(rest[i+1:], ';'); j >= 0 {
+				i += 1 + j
+			} else {
+				break
+			}
+		}
+		stmt := rest
+		if end >= 0 {
+			stmt = rest[:end]
+		}
+		// After a semicolon only whitespace and comments keep it complete;
+		// the newline ends a last "--" comment, which is otherwise pending.
+		empty, err := complete(";" + stmt + "\n")
+		if err != nil {
+			return 0, err
+		}
+		if !empty {
+			n++
+		}
+		if end < 0 {
+			return n, nil
+		}
+		rest = rest[end+1:]
+	}
 }

@@ -274,7 +274,7 @@ func unmarshalColumn(col, text string, dst any) error {
 		return nil
 	}
 	if err := json.Unmarshal([]byte(text), dst); err != nil {
-		return fmt.Errorf("%w: column %s is not the JSON it should be: %v; run runprov fsck", core.ErrCorrupt, col, err)
+		return fmt.Errorf("%w: column %s is not the JSON it should be: %v", core.ErrCorrupt, col, err)
 	}
 	return nil
 }
@@ -305,10 +305,10 @@ func parseLimits(text string) (core.RunLimits, error) {
 		} else {
 			var s string
 			if json.Unmarshal(raw.Timeout, &s) != nil {
-				return l, fmt.Errorf("%w: column runs.limits has timeout %s; run runprov fsck", core.ErrCorrupt, raw.Timeout)
+				return l, fmt.Errorf("%w: column runs.limits has timeout %s", core.ErrCorrupt, raw.Timeout)
 			}
 			if l.Timeout, err = time.ParseDuration(s); err != nil {
-				return l, fmt.Errorf("%w: column runs.limits has timeout %q; run runprov fsck", core.ErrCorrupt, s)
+				return l, fmt.Errorf("%w: column runs.limits has timeout %q", core.ErrCorrupt, s)
 			}
 		}
 	}

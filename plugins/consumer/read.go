@@ -72,7 +72,7 @@ func (c *Consumer) Cat(ctx context.Context, spec string) ([]byte, core.Commit, e
 	data, err := c.readFile(ctx, art, row)
 	if err != nil {
 		if errors.Is(err, core.ErrNotFound) {
-			return nil, core.Commit{}, fmt.Errorf("%w: the index names %s:%s but repo %q lacks it; run runprov fsck", core.ErrCorrupt, row.Hash, row.Path, row.Repo)
+			return nil, core.Commit{}, fmt.Errorf("%w: the index names %s:%s but repo %q lacks it", core.ErrCorrupt, row.Hash, row.Path, row.Repo)
 		}
 		return nil, core.Commit{}, err
 	}

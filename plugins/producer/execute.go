@@ -228,6 +228,18 @@ func runSteps(ctx context.Context, dir string, rt runtime.Runtime, cio runtime.S
 			run.Status, run.Reason = core.RunAborted, abortReason(cause)
 			return nil
 		}
+		step := "" // the main command; RUN steps are named
+		if i < len(run.Steps)-1 {
+			step = fmt.Sprintf("RUN step %d", i+1)
+		}
+		if code, what := execExit(err); code != 0 {
+			// The runtime printed its error on the container's stderr (and
+			// log): the reason names the status without repeating it.
+			st.ExitCode = code
+			run.Status, run.ExitCode = core.RunFailed, &code
+			run.Reason = strings.TrimPrefix(fmt.Sprintf("%s: %s: %s (exit %d)", step, what, argv0(st.Argv), code), ": ")
+			return nil
+		}
 		if err != nil {
 			run.Status, run.Reason = core.RunFailed, err.Error()
 			return err
@@ -235,17 +247,33 @@ func runSteps(ctx context.Context, dir string, rt runtime.Runtime, cio runtime.S
 		if code != 0 {
 			c := code
 			run.Status, run.ExitCode = core.RunFailed, &c
-			if i < len(run.Steps)-1 {
-				run.Reason = fmt.Sprintf("RUN step %d exited %d", i+1, code)
-			} else {
-				run.Reason = fmt.Sprintf("exited %d", code)
-			}
+			run.Reason = strings.TrimSpace(fmt.Sprintf("%s exited %d", step, code))
 			return nil
 		}
 	}
 	zero := 0
 	run.Status, run.ExitCode = core.RunSucceeded, &zero
 	return nil
+}
+
+// execExit is the exit status of a step whose command could not be
+// started, as podman's: 127 when it is not in the image, 126 when it cannot
+// be executed; 0 for any other err.
+func execExit(err error) (int, error) {
+	switch {
+	case errors.Is(err, core.ErrCommandNotFound):
+		return 127, core.ErrCommandNotFound
+	case errors.Is(err, core.ErrNotExecutable):
+		return 126, core.ErrNotExecutable
+	}
+	return 0, nil
+}
+
+func argv0(argv []string) string {
+	if len(argv) == 0 {
+		return ""
+	}
+	return argv[0]
 }
 
 // abortReason names what ended a run from outside.
