@@ -193,7 +193,7 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 		case core.RunSucceeded:
 			fmt.Fprintf(a.stderr, "runprov: run %s succeeded in %s; outputs: %d files\n", core.ShortRunID(run.ID), took, len(run.Outputs))
 		default:
-			fmt.Fprintf(a.stderr, "runprov: run %s %s: %s\n", core.ShortRunID(run.ID), run.Status, run.Reason)
+			fmt.Fprintf(a.stderr, "runprov: run %s %s: %s; outputs: %d files\n", core.ShortRunID(run.ID), run.Status, run.Reason, len(run.Outputs))
 		}
 	}
 	if err != nil {
@@ -291,17 +291,17 @@ func newProducer(a *app, st *sqlite.Store, runfiles producer.RunfileSource, imag
 }
 
 // abortStaleRuns marks aborted the running runs of runprov processes that
-// died (app.open calls it once per invocation) and, as root, removes the
-// containers and overlay roots they left.
+// died (app.open calls it once per invocation) and removes the containers,
+// overlay roots and scratch directories they left.
 func abortStaleRuns(ctx context.Context, st *sqlite.Store) (int, error) {
+	p, _ := newProducer(&app{}, st, nil, nil)
 	if os.Geteuid() == 0 {
-		p, _ := newProducer(&app{}, st, nil, nil)
 		if _, err := p.CleanStale(ctx); err != nil {
 			return 0, err
 		}
 	}
 	host, _ := os.Hostname()
-	return st.AbortStaleRuns(ctx, func(pid int, h, start string) bool {
+	ids, err := st.AbortStaleRuns(ctx, func(pid int, h, start string) bool {
 		if h != host {
 			return true // another machine's: cannot tell
 		}
@@ -312,4 +312,12 @@ func abortStaleRuns(ctx context.Context, st *sqlite.Store) (int, error) {
 		err := syscall.Kill(pid, 0)
 		return err == nil || errors.Is(err, syscall.EPERM)
 	})
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	for _, id := range ids {
+		errs = append(errs, p.CleanAbortedRun(ctx, id))
+	}
+	return len(ids), errors.Join(errs...)
 }
