@@ -49,7 +49,9 @@ mount, ptrace, bpf, keyctl, namespaces, modules, reboot and the like; LIMITs
 as cgroup limits where the host allows (the record says when not) and a
 timeout that kills. A Runfile without INPUT, OUTPUT or SCRATCH gets the TRE
 layout: --input data=PATH at /safe_data (and /inputs), outputs at
-/safe_outputs (and /outputs), scratch at /scratch.
+/safe_outputs (and /outputs), scratch at /scratch; such a run needs
+--input data=PATH, or --no-input to run without input data. Every INPUT a
+Runfile declares needs its --input NAME=PATH; a missing one is refused.
 
 RUN lines run first, each as its own container with the same mounts; the run
 stops at the first that fails. Then the main command (ENTRYPOINT + CMD, or
@@ -75,7 +77,8 @@ the run's status). LIMITs become sbatch options (--cpus-per-task, --mem,
 STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 		Example: `  runprov run 3f2a1c --input data=./survey.csv
   runprov run 3f2a1c --arg YEAR=2024 --outputs ./results --timeout 1h
-  runprov run 3f2a1c -- /bin/sh -c 'ls -l /safe_data'`,
+  runprov run 3f2a1c --input data=./survey.csv -- /bin/sh -c 'ls -l /safe_data'
+  runprov run 3f2a1c --no-input -- /bin/sh -c 'uname -a'`,
 		Args: func(cmd *cobra.Command, pos []string) error {
 			if n := cmd.ArgsLenAtDash(); n == 0 || len(pos) == 0 {
 				return usagef("run needs a COMMIT (see: runprov log)")
@@ -96,6 +99,9 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 			var err error
 			if opts.Inputs, err = keyValues("--input", inputs); err != nil {
 				return err
+			}
+			if opts.NoInput && len(opts.Inputs) > 0 {
+				return usagef("--no-input with --input: give one or the other")
 			}
 			if opts.Args, err = keyValues("--arg", args); err != nil {
 				return err
@@ -130,6 +136,7 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&inputs, "input", nil, "bind host `NAME=PATH` read-only at the Runfile's INPUT NAME (repeat)")
+	f.BoolVar(&opts.NoInput, "no-input", false, "run a TRE-layout Runfile (no INPUT, OUTPUT or SCRATCH lines) without input data")
 	f.StringVar(&opts.OutputsDir, "outputs", "", "host `DIR` for the outputs, new or empty (default STORE/runs/RUN/outputs)")
 	f.StringArrayVar(&args, "arg", nil, "set the Runfile's ARG `K=V` (repeat)")
 	f.DurationVar(&opts.Timeout, "timeout", 0, "kill the run after this `duration` (overrides LIMIT timeout)")

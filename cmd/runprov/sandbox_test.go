@@ -217,11 +217,11 @@ func ownerUID(fi os.FileInfo) int {
 func TestSandboxSystemKernel(t *testing.T) {
 	requireRunc(t)
 	rs := newRunStore(t, echoRunfile)
-	r1, errs, code := rs.run(t)
+	r1, errs, code := rs.run(t, "--no-input")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errs)
 	}
-	r2, errs, code := rs.run(t)
+	r2, errs, code := rs.run(t, "--no-input")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errs)
 	}
@@ -249,7 +249,7 @@ func TestSandboxSystemKernel(t *testing.T) {
 func TestSandboxDrift(t *testing.T) {
 	requireRunc(t)
 	rs := newRunStore(t, echoRunfile)
-	r1, errs, code := rs.run(t)
+	r1, errs, code := rs.run(t, "--no-input")
 	if code != 0 || r1 == nil || r1.SystemKernelSHA256 == "" {
 		t.Fatalf("first run: exit %d, record %+v\n%s", code, r1, errs)
 	}
@@ -296,7 +296,7 @@ func TestSandboxDrift(t *testing.T) {
 	}
 	db.Close()
 
-	r2, errs, code := rs.run(t)
+	r2, errs, code := rs.run(t, "--no-input")
 	if code != 0 || r2 == nil {
 		t.Fatalf("second run: exit %d\n%s", code, errs)
 	}
@@ -377,7 +377,7 @@ func TestSandboxRootless(t *testing.T) {
 	rl.chown(t, limited)
 	commit = strings.TrimSpace(as(0, "add", "--path", "limited", limited))
 	var lr core.Run
-	out = as(0, "--json", "run", commit)
+	out = as(0, "--json", "run", commit, "--no-input")
 	// stdout (the record) and stderr (progress, notes) come combined.
 	if i := strings.Index(out, "\n{\n"); i < 0 || json.NewDecoder(strings.NewReader(out[i:])).Decode(&lr) != nil {
 		t.Fatalf("rootless limited run --json: %s", out)

@@ -116,6 +116,7 @@ const (
 type Options struct {
 	Commit             string            // COMMIT[:PATH], a unique prefix
 	Inputs             map[string]string // --input NAME=PATH
+	NoInput            bool              // --no-input: a TRE-layout run without its input
 	OutputsDir         string            // --outputs DIR; "" = STORE/runs/RUN/outputs
 	Args               map[string]string // --arg K=V
 	Timeout            time.Duration     // --timeout; 0: the Runfile's
@@ -257,7 +258,7 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 			return nil, err
 		}
 	}
-	planned, err := Plan(PlanInput{Runfile: rf, Image: img.Config, Command: opts.Command, Inputs: inputs,
+	planned, err := Plan(PlanInput{Runfile: rf, Image: img.Config, Command: opts.Command, Inputs: inputs, NoInput: opts.NoInput,
 		OutputsDir: outputs, ScratchDir: filepath.Join(dir, "scratch"), VolumesDir: p.Layout.Volume(""), Timeout: opts.Timeout})
 	if err != nil {
 		return nil, err
