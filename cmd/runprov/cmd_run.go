@@ -41,7 +41,8 @@ the outputs directory is new or empty. Any refusal exits 125.
 The sandbox (runc): a user namespace in which the process runs as the Runfile's
 USER (default 65534:65534) mapped to an unprivileged host id; a network
 namespace with loopback only; a read-only root; INPUTs bound read-only, nosuid,
-nodev; OUTPUTs bound read-write to --outputs (default STORE/runs/RUN/outputs);
+nodev (as root through an idmapped mount, so USER reads the owner's private
+files; otherwise an input USER cannot read is refused); OUTPUTs bound read-write to --outputs (default STORE/runs/RUN/outputs);
 SCRATCH directories and /tmp writable and removed after the run, TMPDIR set to
 the first scratch; VOLUMEs from STORE/volumes/NAME; no capabilities, no new
 privileges, runc's masked /proc and /sys paths, a seccomp filter denying

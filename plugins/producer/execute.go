@@ -96,6 +96,9 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 		if err := mountOverlay(pl); err != nil {
 			return err
 		}
+		if err := mountInputs(pl); err != nil {
+			return err
+		}
 	case pl.Rootless && pl.Runtime == "runc":
 		// The upper directory gives the container's / its owner and
 		// mode: everyone must be able to pass it.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -238,6 +239,10 @@ type Sandbox struct {
 	CgroupsPath string            // "" when limits cannot be applied
 	Args        []string          // replaces p.Argv (a step); nil: p.Argv
 	Annotations map[string]string // e.g. the run id
+	// MountSources replaces the host path of a mount the runtime must
+	// bind from elsewhere (an input's idmapped mount); the record keeps
+	// the original.
+	MountSources map[string]string
 }
 
 // SpecFor is the OCI runtime spec of a planned run in a sandbox; pure.
@@ -246,10 +251,19 @@ func SpecFor(p *Planned, sb Sandbox) (*specs.Spec, error) {
 	if sb.Args != nil {
 		args = sb.Args
 	}
+	mounts := p.Mounts
+	if len(sb.MountSources) > 0 {
+		mounts = slices.Clone(p.Mounts)
+		for i, m := range mounts {
+			if src, ok := sb.MountSources[m.Source]; ok && m.Kind == core.MountInput {
+				mounts[i].Source = src
+			}
+		}
+	}
 	s, err := runtime.Spec(runtime.SpecOptions{
 		Rootfs: sb.Rootfs, Overlay: sb.Overlay, Hostname: sb.Hostname,
 		Args: args, Env: p.Env, Cwd: p.Cwd, UID: p.UID, GID: p.GID,
-		Mounts: p.Mounts, UIDMappings: sb.IDMap.UIDs, GIDMappings: sb.IDMap.GIDs,
+		Mounts: mounts, UIDMappings: sb.IDMap.UIDs, GIDMappings: sb.IDMap.GIDs,
 		Limits: p.Limits, CgroupsPath: sb.CgroupsPath,
 	})
 	if err != nil {
