@@ -47,7 +47,7 @@ func benchRun(ctx context.Context, env *benchEnv) error {
 		return err
 	}
 	commit := strings.TrimSpace(out)
-	if _, err := rp("run", commit); err != nil { // unpacks the rootfs once
+	if _, err := rp("run", commit, "--no-input"); err != nil { // unpacks the rootfs once
 		return err
 	}
 
@@ -55,7 +55,7 @@ func benchRun(ctx context.Context, env *benchEnv) error {
 	var runprovS sample
 	var rss int64
 	for range reps {
-		d, ru, err := timeRusage(ctx, env.runprov, "--store", store, "-q", "run", commit)
+		d, ru, err := timeRusage(ctx, env.runprov, "--store", store, "-q", "run", commit, "--no-input")
 		if err != nil {
 			return err
 		}

@@ -63,7 +63,7 @@ func benchSlurmJobs(ctx context.Context, env *benchEnv) error {
 		return err
 	}
 	commit := strings.TrimSpace(out)
-	if _, err := rp("run", commit); err != nil { // unpacks the rootfs, writes a config.json
+	if _, err := rp("run", commit, "--no-input"); err != nil { // unpacks the rootfs, writes a config.json
 		return err
 	}
 
@@ -109,13 +109,13 @@ func benchSlurmJobs(ctx context.Context, env *benchEnv) error {
 			return err
 		}
 		bareS = append(bareS, d)
-		d, err = timeIt(func() error { _, err := rp("run", commit, "--executor", "slurm", "--wait"); return err })
+		d, err = timeIt(func() error { _, err := rp("run", commit, "--executor", "slurm", "--wait", "--no-input"); return err })
 		if err != nil {
 			return err
 		}
 		waitS = append(waitS, d)
 		// Submission alone: prepare, script, sbatch; the job runs on.
-		d, err = timeIt(func() error { _, err := rp("run", commit, "--executor", "slurm"); return err })
+		d, err = timeIt(func() error { _, err := rp("run", commit, "--executor", "slurm", "--no-input"); return err })
 		if err != nil {
 			return err
 		}

@@ -79,7 +79,7 @@ itself failed.`,
 				return err
 			}
 			opts := producer.Options{
-				Commit: orig.Commit + ":" + orig.Path, Inputs: inputs, OutputsDir: outputs, Args: orig.Args,
+				Commit: orig.Commit + ":" + orig.Path, Inputs: inputs, NoInput: len(inputs) == 0, OutputsDir: outputs, Args: orig.Args,
 				Timeout: orig.Limits.Timeout, Runtime: orig.Runtime, AllowWeakerSandbox: orig.WeakerSandbox,
 				Command: command, Pull: producer.PullDefault, Progress: a.progress(), Executor: "local",
 			}

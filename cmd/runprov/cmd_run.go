@@ -42,7 +42,8 @@ the outputs directory is new or empty. Any refusal exits 125.
 The sandbox (runc): a user namespace in which the process runs as the Runfile's
 USER (default 65534:65534) mapped to an unprivileged host id; a network
 namespace with loopback only; a read-only root; INPUTs bound read-only, nosuid,
-nodev; OUTPUTs bound read-write to --outputs (default STORE/runs/RUN/outputs);
+nodev (as root through an idmapped mount, so USER reads the owner's private
+files; otherwise an input USER cannot read is refused); OUTPUTs bound read-write to --outputs (default STORE/runs/RUN/outputs);
 SCRATCH directories and /tmp writable and removed after the run, TMPDIR set to
 the first scratch; VOLUMEs from STORE/volumes/NAME; no capabilities, no new
 privileges, runc's masked /proc and /sys paths, a seccomp filter denying
@@ -50,7 +51,9 @@ mount, ptrace, bpf, keyctl, namespaces, modules, reboot and the like; LIMITs
 as cgroup limits where the host allows (the record says when not) and a
 timeout that kills. A Runfile without INPUT, OUTPUT or SCRATCH gets the TRE
 layout: --input data=PATH at /safe_data (and /inputs), outputs at
-/safe_outputs (and /outputs), scratch at /scratch.
+/safe_outputs (and /outputs), scratch at /scratch; such a run needs
+--input data=PATH, or --no-input to run without input data. Every INPUT a
+Runfile declares needs its --input NAME=PATH; a missing one is refused.
 
 RUN lines run first, each as its own container with the same mounts; the run
 stops at the first that fails. Then the main command (ENTRYPOINT + CMD, or
@@ -76,7 +79,8 @@ the run's status). LIMITs become sbatch options (--cpus-per-task, --mem,
 STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 		Example: `  runprov run 3f2a1c --input data=./survey.csv
   runprov run 3f2a1c --arg YEAR=2024 --outputs ./results --timeout 1h
-  runprov run 3f2a1c -- /bin/sh -c 'ls -l /safe_data'`,
+  runprov run 3f2a1c --input data=./survey.csv -- /bin/sh -c 'ls -l /safe_data'
+  runprov run 3f2a1c --no-input -- /bin/sh -c 'uname -a'`,
 		Args: func(cmd *cobra.Command, pos []string) error {
 			if n := cmd.ArgsLenAtDash(); n == 0 || len(pos) == 0 {
 				return usagef("run needs a COMMIT (see: runprov log)")
@@ -97,6 +101,9 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 			var err error
 			if opts.Inputs, err = keyValues("--input", inputs); err != nil {
 				return err
+			}
+			if opts.NoInput && len(opts.Inputs) > 0 {
+				return usagef("--no-input with --input: give one or the other")
 			}
 			if opts.Args, err = keyValues("--arg", args); err != nil {
 				return err
@@ -131,6 +138,7 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&inputs, "input", nil, "bind host `NAME=PATH` read-only at the Runfile's INPUT NAME (repeat)")
+	f.BoolVar(&opts.NoInput, "no-input", false, "run a TRE-layout Runfile (no INPUT, OUTPUT or SCRATCH lines) without input data")
 	f.StringVar(&opts.OutputsDir, "outputs", "", "host `DIR` for the outputs, new or empty (default STORE/runs/RUN/outputs)")
 	f.StringArrayVar(&args, "arg", nil, "set the Runfile's ARG `K=V` (repeat)")
 	f.DurationVar(&opts.Timeout, "timeout", 0, "kill the run after this `duration` (overrides LIMIT timeout)")
@@ -194,7 +202,7 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 		case core.RunSucceeded:
 			fmt.Fprintf(a.stderr, "runprov: run %s succeeded in %s; outputs: %d files\n", core.ShortRunID(run.ID), took, len(run.Outputs))
 		default:
-			fmt.Fprintf(a.stderr, "runprov: run %s %s: %s\n", core.ShortRunID(run.ID), run.Status, run.Reason)
+			fmt.Fprintf(a.stderr, "runprov: run %s %s: %s; outputs: %d files\n", core.ShortRunID(run.ID), run.Status, run.Reason, len(run.Outputs))
 		}
 	}
 	if err != nil {
@@ -292,17 +300,17 @@ func newProducer(a *app, st *sqlite.Store, runfiles producer.RunfileSource, imag
 }
 
 // abortStaleRuns marks aborted the running runs of runprov processes that
-// died (app.open calls it once per invocation) and, as root, removes the
-// containers and overlay roots they left.
+// died (app.open calls it once per invocation) and removes the containers,
+// overlay roots and scratch directories they left.
 func abortStaleRuns(ctx context.Context, st *sqlite.Store) (int, error) {
+	p, _ := newProducer(&app{}, st, nil, nil)
 	if os.Geteuid() == 0 {
-		p, _ := newProducer(&app{}, st, nil, nil)
 		if _, err := p.CleanStale(ctx); err != nil {
 			return 0, err
 		}
 	}
 	host, _ := os.Hostname()
-	return st.AbortStaleRuns(ctx, func(pid int, h, start string) bool {
+	ids, err := st.AbortStaleRuns(ctx, func(pid int, h, start string) bool {
 		if h != host {
 			return true // another machine's: cannot tell
 		}
@@ -313,4 +321,12 @@ func abortStaleRuns(ctx context.Context, st *sqlite.Store) (int, error) {
 		err := syscall.Kill(pid, 0)
 		return err == nil || errors.Is(err, syscall.EPERM)
 	})
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	for _, id := range ids {
+		errs = append(errs, p.CleanAbortedRun(ctx, id))
+	}
+	return len(ids), errors.Join(errs...)
 }

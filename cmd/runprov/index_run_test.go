@@ -95,7 +95,7 @@ func TestRunFromIndexDigest(t *testing.T) {
 		return strings.TrimSpace(out)
 	}
 	commit := add("FROM busybox@" + idxD + "\nCMD [\"/bin/sh\", \"-c\", \"echo from-index\"]\n")
-	out, errs, code := cli(t, store, "--json", "run", commit)
+	out, errs, code := cli(t, store, "--json", "run", commit, "--no-input")
 	var r core.Run
 	if code != 0 || json.Unmarshal([]byte(out), &r) != nil {
 		t.Fatalf("run of FROM index: exit %d\n%s\n%s", code, out, errs)
@@ -119,7 +119,7 @@ func TestRunFromIndexDigest(t *testing.T) {
 
 	// --platform naming the host picks the same manifest.
 	commit = add("FROM --platform=linux/" + hostArch() + " busybox@" + idxD + "\nCMD [\"/bin/true\"]\n")
-	out, errs, code = cli(t, store, "--json", "run", commit)
+	out, errs, code = cli(t, store, "--json", "run", commit, "--no-input")
 	r = core.Run{}
 	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || r.ImageDigest != hostD || r.IndexDigest != idxD {
 		t.Errorf("FROM --platform=linux/%s: exit %d, record %s / %s\n%s", hostArch(), code, r.ImageDigest, r.IndexDigest, errs)
@@ -128,7 +128,7 @@ func TestRunFromIndexDigest(t *testing.T) {
 	// A platform the index does not hold is refused, and nothing is recorded.
 	before := runCount(t, store)
 	commit = add("FROM --platform=linux/riscv64 busybox@" + idxD + "\nCMD [\"/bin/true\"]\n")
-	out, errs, code = cli(t, store, "--json", "run", commit)
+	out, errs, code = cli(t, store, "--json", "run", commit, "--no-input")
 	if code != exitRunprov {
 		t.Errorf("FROM --platform=linux/riscv64: exit %d, want %d\n%s\n%s", code, exitRunprov, out, errs)
 	}

@@ -179,7 +179,7 @@ CMD ["/bin/sh", "-c", "echo $GREETING; echo to-stderr >&2"]
 func TestRunRecordsAndStreams(t *testing.T) {
 	requireRunc(t)
 	rs := newRunStore(t, echoRunfile)
-	r, errs, code := rs.run(t, "--arg", "WHO=tests")
+	r, errs, code := rs.run(t, "--no-input", "--arg", "WHO=tests")
 	if code != 0 || r == nil {
 		t.Fatalf("exit %d\n%s", code, errs)
 	}
@@ -241,12 +241,12 @@ func contains(list []string, s string) bool {
 func TestRunExitStatusAndTimeout(t *testing.T) {
 	requireRunc(t)
 	rs := newRunStore(t, echoRunfile)
-	r, errs, code := rs.run(t, "--", "/bin/sh", "-c", "exit 3")
+	r, errs, code := rs.run(t, "--no-input", "--", "/bin/sh", "-c", "exit 3")
 	if code != 3 || r == nil || r.Status != core.RunFailed || r.ExitCode == nil || *r.ExitCode != 3 {
 		t.Fatalf("exit 3: code %d record %+v\n%s", code, r, errs)
 	}
 	start := time.Now()
-	r, errs, code = rs.run(t, "--timeout", "1s", "--", "/bin/sleep", "60")
+	r, errs, code = rs.run(t, "--no-input", "--timeout", "1s", "--", "/bin/sleep", "60")
 	if time.Since(start) > 30*time.Second {
 		t.Errorf("the timeout did not kill the run in time: %s", time.Since(start))
 	}
@@ -303,7 +303,7 @@ func TestRunRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Until(time.Unix(st.Ctim.Sec, st.Ctim.Nsec).Add(2100 * time.Millisecond)))
-	if r, errs, code := rs.run(t); code != 0 || !r.Approved {
+	if r, errs, code := rs.run(t, "--no-input"); code != 0 || !r.Approved {
 		t.Fatalf("approved image: exit %d\n%s", code, errs)
 	}
 	cache, err := os.ReadFile(filepath.Join(rs.dir, "images", ".runprov-verified"))
@@ -322,7 +322,7 @@ func TestRunRefusals(t *testing.T) {
 	if err := os.WriteFile(layerBlob, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	check("tampered image", "digest mismatch")
+	check("tampered image", "digest mismatch", "--no-input")
 }
 
 // abortRunfile writes into its scratch directory, then sleeps.
@@ -399,7 +399,7 @@ func testRunAbort(t *testing.T, sig os.Signal, wantCode int, reason string) {
 func TestRunStaleRunAborted(t *testing.T) {
 	requireRunc(t)
 	rs := newRunStore(t, echoRunfile)
-	cmd, stderr := helperProcess(t, rs.dir, "run", rs.commit, "--", "/bin/sleep", "60")
+	cmd, stderr := helperProcess(t, rs.dir, "run", rs.commit, "--no-input", "--", "/bin/sleep", "60")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -550,7 +550,7 @@ func TestRunChRun(t *testing.T) {
 func TestRunLimits(t *testing.T) {
 	requireRunc(t)
 	rs := newRunStore(t, "FROM IMAGE\nLIMIT memory=32m pids=20\nCMD [\"/bin/true\"]\n")
-	r, errs, _ := rs.run(t, "--", "/bin/sh", "-c", "sh -c 'i=0; while [ $i -lt 40 ]; do sleep 1 & i=$((i+1)); done' 2>/dev/null; echo forkloop=$?")
+	r, errs, _ := rs.run(t, "--no-input", "--", "/bin/sh", "-c", "sh -c 'i=0; while [ $i -lt 40 ]; do sleep 1 & i=$((i+1)); done' 2>/dev/null; echo forkloop=$?")
 	if r == nil {
 		t.Fatalf("pids: %s", errs)
 	}
@@ -560,7 +560,7 @@ func TestRunLimits(t *testing.T) {
 	if got := parseKV(errs)["forkloop"]; got == "" || got == "0" {
 		t.Errorf("40 processes started under pids=20 (forkloop=%q):\n%s", got, errs)
 	}
-	r, errs, code := rs.run(t, "--", "/bin/sh", "-c", "head -c 200000000 /dev/zero | tail > /dev/null && echo survived")
+	r, errs, code := rs.run(t, "--no-input", "--", "/bin/sh", "-c", "head -c 200000000 /dev/zero | tail > /dev/null && echo survived")
 	if r == nil || strings.Contains(errs, "survived") || code == 0 {
 		t.Errorf("a process used 200 MB under memory=32m: exit %d\n%s", code, errs)
 	}
@@ -601,7 +601,7 @@ CMD ["/bin/sh", "-c", "cat /out/carried; echo count=$(wc -l < /cache/count)"]
 	}
 
 	rs.commit = rs.add(t, "FROM IMAGE\nRUN exit 4\nCMD [\"/bin/sh\", \"-c\", \"echo main ran\"]\n")
-	r, errs, code := rs.run(t)
+	r, errs, code := rs.run(t, "--no-input")
 	if code != 4 || r == nil || r.Status != core.RunFailed || strings.Contains(errs, "main ran") {
 		t.Fatalf("failing step: exit %d\n%s", code, errs)
 	}
@@ -616,7 +616,7 @@ CMD ["/bin/sh", "-c", "cat /out/carried; echo count=$(wc -l < /cache/count)"]
 func TestRunTREStoreRequiresApproval(t *testing.T) {
 	requireRunc(t)
 	rs := newRunStore(t, echoRunfile, "--tre")
-	r, errs, code := rs.run(t)
+	r, errs, code := rs.run(t, "--no-input")
 	if code != exitRunprov || r != nil {
 		t.Errorf("unapproved image in a --tre store: exit %d, want %d\n%s", code, exitRunprov, errs)
 	}
@@ -627,7 +627,7 @@ func TestRunTREStoreRequiresApproval(t *testing.T) {
 		t.Errorf("%d runs recorded for a refused run", n)
 	}
 	mustCLI(t, 0, rs.dir, "image", "approve", rs.image, "--note", "reviewed")
-	if r, errs, code := rs.run(t); code != 0 || r == nil || !r.Approved {
+	if r, errs, code := rs.run(t, "--no-input"); code != 0 || r == nil || !r.Approved {
 		t.Fatalf("approved image in a --tre store: exit %d, record %+v\n%s", code, r, errs)
 	}
 }

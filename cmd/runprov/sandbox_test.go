@@ -10,9 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -20,7 +18,6 @@ import (
 	"time"
 
 	"github.com/runprov/runprov/core"
-	"github.com/runprov/runprov/core/coretest"
 )
 
 // sandboxCheck prints key=value lines about the sandbox it runs in.
@@ -220,11 +217,11 @@ func ownerUID(fi os.FileInfo) int {
 func TestSandboxSystemKernel(t *testing.T) {
 	requireRunc(t)
 	rs := newRunStore(t, echoRunfile)
-	r1, errs, code := rs.run(t)
+	r1, errs, code := rs.run(t, "--no-input")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errs)
 	}
-	r2, errs, code := rs.run(t)
+	r2, errs, code := rs.run(t, "--no-input")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errs)
 	}
@@ -252,7 +249,7 @@ func TestSandboxSystemKernel(t *testing.T) {
 func TestSandboxDrift(t *testing.T) {
 	requireRunc(t)
 	rs := newRunStore(t, echoRunfile)
-	r1, errs, code := rs.run(t)
+	r1, errs, code := rs.run(t, "--no-input")
 	if code != 0 || r1 == nil || r1.SystemKernelSHA256 == "" {
 		t.Fatalf("first run: exit %d, record %+v\n%s", code, r1, errs)
 	}
@@ -299,7 +296,7 @@ func TestSandboxDrift(t *testing.T) {
 	}
 	db.Close()
 
-	r2, errs, code := rs.run(t)
+	r2, errs, code := rs.run(t, "--no-input")
 	if code != 0 || r2 == nil {
 		t.Fatalf("second run: exit %d\n%s", code, errs)
 	}
@@ -325,43 +322,8 @@ const rootlessUser = "runprovtest"
 // the user's subordinate ids. The process is still the Runfile's USER, and
 // what it wrote is the user's afterwards.
 func TestSandboxRootless(t *testing.T) {
-	requireRunc(t)
-	for _, b := range []string{"newuidmap", "newgidmap", "unshare", "useradd"} {
-		coretest.RequireBinary(t, b)
-	}
-	u, err := user.Lookup(rootlessUser)
-	if err != nil {
-		if out, err := exec.Command("useradd", "--create-home", "--shell", "/bin/sh", rootlessUser).CombinedOutput(); err != nil {
-			t.Fatalf("useradd: %v: %s", err, out)
-		}
-		if u, err = user.Lookup(rootlessUser); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if data, _ := os.ReadFile("/etc/subuid"); !strings.Contains(string(data), rootlessUser+":") {
-		out, err := exec.Command("usermod", "--add-subuids", "300000-365535", "--add-subgids", "300000-365535", rootlessUser).CombinedOutput()
-		if err != nil {
-			t.Fatalf("usermod: %v: %s", err, out)
-		}
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-
-	// A directory the user owns, reachable by it (t.TempDir is root's 0700).
-	base, err := os.MkdirTemp("", "runprov-rootless-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { exec.Command("rm", "-rf", base).Run() })
-	os.Chmod(base, 0o755)
-	exe := filepath.Join(base, "runprov.test")
-	if out, err := exec.Command("cp", os.Args[0], exe).CombinedOutput(); err != nil {
-		t.Fatalf("copy the test binary: %v: %s", err, out)
-	}
-	lay, d := busyboxLayout(t)
-	if out, err := exec.Command("cp", "-r", lay, filepath.Join(base, "layout")).CombinedOutput(); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
+	rl := newRootless(t)
+	base, uid, d, as := rl.base, rl.uid, rl.digest, rl.as
 	in := filepath.Join(base, "in")
 	os.Mkdir(in, 0o755)
 	os.WriteFile(filepath.Join(in, "x.csv"), []byte("1\n2\n"), 0o644)
@@ -374,25 +336,8 @@ func TestSandboxRootless(t *testing.T) {
 		fmt.Sprintf("if echo x | nc -w 2 127.0.0.1 %d >/dev/null 2>&1; then echo tcp=connected; else echo tcp=failed; fi; ", port) +
 		"wc -l < /safe_data/x.csv > /safe_outputs/n.txt; echo s > /scratch/s; echo capeff=$(grep CapEff /proc/self/status | cut -f2)"
 	os.WriteFile(filepath.Join(base, "Runfile"), []byte("FROM busybox@"+d+"\n"+`CMD ["/bin/sh", "-c", "`+script+`"]`+"\n"), 0o644)
-	if out, err := exec.Command("chown", "-R", u.Uid+":"+u.Gid, base).CombinedOutput(); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	store := filepath.Join(base, "store")
-	as := func(want int, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(exe, "-test.run=^TestRunHelperProcess$")
-		argsJSON, _ := json.Marshal(append([]string{"--store", store}, args...))
-		cmd.Env = []string{"RUNPROV_HELPER_ARGS=" + string(argsJSON), "HOME=" + base, "USER=" + rootlessUser, "PATH=" + os.Getenv("PATH")}
-		cmd.Dir = base
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-		out, err := cmd.CombinedOutput()
-		if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != want {
-			t.Fatalf("runprov %s as %s: %v, want exit %d\n%s", strings.Join(args, " "), rootlessUser, err, want, out)
-		}
-		return string(out)
-	}
-	as(0, "init")
-	as(0, "image", "import", filepath.Join(base, "layout"))
+	rl.chown(t, base)
+	store := rl.store
 	commit := strings.TrimSpace(as(0, "add", filepath.Join(base, "Runfile")))
 	out := as(0, "run", commit, "--input", "data="+in)
 	got := parseKV(out)
@@ -429,10 +374,10 @@ func TestSandboxRootless(t *testing.T) {
 	// applied, the run still goes ahead and its record says so.
 	limited := filepath.Join(base, "Runfile.limited")
 	os.WriteFile(limited, []byte("FROM busybox@"+d+"\nLIMIT memory=64M pids=32 timeout=1m\nCMD [\"/bin/true\"]\n"), 0o644)
-	exec.Command("chown", u.Uid+":"+u.Gid, limited).Run()
+	rl.chown(t, limited)
 	commit = strings.TrimSpace(as(0, "add", "--path", "limited", limited))
 	var lr core.Run
-	out = as(0, "--json", "run", commit)
+	out = as(0, "--json", "run", commit, "--no-input")
 	// stdout (the record) and stderr (progress, notes) come combined.
 	if i := strings.Index(out, "\n{\n"); i < 0 || json.NewDecoder(strings.NewReader(out[i:])).Decode(&lr) != nil {
 		t.Fatalf("rootless limited run --json: %s", out)

@@ -84,11 +84,12 @@ LIMIT cpus=1 memory=64m timeout=2m
 CMD ["/bin/sh", "-c", "echo hello $WHO > /safe_outputs/greeting.txt; echo done"]
 `
 
-// slurmRun runs `runprov --json run COMMIT --executor slurm args...` and
-// decodes what it prints into v.
+// slurmRun runs `runprov --json run COMMIT --executor slurm --no-input
+// args...` (the Runfiles here have the TRE layout and no input) and decodes
+// what it prints into v.
 func slurmRun(t *testing.T, rs *runStore, v any, args ...string) (string, int) {
 	t.Helper()
-	out, errs, code := cli(t, rs.dir, append([]string{"--json", "run", rs.commit, "--executor", "slurm"}, args...)...)
+	out, errs, code := cli(t, rs.dir, append([]string{"--json", "run", rs.commit, "--executor", "slurm", "--no-input"}, args...)...)
 	if v != nil && code == 0 {
 		if err := json.Unmarshal([]byte(out), v); err != nil {
 			t.Fatalf("run printed %q: %v\n%s", out, err, errs)
@@ -140,7 +141,7 @@ func TestSlurmRunMatchesLocalRun(t *testing.T) {
 	if logs, _ := os.ReadFile(filepath.Join(rs.dir, "runs", r.ID, "stdout.log")); string(logs) != "done\n" {
 		t.Errorf("stdout.log = %q", logs)
 	}
-	local, errs, code := rs.run(t, "--arg", "WHO=slurm")
+	local, errs, code := rs.run(t, "--no-input", "--arg", "WHO=slurm")
 	if code != 0 {
 		t.Fatalf("local run: exit %d\n%s", code, errs)
 	}
@@ -411,7 +412,7 @@ func TestSlurmWaitExitStatus(t *testing.T) {
 LIMIT cpus=1 memory=64m timeout=2m
 CMD ["/bin/sh", "-c", "echo partial > /safe_outputs/partial.txt; exit 3"]
 `)
-	out, errs, code := cli(t, rs.dir, "--json", "run", rs.commit, "--executor", "slurm", "--wait")
+	out, errs, code := cli(t, rs.dir, "--json", "run", rs.commit, "--executor", "slurm", "--wait", "--no-input")
 	if code != 3 {
 		t.Fatalf("run --executor slurm --wait of a command that exits 3: exit %d, want 3\n%s\n%s", code, out, errs)
 	}
@@ -441,7 +442,7 @@ func TestSlurmRealBinary(t *testing.T) {
 	t.Setenv(slurmBinaryEnv, "")
 	bin := runprovBinary(t)
 	rs := newRunStore(t, slurmRunfile)
-	cmd := exec.Command(bin, "--store", rs.dir, "--json", "run", rs.commit, "--executor", "slurm", "--wait", "--arg", "WHO=node")
+	cmd := exec.Command(bin, "--store", rs.dir, "--json", "run", rs.commit, "--executor", "slurm", "--wait", "--no-input", "--arg", "WHO=node")
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

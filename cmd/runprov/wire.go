@@ -30,7 +30,7 @@ func wire(a *app, st *sqlite.Store) *core.Terminal {
 		t.Drivers.Register(rt)
 	}
 	t.Plugins.Register(prod)
-	t.Plugins.Register(&history.Checker{Store: st})
+	t.Plugins.Register(&history.Checker{Store: st, RunsDir: layout.RunsDir()})
 	slurm := &slurmdrv.Client{Log: a.log}
 	t.Drivers.Register(slurm)
 	t.Plugins.Register(&slurmplug.Tracker{Store: st, Layout: layout, Scheduler: slurm, Log: a.log, Grace: slurmGrace()})

@@ -182,12 +182,13 @@ func putRunChildren(ctx context.Context, tx *sql.Tx, r *core.Run) error {
 }
 
 // AbortStaleRuns marks aborted every running run whose owner process is
-// gone: isAlive(owner_pid, owner_host, owner_start) is false. It returns how many it
-// marked. Runs without an owner (queued on Slurm) are left alone.
-func (s *Store) AbortStaleRuns(ctx context.Context, isAlive func(pid int, host, start string) bool) (int, error) {
+// gone: isAlive(owner_pid, owner_host, owner_start) is false. It returns the ids it
+// marked, for the caller to clean up what those runs left. Runs without an
+// owner (queued on Slurm) are left alone.
+func (s *Store) AbortStaleRuns(ctx context.Context, isAlive func(pid int, host, start string) bool) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, owner_pid, owner_host, owner_start FROM runs WHERE status = 'running' AND owner_pid > 0`)
 	if err != nil {
-		return 0, mapErr(err)
+		return nil, mapErr(err)
 	}
 	type owner struct {
 		id          string
@@ -199,7 +200,7 @@ func (s *Store) AbortStaleRuns(ctx context.Context, isAlive func(pid int, host, 
 		var o owner
 		if err := rows.Scan(&o.id, &o.pid, &o.host, &o.start); err != nil {
 			rows.Close()
-			return 0, err
+			return nil, err
 		}
 		if !isAlive(o.pid, o.host, o.start) {
 			stale = append(stale, o)
@@ -207,11 +208,12 @@ func (s *Store) AbortStaleRuns(ctx context.Context, isAlive func(pid int, host, 
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil || len(stale) == 0 {
-		return 0, mapErr(err)
+		return nil, mapErr(err)
 	}
-	n := 0
+	var ids []string
 	now := timeText(s.now())
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		ids = ids[:0] // a retried transaction starts over
 		for _, o := range stale {
 			res, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'aborted', ended_at = CASE WHEN ended_at = '' THEN ? ELSE ended_at END,
 				reason = ? WHERE id = ? AND status = 'running' AND owner_pid = ?`,
@@ -219,12 +221,16 @@ func (s *Store) AbortStaleRuns(ctx context.Context, isAlive func(pid int, host, 
 			if err != nil {
 				return err
 			}
-			k, _ := res.RowsAffected()
-			n += int(k)
+			if k, _ := res.RowsAffected(); k > 0 {
+				ids = append(ids, o.id)
+			}
 		}
 		return nil
 	})
-	return n, err
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
 }
 
 // LastRunSnapshot returns the newest run of commit other than exceptID

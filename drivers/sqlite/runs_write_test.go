@@ -73,9 +73,9 @@ func TestAbortStaleRuns(t *testing.T) {
 	}
 	// Run 0 belongs to a dead process, run 1 to a live one.
 	s.DB().Exec("UPDATE runs SET owner_pid = 999999 WHERE id = ?", ids[0])
-	n, err := s.AbortStaleRuns(ctx, func(pid int, host, start string) bool { return pid != 999999 })
-	if err != nil || n != 1 {
-		t.Fatalf("AbortStaleRuns: %d, %v; want 1", n, err)
+	got, err := s.AbortStaleRuns(ctx, func(pid int, host, start string) bool { return pid != 999999 })
+	if err != nil || len(got) != 1 || got[0] != ids[0] {
+		t.Fatalf("AbortStaleRuns: %v, %v; want [%s]", got, err, ids[0])
 	}
 	for i, want := range []core.RunStatus{core.RunAborted, core.RunRunning, core.RunQueued} {
 		r, err := s.Run(ctx, ids[i])
@@ -86,8 +86,8 @@ func TestAbortStaleRuns(t *testing.T) {
 			t.Errorf("run %d: %s %q ended %v, want %s", i, r.Status, r.Reason, r.Ended, want)
 		}
 	}
-	if n, _ := s.AbortStaleRuns(ctx, func(int, string, string) bool { return false }); n != 1 {
-		t.Errorf("second pass marked %d, want 1 (run 1 only)", n)
+	if got, _ := s.AbortStaleRuns(ctx, func(int, string, string) bool { return false }); len(got) != 1 || got[0] != ids[1] {
+		t.Errorf("second pass marked %v, want [%s] (run 1 only)", got, ids[1])
 	}
 	id, sha, err := s.LastRunSnapshot(ctx, "nope", "")
 	if err != nil || id != "" || sha != "" {

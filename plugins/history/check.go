@@ -22,12 +22,16 @@ type CheckStore interface {
 
 // Checker is the runs' part of runprov fsck: every finished run (succeeded,
 // failed, aborted) has an end time, and the environment and SystemKernel
-// snapshots a run refers to exist and hash to their keys. It does not
+// snapshots a run refers to exist and hash to their keys, and no finished
+// run left its scratch directory (check_scratch.go). It does not
 // re-hash input or output files: those live in the user's directories, may
 // change after a run by design, and can be as large as the data
 // (reproduce re-hashes inputs; diff compares outputs).
 type Checker struct {
 	Store CheckStore
+	// RunsDir is STORE/runs, where finished runs must have left no
+	// scratch ("": not checked).
+	RunsDir string
 }
 
 var _ core.Checker = (*Checker)(nil)
@@ -39,6 +43,9 @@ func (c *Checker) Name() string { return "runs" }
 func (c *Checker) Check(ctx context.Context, report func(core.Problem)) error {
 	runs, err := c.Store.Runs(ctx, core.RunFilter{})
 	if err != nil {
+		return err
+	}
+	if err := c.checkScratch(runs, report); err != nil {
 		return err
 	}
 	// Many runs share a snapshot: look each key up once.

@@ -64,31 +64,8 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 	bg := context.WithoutCancel(ctx)
 	own := owners{rootless: pl.Rootless, idmap: pl.IDMap, same: pl.SameOwner}
 
-	var outputs, scratch, give []string
-	outName := map[string]string{}
-	inputs := map[string]string{}
-	seen := map[string]bool{}
-	for _, m := range run.Mounts {
-		if seen[m.Kind+"\x00"+m.Source] {
-			continue
-		}
-		seen[m.Kind+"\x00"+m.Source] = true
-		switch m.Kind {
-		case core.MountInput:
-			inputs[m.Name] = m.Source
-		case core.MountOutput:
-			outputs = append(outputs, m.Source)
-			outName[m.Source] = m.Target
-			give = append(give, m.Source)
-		case core.MountScratch:
-			scratch = append(scratch, m.Source)
-			give = append(give, m.Source)
-		case core.MountVolume:
-			if _, err := os.Stat(m.Source); errors.Is(err, os.ErrNotExist) {
-				give = append(give, m.Source)
-			}
-		}
-	}
+	d := runDirsOf(run)
+	outputs, scratch, give, inputs, outName := d.outputs, d.scratch, d.give, d.inputs, d.outName
 	for _, o := range outputs {
 		if err := checkEmptyDir(o); err != nil {
 			return err
@@ -107,18 +84,7 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 			return nil
 		}
 		cleaned = true
-		var errs []error
-		if pl.RunRoot != "" {
-			errs = append(errs, unmountOverlay(pl))
-		}
-		if pl.Rootless && pl.Runtime == "runc" {
-			errs = append(errs, removeAll(filepath.Join(dir, "overlay")))
-			os.Remove(filepath.Join(dir, "rootfs"))
-		}
-		// Scratch goes whatever happened; outputs return to the user.
-		errs = append(errs, own.release(scratch, outputs))
-		os.Remove(filepath.Join(dir, "scratch"))
-		return errors.Join(errs...)
+		return cleanupRun(dir, pl, own, scratch, outputs)
 	}
 	defer cleanup()
 	if err := own.give(give, pl.HostUID, pl.HostGID, pl.ContainerUID, pl.ContainerGID); err != nil {
@@ -128,6 +94,9 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 	switch {
 	case pl.RunRoot != "":
 		if err := mountOverlay(pl); err != nil {
+			return err
+		}
+		if err := mountInputs(pl); err != nil {
 			return err
 		}
 	case pl.Rootless && pl.Runtime == "runc":
@@ -181,26 +150,86 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 	inWG.Wait()
 	run.Inputs = inRecs
 	cerr := cleanup()
-	if runErr != nil {
-		return errors.Join(runErr, cerr)
-	}
-	if cerr != nil {
-		return cerr
-	}
-	if inErr != nil {
-		return fmt.Errorf("hash inputs: %w", inErr)
-	}
-	if run.Status == core.RunAborted {
-		return nil // Ctrl-C: leave at once; the outputs stay, unhashed
-	}
+	// Whatever ended the run, the record lists the outputs it left: a
+	// failed or aborted run's files are kept and must be accounted for.
+	var outErr error
 	for _, o := range outputs {
+		if _, err := os.Lstat(o); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
 		recs, err := Manifest(bg, outName[o], o, 0)
 		if err != nil {
-			return fmt.Errorf("hash outputs: %w", err)
+			outErr = errors.Join(outErr, err)
+			continue
 		}
 		run.Outputs = append(run.Outputs, recs...)
 	}
-	return nil
+	if outErr != nil {
+		outErr = fmt.Errorf("hash outputs: %w", outErr)
+	}
+	if runErr != nil {
+		return errors.Join(runErr, cerr, outErr)
+	}
+	if cerr != nil {
+		return errors.Join(cerr, outErr)
+	}
+	if inErr != nil {
+		return errors.Join(fmt.Errorf("hash inputs: %w", inErr), outErr)
+	}
+	return outErr
+}
+
+// runDirs are a run's host directories by role, from its recorded mounts.
+type runDirs struct {
+	inputs  map[string]string // INPUT name → host path
+	outputs []string
+	outName map[string]string // output host path → container path
+	scratch []string
+	give    []string // made before the run and handed to its USER
+}
+
+func runDirsOf(run *core.Run) runDirs {
+	d := runDirs{inputs: map[string]string{}, outName: map[string]string{}}
+	seen := map[string]bool{}
+	for _, m := range run.Mounts {
+		if seen[m.Kind+"\x00"+m.Source] {
+			continue
+		}
+		seen[m.Kind+"\x00"+m.Source] = true
+		switch m.Kind {
+		case core.MountInput:
+			d.inputs[m.Name] = m.Source
+		case core.MountOutput:
+			d.outputs = append(d.outputs, m.Source)
+			d.outName[m.Source] = m.Target
+			d.give = append(d.give, m.Source)
+		case core.MountScratch:
+			d.scratch = append(d.scratch, m.Source)
+			d.give = append(d.give, m.Source)
+		case core.MountVolume:
+			if _, err := os.Stat(m.Source); errors.Is(err, os.ErrNotExist) {
+				d.give = append(d.give, m.Source)
+			}
+		}
+	}
+	return d
+}
+
+// cleanupRun undoes what executing a run made: the overlay root, the
+// scratch directories (whatever happened) and the USER's ownership of the
+// outputs, which return to the user running runprov.
+func cleanupRun(dir string, pl *execPlan, own owners, scratch, outputs []string) error {
+	var errs []error
+	if pl.RunRoot != "" {
+		errs = append(errs, unmountOverlay(pl))
+	}
+	if pl.Rootless && pl.Runtime == "runc" {
+		errs = append(errs, removeAll(filepath.Join(dir, "overlay")))
+		os.Remove(filepath.Join(dir, "rootfs"))
+	}
+	errs = append(errs, own.release(scratch, outputs))
+	os.Remove(filepath.Join(dir, "scratch"))
+	return errors.Join(errs...)
 }
 
 // runSteps runs the steps in order and sets the run's status.

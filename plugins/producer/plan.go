@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +27,8 @@ type PlanInput struct {
 	Command []string // runprov run -- CMD ARGS: replaces CMD; nil: none given
 	// Inputs maps INPUT names to absolute host paths (--input NAME=PATH).
 	Inputs map[string]string
+	// NoInput lets a TRE-layout run go without its input data (--no-input).
+	NoInput bool
 	// OutputsDir is the host directory of the outputs; with several OUTPUT
 	// lines each gets OutputsDir/<its container path>.
 	OutputsDir string
@@ -136,9 +139,17 @@ func planMounts(in PlanInput, p *Planned) error {
 		return fmt.Errorf("plan run: %w: outputs, scratch and volumes need absolute host directories", core.ErrInvalid)
 	}
 	if tre {
-		if src, ok := in.Inputs[runfile.TRELayout.InputName]; ok {
+		name := runfile.TRELayout.InputName
+		src, ok := in.Inputs[name]
+		if !ok && !in.NoInput {
+			// A forgotten --input would otherwise run the analysis on an
+			// empty /safe_data and record it as succeeded.
+			return fmt.Errorf("%s: %w: no --input %s: the Runfile declares no INPUT, OUTPUT or SCRATCH, so it runs in the TRE layout, whose input %s is bound at %s; give it with --input %s=PATH, or say the run has no input with --no-input",
+				rf.Path, core.ErrInvalid, name, name, strings.Join(runfile.TRELayout.InputTargets, " and "), name)
+		}
+		if ok {
 			for _, t := range runfile.TRELayout.InputTargets {
-				p.Mounts = append(p.Mounts, core.RunMount{Kind: core.MountInput, Name: runfile.TRELayout.InputName, Source: src, Target: t, ReadOnly: true})
+				p.Mounts = append(p.Mounts, core.RunMount{Kind: core.MountInput, Name: name, Source: src, Target: t, ReadOnly: true})
 			}
 		}
 		for _, t := range runfile.TRELayout.OutputTargets {
@@ -149,7 +160,7 @@ func planMounts(in PlanInput, p *Planned) error {
 	for _, i := range inputs {
 		src, ok := in.Inputs[i.Name]
 		if !ok {
-			return fmt.Errorf("%s:%d: INPUT %s: %w: give its host path with --input %s=PATH", rf.Path, i.Line, i.Name, core.ErrInvalid, i.Name)
+			return fmt.Errorf("%s:%d: INPUT %s: %w: no --input %s was given; give its host path with --input %s=PATH", rf.Path, i.Line, i.Name, core.ErrInvalid, i.Name, i.Name)
 		}
 		p.Mounts = append(p.Mounts, core.RunMount{Kind: core.MountInput, Name: i.Name, Source: src, Target: i.Target, ReadOnly: true})
 	}
@@ -228,6 +239,10 @@ type Sandbox struct {
 	CgroupsPath string            // "" when limits cannot be applied
 	Args        []string          // replaces p.Argv (a step); nil: p.Argv
 	Annotations map[string]string // e.g. the run id
+	// MountSources replaces the host path of a mount the runtime must
+	// bind from elsewhere (an input's idmapped mount); the record keeps
+	// the original.
+	MountSources map[string]string
 }
 
 // SpecFor is the OCI runtime spec of a planned run in a sandbox; pure.
@@ -236,10 +251,19 @@ func SpecFor(p *Planned, sb Sandbox) (*specs.Spec, error) {
 	if sb.Args != nil {
 		args = sb.Args
 	}
+	mounts := p.Mounts
+	if len(sb.MountSources) > 0 {
+		mounts = slices.Clone(p.Mounts)
+		for i, m := range mounts {
+			if src, ok := sb.MountSources[m.Source]; ok && m.Kind == core.MountInput {
+				mounts[i].Source = src
+			}
+		}
+	}
 	s, err := runtime.Spec(runtime.SpecOptions{
 		Rootfs: sb.Rootfs, Overlay: sb.Overlay, Hostname: sb.Hostname,
 		Args: args, Env: p.Env, Cwd: p.Cwd, UID: p.UID, GID: p.GID,
-		Mounts: p.Mounts, UIDMappings: sb.IDMap.UIDs, GIDMappings: sb.IDMap.GIDs,
+		Mounts: mounts, UIDMappings: sb.IDMap.UIDs, GIDMappings: sb.IDMap.GIDs,
 		Limits: p.Limits, CgroupsPath: sb.CgroupsPath,
 	})
 	if err != nil {

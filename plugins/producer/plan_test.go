@@ -27,7 +27,7 @@ func plan(t *testing.T, rf string, img core.ImageConfig, cmd []string, inputs ma
 	if f, err = f.Resolve(nil); err != nil {
 		t.Fatal(err)
 	}
-	return Plan(PlanInput{Runfile: f, Image: img, Command: cmd, Inputs: inputs, OutputsDir: "/o", ScratchDir: "/s", VolumesDir: "/v"})
+	return Plan(PlanInput{Runfile: f, Image: img, Command: cmd, Inputs: inputs, NoInput: len(inputs) == 0, OutputsDir: "/o", ScratchDir: "/s", VolumesDir: "/v"})
 }
 
 // TestPlanCommand: ENTRYPOINT and CMD combine as in Dockerfiles.

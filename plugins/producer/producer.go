@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -119,6 +118,7 @@ const (
 type Options struct {
 	Commit             string            // COMMIT[:PATH], a unique prefix
 	Inputs             map[string]string // --input NAME=PATH
+	NoInput            bool              // --no-input: a TRE-layout run without its input
 	OutputsDir         string            // --outputs DIR; "" = STORE/runs/RUN/outputs
 	Args               map[string]string // --arg K=V
 	Timeout            time.Duration     // --timeout; 0: the Runfile's
@@ -158,6 +158,9 @@ type execPlan struct {
 	// SameOwner: the container's user writes files as the runprov user
 	// (ch-run maps USER to it), so no ownership changes hands.
 	SameOwner bool `json:"same_owner,omitempty"`
+	// IDMapped are the inputs a root run binds through idmapped mounts
+	// (inputs.go).
+	IDMapped []idmappedInput `json:"idmapped,omitempty"`
 }
 
 // NewRunID returns 32 random lowercase hex digits.
@@ -237,17 +240,12 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 		if err != nil {
 			return nil, err
 		}
-		fi, err := os.Stat(abs)
-		if err != nil {
+		// Whether the run's user can read it is planInputs' to check.
+		if _, err := os.Stat(abs); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return nil, fmt.Errorf("--input %s=%s: %w: no such file or directory; give the path of the data to bind at INPUT %s", name, hp, core.ErrNotFound, name)
 			}
 			return nil, fmt.Errorf("--input %s=%s: %w", name, hp, err)
-		}
-		// The container's user is nobody on the host: it reads what
-		// everyone may read.
-		if want := fs.FileMode(0o004) | map[bool]fs.FileMode{true: 0o001}[fi.IsDir()]; fi.Mode().Perm()&want != want && opts.Runtime != "ch-run" {
-			p.log().Warn("the run's user may not be able to read this input: it is not readable by others (chmod -R o+rX)", "input", name, "path", abs, "mode", fi.Mode().Perm())
 		}
 		inputs[name] = abs
 	}
@@ -260,7 +258,7 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 			return nil, err
 		}
 	}
-	planned, err := Plan(PlanInput{Runfile: rf, Image: img.Config, Command: opts.Command, Inputs: inputs,
+	planned, err := Plan(PlanInput{Runfile: rf, Image: img.Config, Command: opts.Command, Inputs: inputs, NoInput: opts.NoInput,
 		OutputsDir: outputs, ScratchDir: filepath.Join(dir, "scratch"), VolumesDir: p.Layout.Volume(""), Timeout: opts.Timeout})
 	if err != nil {
 		return nil, err
@@ -340,6 +338,10 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 		sb.Rootfs = filepath.Join(pl.RunRoot, "rootfs")
 	}
 
+	if sb.MountSources, err = planInputs(pl, planned.Mounts, pl.SameOwner); err != nil {
+		return nil, err
+	}
+	lap("check the inputs can be read")
 	spec, err := SpecFor(planned, sb)
 	if err != nil {
 		return nil, err

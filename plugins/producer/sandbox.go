@@ -120,6 +120,9 @@ func unmountOverlay(pl *execPlan) error {
 	if pl.RunRoot == "" {
 		return nil
 	}
+	if err := unmountInputs(pl.RunRoot); err != nil {
+		return err // never remove the directory through a mounted input
+	}
 	merged := filepath.Join(pl.RunRoot, "rootfs")
 	if err := unix.Unmount(merged, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("unmount %s: %w", merged, err)
