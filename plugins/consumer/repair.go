@@ -133,4 +133,3 @@ func sortRows(ctx context.Context, repo core.GitRepo, rows []core.Commit) (int, 
 	}
 	return kept, lost
 }
-
