@@ -37,7 +37,7 @@ func newReadOnlyFixture(t *testing.T) *readOnlyFixture {
 	t.Helper()
 	requireRunc(t)
 	rs := newRunStore(t, echoRunfile)
-	r, errs, code := rs.run(t)
+	r, errs, code := rs.run(t, "--no-input")
 	if code != 0 || r == nil {
 		t.Fatalf("run: exit %d\n%s", code, errs)
 	}
@@ -76,7 +76,7 @@ func (f *readOnlyFixture) check(t *testing.T, runprov cliFunc) {
 	}
 	for _, args := range [][]string{
 		{"add", f.runfile},
-		{"run", f.rs.commit},
+		{"run", f.rs.commit, "--no-input"},
 		{"image", "import", f.layout},
 		{"config", "require-approval", "true"},
 	} {

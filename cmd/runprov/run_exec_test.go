@@ -25,7 +25,7 @@ func TestRunCommandNotRunnable(t *testing.T) {
 		{[]string{"--", "nonexistent"}, 127, "executable file not found"},
 		{[]string{"--", "/etc/passwd"}, 126, "permission denied"},
 	} {
-		r, errs, code := rs.run(t, c.args...)
+		r, errs, code := rs.run(t, append([]string{"--no-input"}, c.args...)...)
 		if code != c.code || r == nil {
 			t.Errorf("run %v: exit %d, want %d\n%s", c.args, code, c.code, errs)
 			continue
@@ -51,7 +51,7 @@ func TestRunCommandNotRunnable(t *testing.T) {
 		t.Errorf("reproduce: exit %d, want 127\n%s", code, errs)
 	}
 	rs.commit = rs.add(t, "FROM IMAGE\nRUN [\"/etc/passwd\"]\nCMD [\"/bin/true\"]\n")
-	r, errs, code := rs.run(t)
+	r, errs, code := rs.run(t, "--no-input")
 	if code != 126 || r == nil || !strings.Contains(r.Reason, "RUN step 1") || len(r.Steps) != 2 || r.Steps[0].ExitCode != 126 {
 		t.Errorf("RUN step not executable: exit %d, record %+v\n%s", code, r, errs)
 	}
@@ -72,7 +72,7 @@ func TestRunChRunCommandNotRunnable(t *testing.T) {
 		{[]string{"--", "/etc/passwd"}, 126, "Permission denied"},
 		{[]string{"--", "/bin/sh", "-c", "exit 1"}, 1, ""},
 	} {
-		r, errs, code := rs.run(t, append([]string{"--runtime", "ch-run", "--allow-weaker-sandbox"}, c.args...)...)
+		r, errs, code := rs.run(t, append([]string{"--no-input", "--runtime", "ch-run", "--allow-weaker-sandbox"}, c.args...)...)
 		if code != c.code || r == nil || r.Status != core.RunFailed || r.ExitCode == nil || *r.ExitCode != c.code {
 			t.Errorf("ch-run %v: exit %d, want %d; record %+v\n%s", c.args, code, c.code, r, errs)
 			continue

@@ -66,7 +66,7 @@ func TestRunTREStoreDoesNotPullByDefault(t *testing.T) {
 	store := newCLIStore(t, "--tre")
 	commit := addRef(t, store, ref)
 
-	_, errs := mustCLI(t, exitRunprov, store, "run", commit)
+	_, errs := mustCLI(t, exitRunprov, store, "run", commit, "--no-input")
 	if n := requests.Load(); n != 0 {
 		t.Errorf("run in a --tre store sent %d requests to the registry by default, want none", n)
 	}
@@ -80,7 +80,7 @@ func TestRunTREStoreDoesNotPullByDefault(t *testing.T) {
 	}
 
 	// Asked explicitly, it pulls; the unapproved image is then refused.
-	_, errs = mustCLI(t, exitRunprov, store, "run", commit, "--pull", "missing")
+	_, errs = mustCLI(t, exitRunprov, store, "run", commit, "--pull", "missing", "--no-input")
 	if requests.Load() == 0 {
 		t.Errorf("run --pull missing sent no request to the registry")
 	}
@@ -95,7 +95,7 @@ func TestRunTREStoreDoesNotPullByDefault(t *testing.T) {
 	// A store without require-approval pulls by default, as before.
 	requests.Store(0)
 	plain := newCLIStore(t)
-	cli(t, plain, "run", addRef(t, plain, ref))
+	cli(t, plain, "run", addRef(t, plain, ref), "--no-input")
 	if requests.Load() == 0 {
 		t.Errorf("run in a plain store did not pull the missing image by default")
 	}
@@ -107,7 +107,7 @@ func TestRunTREStoreDoesNotPullByDefault(t *testing.T) {
 func TestImageRmRefusesImageRunsUsed(t *testing.T) {
 	requireRunc(t)
 	rs := newRunStore(t, echoRunfile)
-	r, errs, code := rs.run(t)
+	r, errs, code := rs.run(t, "--no-input")
 	if code != 0 || r == nil {
 		t.Fatalf("run: exit %d\n%s", code, errs)
 	}
