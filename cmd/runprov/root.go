@@ -120,6 +120,7 @@ trust and repeat the run.`,
 		newRunCmd(a),
 		newExecPreparedCmd(a),
 		newVersionCmd(a),
+		newKeyCmd(a),
 	)
 	return root
 }
