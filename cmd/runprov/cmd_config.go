@@ -63,6 +63,9 @@ With KEY and VALUE, set it. Known settings:
 			if val != "true" && val != "false" {
 				return usagef("%s takes true or false", key)
 			}
+			if err := a.policy.CheckSetting(key, val); err != nil {
+				return err
+			}
 			return a.store.SetSetting(ctx, key, val)
 		},
 	}

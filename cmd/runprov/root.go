@@ -29,8 +29,9 @@ type app struct {
 	stderr io.Writer
 	log    *slog.Logger
 
-	store *sqlite.Store
-	term  *core.Terminal
+	store  *sqlite.Store
+	term   *core.Terminal
+	policy *core.Policy // the site policy; read by open
 }
 
 // execute runs runprov with args and returns the process exit code.
@@ -121,6 +122,7 @@ trust and repeat the run.`,
 		newExecPreparedCmd(a),
 		newVersionCmd(a),
 		newKeyCmd(a),
+		newPolicyCmd(a),
 	)
 	return root
 }
@@ -145,6 +147,9 @@ func defaultStoreDir() string {
 func (a *app) open(ctx context.Context) (*core.Terminal, error) {
 	if a.term != nil {
 		return a.term, nil
+	}
+	if err := a.loadPolicy(); err != nil {
+		return nil, err
 	}
 	dir, err := filepath.Abs(a.storeDir)
 	if err != nil {

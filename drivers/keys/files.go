@@ -126,3 +126,22 @@ func CheckPrivateFile(path string) (readable bool, err error) {
 	}
 	return true, nil
 }
+
+// Checker checks key files for the site policy (drivers/policy.KeyChecker).
+type Checker struct{}
+
+// PublicKeyID returns the id of the public key file at path.
+func (Checker) PublicKeyID(path string) (string, error) {
+	pub, err := ReadPublicFile(path)
+	if err != nil {
+		return "", err
+	}
+	return ID(pub)
+}
+
+// CheckPrivateKey accepts a private key file, encrypted or not, or one this
+// user may not read (it may be kept for a more privileged signer).
+func (Checker) CheckPrivateKey(path string) error {
+	_, err := CheckPrivateFile(path)
+	return err
+}
