@@ -52,7 +52,7 @@ func newPolicyShowCmd(a *app) *cobra.Command {
 			if a.policy.Active() {
 				fmt.Fprintf(a.stdout, "site policy: %s\n", a.policy.Path)
 			} else {
-				fmt.Fprintf(a.stdout, "site policy: none (%s does not exist)\n", policy.DefaultPath)
+				fmt.Fprintf(a.stdout, "site policy: none (%s does not exist)\n", sitePolicyPath)
 			}
 			tb := newTable(a, "SETTING", "VALUE", "SOURCE")
 			for _, n := range names {

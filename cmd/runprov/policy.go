@@ -14,15 +14,26 @@ import (
 
 var _ policy.KeyChecker = keys.Checker{}
 
+// sitePolicyPath is policy.DefaultPath; tests point it elsewhere so that a
+// policy installed on the test machine does not change their outcome.
+var sitePolicyPath = policy.DefaultPath
+
 // loadPolicy reads the site policy once per invocation, before any store is
 // opened: a policy that cannot be trusted stops every command.
 func (a *app) loadPolicy() error {
 	if a.policy != nil {
 		return nil
 	}
-	p, err := policy.Load(policy.DefaultPath, os.Getenv(policy.Env), keys.Checker{})
+	p, err := policy.Load(sitePolicyPath, os.Getenv(policy.Env), keys.Checker{})
 	if err != nil {
-		return hintedError{err, "only root may change a site policy: the file and every directory above it must be owned by root and not writable by group or others; an administrator must fix it (or unset " + policy.Env + ")"}
+		h := "an administrator must correct the policy file"
+		if errors.Is(err, core.ErrUnsafe) {
+			h = "only root may be able to change a site policy: the file and every directory above it must be owned by root and not writable by group or others; an administrator must fix that"
+		}
+		if os.Getenv(policy.Env) != "" {
+			h += " (or unset " + policy.Env + ")"
+		}
+		return hintedError{err, h}
 	}
 	a.policy = p
 	return nil

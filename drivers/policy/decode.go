@@ -71,11 +71,11 @@ func approverKeys(p *core.Policy, raw json.RawMessage, keys KeyChecker) error {
 			return err
 		}
 		if err := CheckSafe(path); err != nil {
-			return fmt.Errorf("approver_keys: %w", err)
+			return fmt.Errorf("approver_keys %s: %w", path, err)
 		}
 		id, err := keys.PublicKeyID(path)
 		if err != nil {
-			return fmt.Errorf("approver_keys: %w", err)
+			return fmt.Errorf("approver_keys %s: %w", path, err)
 		}
 		p.ApproverKeys = append(p.ApproverKeys, core.PolicyKey{Path: path, ID: id})
 	}

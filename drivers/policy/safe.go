@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/runprov/runprov/core"
 )
 
 // openSafe opens the regular file path (symlinks resolved) and checks that
@@ -65,10 +67,10 @@ func checkOwner(path string, fi os.FileInfo) error {
 		return fmt.Errorf("%s: cannot read its owner", path)
 	}
 	if st.Uid != 0 {
-		return fmt.Errorf("%s is owned by uid %d, not root: only root may be able to change the site policy", path, st.Uid)
+		return fmt.Errorf("%w: %s is owned by uid %d, not root", core.ErrUnsafe, path, st.Uid)
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("%s is writable by group or others (mode %04o): only root may be able to change the site policy", path, st.Mode&0o7777)
+		return fmt.Errorf("%w: %s is writable by group or others (mode %04o)", core.ErrUnsafe, path, st.Mode&0o7777)
 	}
 	return nil
 }
