@@ -116,6 +116,7 @@ type NotApprovedError struct {
 	Ref            string
 	IndexDigest    string // "" when the image was named by its manifest
 	ManifestDigest string
+	Policy         string // the site policy that requires approval; "" when the store does
 }
 
 // Digest is the digest to approve: the index when there is one (approving it
@@ -135,9 +136,13 @@ func (e *NotApprovedError) Error() string {
 	if e.Ref != "" {
 		what += " " + e.Ref
 	}
-	return fmt.Sprintf("%s: %s, and this store requires approval (%s=true); "+
+	by := fmt.Sprintf("this store requires approval (%s=true)", SettingRequireApproval)
+	if e.Policy != "" {
+		by = fmt.Sprintf("the site policy %s requires approval (require_approval: true)", e.Policy)
+	}
+	return fmt.Sprintf("%s: %s, and %s; "+
 		"someone entitled to approve software for this store (the TRE's software or data steward) must review it and run: runprov image approve %s --note \"...\"",
-		ErrNotApproved, what, SettingRequireApproval, e.Digest())
+		ErrNotApproved, what, by, e.Digest())
 }
 
 // Is lets errors.Is(err, ErrNotApproved) match.

@@ -71,6 +71,9 @@ config_events, with who made it and when: see runprov config log.`,
 			if val != "true" && val != "false" {
 				return usagef("%s takes true or false", key)
 			}
+			if err := a.policy.CheckSetting(key, val); err != nil {
+				return err
+			}
 			return a.store.SetSetting(ctx, key, val)
 		},
 	}

@@ -26,6 +26,9 @@ Running init on an existing store upgrades its schema and changes nothing else.
 so only images approved with "runprov image approve" may run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.loadPolicy(); err != nil {
+				return err
+			}
 			dir, err := filepath.Abs(a.storeDir)
 			if err != nil {
 				return err

@@ -83,6 +83,9 @@ itself failed.`,
 				Timeout: orig.Limits.Timeout, Runtime: orig.Runtime, AllowWeakerSandbox: orig.WeakerSandbox,
 				Command: command, Pull: producer.PullDefault, Progress: a.progress(), Executor: "local",
 			}
+			if err := a.policy.CheckWeakerSandbox(opts.AllowWeakerSandbox); err != nil {
+				return err
+			}
 			stdout := a.stdout
 			if a.json {
 				stdout = a.stderr

@@ -124,6 +124,9 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 			if err != nil {
 				return err
 			}
+			if err := a.policy.CheckWeakerSandbox(opts.AllowWeakerSandbox); err != nil {
+				return err
+			}
 			p := component[*producer.Producer](t, "producer")
 			opts.Progress = a.progress()
 			if sf.executor == "slurm" {

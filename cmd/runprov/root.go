@@ -29,8 +29,9 @@ type app struct {
 	stderr io.Writer
 	log    *slog.Logger
 
-	store *sqlite.Store
-	term  *core.Terminal
+	store  *sqlite.Store
+	term   *core.Terminal
+	policy *core.Policy // the site policy; read by open
 }
 
 // execute runs runprov with args and returns the process exit code.
@@ -120,6 +121,8 @@ trust and repeat the run.`,
 		newRunCmd(a),
 		newExecPreparedCmd(a),
 		newVersionCmd(a),
+		newKeyCmd(a),
+		newPolicyCmd(a),
 	)
 	return root
 }
@@ -159,6 +162,9 @@ func (a *app) openStore(ctx context.Context, write bool) (*core.Terminal, error)
 			return nil, storeReadOnly(a.store.Layout().Root)
 		}
 		return a.term, nil
+	}
+	if err := a.loadPolicy(); err != nil {
+		return nil, err
 	}
 	dir, err := filepath.Abs(a.storeDir)
 	if err != nil {

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+
+	"github.com/runprov/runprov/core"
+	imagedrv "github.com/runprov/runprov/drivers/image"
+	"github.com/runprov/runprov/drivers/keys"
+	"github.com/runprov/runprov/drivers/policy"
+	"github.com/runprov/runprov/plugins/producer"
+)
+
+var _ policy.KeyChecker = keys.Checker{}
+
+// sitePolicyPath is policy.DefaultPath; tests point it elsewhere so that a
+// policy installed on the test machine does not change their outcome.
+var sitePolicyPath = policy.DefaultPath
+
+// loadPolicy reads the site policy once per invocation, before any store is
+// opened: a policy that cannot be trusted stops every command.
+func (a *app) loadPolicy() error {
+	if a.policy != nil {
+		return nil
+	}
+	p, err := policy.Load(sitePolicyPath, os.Getenv(policy.Env), keys.Checker{})
+	if err != nil {
+		h := "an administrator must correct the policy file"
+		if errors.Is(err, core.ErrUnsafe) {
+			h = "only root may be able to change a site policy: the file and every directory above it must be owned by root and not writable by group or others; an administrator must fix that"
+		}
+		if os.Getenv(policy.Env) != "" {
+			h += " (or unset " + policy.Env + ")"
+		}
+		return hintedError{err, h}
+	}
+	a.policy = p
+	return nil
+}
+
+// policyImages is the image store with the site policy's require_approval,
+// when it sets one, in place of the store's setting.
+type policyImages struct {
+	*imagedrv.Store
+	policy *core.Policy
+}
+
+var _ producer.ImageStore = policyImages{}
+
+func (s policyImages) CheckApproval(ctx context.Context, img *core.ResolvedImage) error {
+	required, set := s.policy.ApprovalRequired()
+	if !set {
+		return s.Store.CheckApproval(ctx, img)
+	}
+	err := core.CheckApproval(required, img)
+	var na *core.NotApprovedError
+	if errors.As(err, &na) {
+		na.Policy = s.policy.Path
+	}
+	return err
+}
