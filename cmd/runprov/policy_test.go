@@ -210,7 +210,7 @@ func TestPolicyRunRequiresApproval(t *testing.T) {
 	path := filepath.Join(dir, "policy.json")
 	writePolicy(t, path, `{"require_approval": true}`)
 
-	r, errs, code := rs.run(t)
+	r, errs, code := rs.run(t, "--no-input")
 	if code != exitRunprov || r != nil || runCount(t, rs.dir) != 0 {
 		t.Fatalf("unapproved image under the policy: exit %d, record %+v\n%s", code, r, errs)
 	}
@@ -223,7 +223,7 @@ func TestPolicyRunRequiresApproval(t *testing.T) {
 		t.Errorf("store config require-approval: %s, want false", out)
 	}
 	mustCLI(t, 0, rs.dir, "image", "approve", rs.image, "--note", "test")
-	if r, errs, code := rs.run(t); code != 0 || r == nil || r.Status != core.RunSucceeded {
+	if r, errs, code := rs.run(t, "--no-input"); code != 0 || r == nil || r.Status != core.RunSucceeded {
 		t.Fatalf("approved image: exit %d\n%s", code, errs)
 	}
 }
