@@ -26,6 +26,9 @@ var (
 	// ErrStoreReadOnly: the store cannot be written by this process (a
 	// read-only mount, no write permission), and the command would write it.
 	ErrStoreReadOnly = errors.New("store is read-only")
+	// ErrUnverified: a signature or a signed record does not verify against
+	// a trusted key, or what it signed no longer matches.
+	ErrUnverified = errors.New("not verified")
 	// ErrCorrupt: stored data failed a consistency check (fsck, tarball hash).
 	ErrCorrupt = errors.New("store corrupt")
 	// ErrNotApproved: the image is not approved and the store requires approval.
