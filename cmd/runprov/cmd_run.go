@@ -304,7 +304,8 @@ func newProducer(a *app, st *sqlite.Store, runfiles producer.RunfileSource, imag
 
 // abortStaleRuns marks aborted the running runs of runprov processes that
 // died (app.open calls it once per invocation) and removes the containers,
-// overlay roots and scratch directories they left.
+// overlay roots and scratch directories they left; the outputs they left
+// are hashed into their records.
 func abortStaleRuns(ctx context.Context, st *sqlite.Store) (int, error) {
 	p, _ := newProducer(&app{}, st, nil, nil)
 	if os.Geteuid() == 0 {
@@ -313,6 +314,7 @@ func abortStaleRuns(ctx context.Context, st *sqlite.Store) (int, error) {
 		}
 	}
 	host, _ := os.Hostname()
+	var errs []error
 	ids, err := st.AbortStaleRuns(ctx, func(pid int, h, start string) bool {
 		if h != host {
 			return true // another machine's: cannot tell
@@ -323,13 +325,13 @@ func abortStaleRuns(ctx context.Context, st *sqlite.Store) (int, error) {
 		}
 		err := syscall.Kill(pid, 0)
 		return err == nil || errors.Is(err, syscall.EPERM)
+	}, func(id string) []core.FileRecord {
+		outputs, err := p.CleanAbortedRun(ctx, id)
+		errs = append(errs, err)
+		return outputs
 	})
 	if err != nil {
 		return 0, err
-	}
-	var errs []error
-	for _, id := range ids {
-		errs = append(errs, p.CleanAbortedRun(ctx, id))
 	}
 	return len(ids), errors.Join(errs...)
 }

@@ -182,10 +182,12 @@ func putRunChildren(ctx context.Context, tx *sql.Tx, r *core.Run) error {
 }
 
 // AbortStaleRuns marks aborted every running run whose owner process is
-// gone: isAlive(owner_pid, owner_host, owner_start) is false. It returns the ids it
-// marked, for the caller to clean up what those runs left. Runs without an
-// owner (queued on Slurm) are left alone.
-func (s *Store) AbortStaleRuns(ctx context.Context, isAlive func(pid int, host, start string) bool) ([]string, error) {
+// gone: isAlive(owner_pid, owner_host, owner_start) is false. Before that,
+// clean(id) (when not nil) undoes what the run left and returns the output
+// files it finds; they are stored with the aborted status in one
+// transaction, so a run is never aborted without them. It returns the ids
+// it marked. Runs without an owner (queued on Slurm) are left alone.
+func (s *Store) AbortStaleRuns(ctx context.Context, isAlive func(pid int, host, start string) bool, clean func(id string) []core.FileRecord) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, owner_pid, owner_host, owner_start FROM runs WHERE status = 'running' AND owner_pid > 0`)
 	if err != nil {
 		return nil, mapErr(err)
@@ -210,6 +212,12 @@ func (s *Store) AbortStaleRuns(ctx context.Context, isAlive func(pid int, host, 
 	if err := rows.Err(); err != nil || len(stale) == 0 {
 		return nil, mapErr(err)
 	}
+	outputs := map[string][]core.FileRecord{}
+	if clean != nil {
+		for _, o := range stale {
+			outputs[o.id] = clean(o.id)
+		}
+	}
 	var ids []string
 	now := timeText(s.now())
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
@@ -221,8 +229,16 @@ func (s *Store) AbortStaleRuns(ctx context.Context, isAlive func(pid int, host, 
 			if err != nil {
 				return err
 			}
-			if k, _ := res.RowsAffected(); k > 0 {
-				ids = append(ids, o.id)
+			if k, _ := res.RowsAffected(); k == 0 {
+				continue // another process aborted it first
+			}
+			ids = append(ids, o.id)
+			for _, f := range outputs[o.id] {
+				_, err := tx.ExecContext(ctx, `INSERT INTO run_files(run_id, kind, name, path, size, sha256, link) VALUES(?, ?, ?, ?, ?, ?, ?)`,
+					o.id, core.MountOutput, f.Name, f.Path, f.Size, f.SHA256, f.Link)
+				if err != nil {
+					return fmt.Errorf("store output %s of run %s: %w", f.Path, o.id, err)
+				}
 			}
 		}
 		return nil

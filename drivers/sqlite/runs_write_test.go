@@ -73,7 +73,7 @@ func TestAbortStaleRuns(t *testing.T) {
 	}
 	// Run 0 belongs to a dead process, run 1 to a live one.
 	s.DB().Exec("UPDATE runs SET owner_pid = 999999 WHERE id = ?", ids[0])
-	got, err := s.AbortStaleRuns(ctx, func(pid int, host, start string) bool { return pid != 999999 })
+	got, err := s.AbortStaleRuns(ctx, func(pid int, host, start string) bool { return pid != 999999 }, nil)
 	if err != nil || len(got) != 1 || got[0] != ids[0] {
 		t.Fatalf("AbortStaleRuns: %v, %v; want [%s]", got, err, ids[0])
 	}
@@ -86,7 +86,7 @@ func TestAbortStaleRuns(t *testing.T) {
 			t.Errorf("run %d: %s %q ended %v, want %s", i, r.Status, r.Reason, r.Ended, want)
 		}
 	}
-	if got, _ := s.AbortStaleRuns(ctx, func(int, string, string) bool { return false }); len(got) != 1 || got[0] != ids[1] {
+	if got, _ := s.AbortStaleRuns(ctx, func(int, string, string) bool { return false }, nil); len(got) != 1 || got[0] != ids[1] {
 		t.Errorf("second pass marked %v, want [%s] (run 1 only)", got, ids[1])
 	}
 	id, sha, err := s.LastRunSnapshot(ctx, "nope", "")

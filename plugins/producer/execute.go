@@ -152,21 +152,8 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 	cerr := cleanup()
 	// Whatever ended the run, the record lists the outputs it left: a
 	// failed or aborted run's files are kept and must be accounted for.
-	var outErr error
-	for _, o := range outputs {
-		if _, err := os.Lstat(o); errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		recs, err := Manifest(bg, outName[o], o, 0)
-		if err != nil {
-			outErr = errors.Join(outErr, err)
-			continue
-		}
-		run.Outputs = append(run.Outputs, recs...)
-	}
-	if outErr != nil {
-		outErr = fmt.Errorf("hash outputs: %w", outErr)
-	}
+	outRecs, outErr := hashOutputs(bg, outputs, outName)
+	run.Outputs = append(run.Outputs, outRecs...)
 	if runErr != nil {
 		return errors.Join(runErr, cerr, outErr)
 	}
@@ -177,6 +164,27 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 		return errors.Join(fmt.Errorf("hash inputs: %w", inErr), outErr)
 	}
 	return outErr
+}
+
+// hashOutputs hashes the output directories that exist.
+func hashOutputs(ctx context.Context, outputs []string, outName map[string]string) ([]core.FileRecord, error) {
+	var recs []core.FileRecord
+	var errs error
+	for _, o := range outputs {
+		if _, err := os.Lstat(o); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		r, err := Manifest(ctx, outName[o], o, 0)
+		if err != nil {
+			errs = errors.Join(errs, err)
+			continue
+		}
+		recs = append(recs, r...)
+	}
+	if errs != nil {
+		return recs, fmt.Errorf("hash outputs: %w", errs)
+	}
+	return recs, nil
 }
 
 // runDirs are a run's host directories by role, from its recorded mounts.
