@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,10 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/runprov/runprov/core"
-	"github.com/runprov/runprov/drivers/runtime"
 )
 
 const killedOutputRunfile = `FROM IMAGE
@@ -29,21 +26,7 @@ func TestRunKilledRecordsOutputs(t *testing.T) {
 	requireRunc(t)
 	rs := newRunStore(t, killedOutputRunfile)
 	outDir := filepath.Join(t.TempDir(), "out")
-	cmd, stderr := helperProcess(t, rs.dir, "run", rs.commit, "--outputs", outDir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	rc := &runtime.Runc{Root: filepath.Join(rs.dir, "runtime", "runc")}
-	var id string
-	waitFor(t, 30*time.Second, func() bool {
-		cs, _ := rc.List(context.Background())
-		if len(cs) == 1 && cs[0].Status == "running" && strings.Contains(stderr.String(), "wrote-output") {
-			id = filepath.Base(cs[0].Bundle)
-			return true
-		}
-		return false
-	})
-	t.Cleanup(func() { cleanupContainers(t, rs.dir) })
+	cmd, id := startRunUntil(t, rs, "wrote-output", "--outputs", outDir)
 	cmd.Process.Kill()
 	cmd.Wait()
 	if n := runFileCount(t, rs.dir, id); n != 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,21 +22,7 @@ import (
 func TestRunKilledScratchRemoved(t *testing.T) {
 	requireRunc(t)
 	rs := newRunStore(t, abortRunfile)
-	cmd, stderr := helperProcess(t, rs.dir, "run", rs.commit)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	rc := &runtime.Runc{Root: filepath.Join(rs.dir, "runtime", "runc")}
-	var id string
-	waitFor(t, 30*time.Second, func() bool {
-		cs, _ := rc.List(context.Background())
-		if len(cs) == 1 && cs[0].Status == "running" && strings.Contains(stderr.String(), "wrote-scratch") {
-			id = filepath.Base(cs[0].Bundle)
-			return true
-		}
-		return false
-	})
-	t.Cleanup(func() { cleanupContainers(t, rs.dir) }) // if the test fails
+	cmd, id := startRunUntil(t, rs, "wrote-scratch")
 	scratch := filepath.Join(rs.dir, "runs", id, "scratch")
 	if _, err := os.Stat(filepath.Join(scratch, "0", "f")); err != nil {
 		t.Fatalf("the running run's scratch file: %v", err)
@@ -142,4 +129,27 @@ func TestFsckReportsLeftScratch(t *testing.T) {
 	}
 	os.RemoveAll(left)
 	mustCLI(t, 0, store, "fsck")
+}
+
+// startRunUntil starts runprov run of rs's commit in a child process and
+// waits until its one container runs and has printed marker; it returns
+// the process, for the test to kill, and the run id.
+func startRunUntil(t *testing.T, rs *runStore, marker string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd, stderr := helperProcess(t, rs.dir, append([]string{"run", rs.commit}, args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rc := &runtime.Runc{Root: filepath.Join(rs.dir, "runtime", "runc")}
+	var id string
+	waitFor(t, 30*time.Second, func() bool {
+		cs, _ := rc.List(context.Background())
+		if len(cs) == 1 && cs[0].Status == "running" && strings.Contains(stderr.String(), marker) {
+			id = filepath.Base(cs[0].Bundle)
+			return true
+		}
+		return false
+	})
+	t.Cleanup(func() { cleanupContainers(t, rs.dir) }) // if the test fails
+	return cmd, id
 }

@@ -28,20 +28,9 @@ type ReindexResult struct {
 // repo's rows are renumbered into history order so that log lists them as
 // git does. A missing repository gives an error wrapping core.ErrNotFound.
 func (c *Consumer) Reindex(ctx context.Context, name string) ([]ReindexResult, error) {
-	var names []string
-	if name != "" {
-		if err := ValidRepoName(name); err != nil {
-			return nil, err
-		}
-		names = []string{name}
-	} else {
-		repos, err := c.Store.Repos(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range repos {
-			names = append(names, r.Name)
-		}
+	names, err := c.repoNames(ctx, name)
+	if err != nil {
+		return nil, err
 	}
 	var out []ReindexResult
 	for _, n := range names {
@@ -170,4 +159,23 @@ func historyOrder(commits []core.CommitInfo, rows, have []core.Commit) []core.Co
 		return out[i].Path < out[j].Path
 	})
 	return out
+}
+
+// repoNames is name alone (checked), or every repository when it is "".
+func (c *Consumer) repoNames(ctx context.Context, name string) ([]string, error) {
+	if name != "" {
+		if err := ValidRepoName(name); err != nil {
+			return nil, err
+		}
+		return []string{name}, nil
+	}
+	repos, err := c.Store.Repos(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(repos))
+	for _, r := range repos {
+		names = append(names, r.Name)
+	}
+	return names, nil
 }

@@ -41,17 +41,9 @@ func (c *Consumer) Repair(ctx context.Context, name string) ([]RepairResult, err
 	if c.Salvager == nil {
 		return nil, errors.New("repair: no salvager configured")
 	}
-	var names []string
-	if name != "" {
-		names = []string{name}
-	} else {
-		repos, err := c.Store.Repos(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range repos {
-			names = append(names, r.Name)
-		}
+	names, err := c.repoNames(ctx, name)
+	if err != nil {
+		return nil, err
 	}
 	var out []RepairResult
 	for _, n := range names {
