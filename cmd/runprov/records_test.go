@@ -141,6 +141,19 @@ func TestSignedRecordVerifies(t *testing.T) {
 		}, "--envelope", envFile, "--key", alice+".pub", "--outputs", outDir)
 	})
 
+	// reproduce --sign-key signs the new run, which names the run it
+	// reproduces in what is signed.
+	out, errs := mustCLI(t, 0, rs.dir, "--json", "reproduce", r.ID, "--sign-key", bob+".key")
+	var rep struct{ Run string }
+	json.Unmarshal([]byte(out), &rep)
+	if rec := showRecord(t, rs.dir, rep.Run); rec.Signature == nil || rec.Signature.KeyKind != core.SignerPersonal {
+		t.Fatalf("reproduce --sign-key: signature %+v\n%s", rec.Signature, errs)
+	}
+	out, _ = mustCLI(t, 0, rs.dir, "verify", rep.Run, "--key", bob+".pub")
+	if env, _ := mustCLI(t, 0, rs.dir, "export", rep.Run, "--format", "intoto", "--signed"); !strings.Contains(env, `"payload"`) {
+		t.Errorf("export --signed of the reproduction:\n%s", env)
+	}
+
 	// A failed run without outputs is still signed, and verifies.
 	f, errs, code := rs.run(t, "--no-input", "--sign-key", alice+".key", "--", "/bin/sh", "-c", "exit 3")
 	if code != 3 || f == nil {
