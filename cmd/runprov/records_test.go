@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -8,9 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runprov/runprov/core"
 	"github.com/runprov/runprov/core/coretest"
+	"github.com/runprov/runprov/drivers/runtime"
 	"github.com/runprov/runprov/plugins/history"
 )
 
@@ -198,6 +201,11 @@ func TestSiteKeySignsRun(t *testing.T) {
 	if !strings.Contains(out, "signed by site key "+siteID) {
 		t.Errorf("verify with the policy's key:\n%s", out)
 	}
+	out, _ = mustCLI(t, 0, rs.dir, "--json", "verify", r.ID)
+	var rep verifyReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || !rep.Verified || rep.KeyKind != core.SignerSite || rep.KeyID != siteID || rep.Trusted != site+".key" {
+		t.Errorf("verify --json: %+v %v", rep, err)
+	}
 }
 
 // TestRequireSignedRecordsRefuses: a policy that requires signed records
@@ -215,7 +223,43 @@ func TestRequireSignedRecordsRefuses(t *testing.T) {
 			t.Errorf("run %v: exit %d, want 125 saying why\n%s", args, code, errs)
 		}
 	}
+	// Slurm runs are not signed yet: refused rather than left unsigned.
+	if _, errs, code := rs.run(t, "--no-input", "--executor", "slurm"); code != exitRunprov || !strings.Contains(errs, "Slurm runs are not signed") {
+		t.Errorf("run --executor slurm under require_signed_records: exit %d\n%s", code, errs)
+	}
 	if out, _ := mustCLI(t, 0, rs.dir, "--json", "runs"); strings.Contains(out, `"id"`) {
 		t.Errorf("a refused run was recorded:\n%s", out)
+	}
+}
+
+// TestAbortedRunSigned: a run aborted by Ctrl-C is still a record, and is
+// signed; the signed statement says it was aborted.
+func TestAbortedRunSigned(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, abortRunfile)
+	key, _ := newKeyPair(t, rs.dir, t.TempDir(), "alice")
+	cmd, stderr := helperProcess(t, rs.dir, "run", rs.commit, "--sign-key", key+".key")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rc := &runtime.Runc{Root: filepath.Join(rs.dir, "runtime", "runc")}
+	var id string
+	waitFor(t, 30*time.Second, func() bool {
+		cs, _ := rc.List(context.Background())
+		if len(cs) == 1 && cs[0].Status == "running" && strings.Contains(stderr.String(), "wrote-scratch") {
+			id = filepath.Base(cs[0].Bundle) // the bundle is STORE/runs/RUN
+			return true
+		}
+		return false
+	})
+	t.Cleanup(func() { cleanupContainers(t, rs.dir) }) // if the test fails
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("exit %d, want 130\n%s", code, stderr)
+	}
+	mustCLI(t, 0, rs.dir, "verify", id, "--key", key+".pub")
+	if st, _ := mustCLI(t, 0, rs.dir, "export", id, "--format", "intoto"); !strings.Contains(st, `"status": "aborted"`) {
+		t.Errorf("the statement of the aborted run:\n%s", st)
 	}
 }

@@ -116,7 +116,8 @@ func (a *app) signFinished(ctx context.Context, s *recordSigner, run *core.Run) 
 	if s == nil || !run.Status.Finished() {
 		return nil
 	}
-	if err := a.signRun(ctx, s, run.ID); err != nil {
+	// An aborted run is signed too, after Ctrl-C cancelled ctx.
+	if err := a.signRun(context.WithoutCancel(ctx), s, run.ID); err != nil {
 		return hintedError{fmt.Errorf("the run finished but its record is not signed: %w", err), "the record is kept; runprov verify RUN says it is not signed"}
 	}
 	if !a.quiet {
