@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -100,8 +101,11 @@ func (a *app) trustedRecordKey(flag string) ([]crypto.PublicKey, string, error) 
 	pass := []byte(os.Getenv(keyPassphraseEnv))
 	if flag != "" {
 		pub, err := keys.PublicFromFile(flag, pass)
+		if errors.Is(err, keys.ErrPassphrase) {
+			return nil, "", hintedError{err, "give the public key file (PREFIX.pub), or set " + keyPassphraseEnv}
+		}
 		if err != nil {
-			return nil, "", signKeyError(err)
+			return nil, "", hintedError{err, "give the signer's public key file (PREFIX.pub from runprov key generate)"}
 		}
 		return []crypto.PublicKey{pub}, flag, nil
 	}

@@ -105,6 +105,9 @@ func TestSignedRecordVerifies(t *testing.T) {
 	mustCLI(t, 0, rs.dir, "verify", r.ID, "--key", alice+".pub", "--outputs", outDir)
 	mustCLI(t, 0, rs.dir, "verify", "--envelope", envFile, "--key", alice+".pub", "--outputs", outDir)
 	verifyFails(t, rs.dir, []string{"no trusted key", aliceID}, r.ID)
+	if _, errs := mustCLI(t, exitRunprov, rs.dir, "verify", r.ID, "--key", filepath.Join(keys, "absent.pub")); !strings.Contains(errs, "absent.pub") {
+		t.Errorf("verify with a missing key file: %s", errs)
+	}
 	verifyFails(t, rs.dir, []string{"signature: no signature verifies with a trusted key", aliceID}, r.ID, "--key", bob+".pub")
 
 	db := storeDB(t, rs.dir)
