@@ -13,6 +13,7 @@ func newExportCmd(a *app) *cobra.Command {
 	var (
 		format string
 		out    string
+		signed bool
 	)
 	cmd := &cobra.Command{
 		Use:   "export RUN --format json|intoto|prov|rocrate [-o FILE]",
@@ -30,7 +31,10 @@ func newExportCmd(a *app) *cobra.Command {
            Process Run Crate profile; inputs and outputs are referenced by
            their host path and sha256, not copied
 
-The JSON formats go to stdout, or to FILE with -o.`,
+The JSON formats go to stdout, or to FILE with -o. With --signed (intoto only)
+the signed record is printed instead: the DSSE envelope whose payload is the
+in-toto statement as it was when the run finished and was signed (see
+runprov verify).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch format {
@@ -44,6 +48,9 @@ The JSON formats go to stdout, or to FILE with -o.`,
 			default:
 				return usagef("--format %q: want json, intoto, prov or rocrate", format)
 			}
+			if signed && format != "intoto" {
+				return usagef("--signed goes with --format intoto: the signed record is an in-toto statement")
+			}
 			ctx := cmd.Context()
 			rec, err := loadRecord(ctx, a, args[0])
 			if err != nil {
@@ -51,16 +58,20 @@ The JSON formats go to stdout, or to FILE with -o.`,
 			}
 			opts := history.ExportOptions{Version: version}
 			var doc any
-			switch format {
-			case "json":
+			switch {
+			case signed:
+				if doc, err = signedEnvelope(rec); err != nil { // sign.go
+					return err
+				}
+			case format == "json":
 				doc = rec
-			case "intoto":
+			case format == "intoto":
 				if doc, err = history.InToto(rec, opts); err != nil {
 					return err
 				}
-			case "prov":
+			case format == "prov":
 				doc = history.Prov(rec, opts)
-			case "rocrate":
+			case format == "rocrate":
 				files, err := history.ROCrate(rec, runfileText(ctx, a, &rec.Run), opts)
 				if err != nil {
 					return err
@@ -87,5 +98,6 @@ The JSON formats go to stdout, or to FILE with -o.`,
 	}
 	cmd.Flags().StringVar(&format, "format", "", "json, intoto, prov or rocrate")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file (rocrate: this new directory)")
+	cmd.Flags().BoolVar(&signed, "signed", false, "with --format intoto: the signed record, a DSSE envelope")
 	return cmd
 }

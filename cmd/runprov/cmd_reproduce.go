@@ -21,6 +21,7 @@ func newReproduceCmd(a *app) *cobra.Command {
 	var (
 		allowChanged bool
 		outputs      string
+		signKey      string
 	)
 	cmd := &cobra.Command{
 		Use:   "reproduce RUN [--allow-changed-inputs] [--outputs DIR]",
@@ -86,6 +87,10 @@ itself failed.`,
 			if err := a.policy.CheckWeakerSandbox(opts.AllowWeakerSandbox); err != nil {
 				return err
 			}
+			signer, err := a.recordSigner(signKey) // sign.go
+			if err != nil {
+				return err
+			}
 			stdout := a.stdout
 			if a.json {
 				stdout = a.stderr
@@ -114,6 +119,9 @@ itself failed.`,
 				return errors.Join(err, ferr)
 			}
 			if err != nil {
+				return err
+			}
+			if err := a.signFinished(ctx, signer, run); err != nil {
 				return err
 			}
 			if a.json {
@@ -147,6 +155,7 @@ itself failed.`,
 	}
 	cmd.Flags().BoolVar(&allowChanged, "allow-changed-inputs", false, "run even when the inputs' hashes changed since the original run")
 	cmd.Flags().StringVar(&outputs, "outputs", "", "host `DIR` for the outputs, new or empty (default STORE/runs/RUN/outputs)")
+	cmd.Flags().StringVar(&signKey, "sign-key", "", "sign the new run's record with this private `KEY` file (default: the site policy's sign_key)")
 	return cmd
 }
 

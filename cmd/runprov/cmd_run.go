@@ -25,6 +25,7 @@ func newRunCmd(a *app) *cobra.Command {
 		inputs, args []string
 		opts         producer.Options
 		sf           slurmFlags // cmd_slurm.go
+		signKey      string
 	)
 	cmd := &cobra.Command{
 		Use:   "run COMMIT[:PATH] [flags] [-- CMD ARGS...]",
@@ -130,13 +131,20 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 			p := component[*producer.Producer](t, "producer")
 			opts.Progress = a.progress()
 			if sf.executor == "slurm" {
+				if err := a.slurmUnsigned(signKey); err != nil {
+					return err
+				}
 				return a.runSlurm(ctx, p, opts, sf)
+			}
+			signer, err := a.recordSigner(signKey) // sign.go
+			if err != nil {
+				return err
 			}
 			if hp, ok := p.Host.(hostProbe); ok {
 				hp.kernel = kernel
 				p.Host = hp
 			}
-			return a.run(ctx, p, opts)
+			return a.run(ctx, p, opts, signer)
 		},
 	}
 	f := cmd.Flags()
@@ -148,6 +156,7 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 	f.StringVar(&opts.Runtime, "runtime", "runc", "container runtime: runc or ch-run")
 	f.BoolVar(&opts.AllowWeakerSandbox, "allow-weaker-sandbox", false, "let a runtime run that cannot give every guarantee (recorded)")
 	f.StringVar(&opts.Pull, "pull", producer.PullDefault, "pull a missing image by digest: missing or never (default: never when the store requires approval, else missing)")
+	f.StringVar(&signKey, "sign-key", "", "sign the run record with this private `KEY` file (default: the site policy's sign_key)")
 	addSlurmFlags(f, &sf)
 	return cmd
 }
@@ -169,7 +178,7 @@ func keyValues(flag string, vals []string) (map[string]string, error) {
 }
 
 // run runs and reports one run; the error carries the exit status.
-func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Options) error {
+func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Options, signer *recordSigner) error {
 	stdout := a.stdout
 	if a.json {
 		stdout = a.stderr // stdout is for the record
@@ -194,6 +203,7 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 	if run == nil {
 		return runRefused(err)
 	}
+	signErr := a.signFinished(ctx, signer, run)
 	if a.json {
 		if perr := printJSON(a.stdout, run); perr != nil && err == nil {
 			err = perr
@@ -210,6 +220,9 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 	}
 	if err != nil {
 		return err
+	}
+	if signErr != nil {
+		return signErr
 	}
 	switch {
 	case run.Status == core.RunAborted:

@@ -74,6 +74,7 @@ func loadRecord(ctx context.Context, a *app, prefix string) (*history.Record, er
 			a.log.Warn("the run's environment row is missing", "run", r.ID, "err", err)
 		}
 	}
+	rec.Signature = runSignature(ctx, a, st, r.ID) // sign.go
 	return rec, nil
 }
 
@@ -198,6 +199,7 @@ func printRecord(w io.Writer, rec *history.Record, layout core.Layout, verbose b
 	}
 	printFiles(w, "inputs", r.Inputs)
 	printFiles(w, "outputs", r.Outputs)
+	p("signed", "%s", signatureText(rec.Signature)) // sign.go
 	if dir := layout.Run(r.ID); dirExists(dir) {
 		p("logs", "%s", dir)
 	}

@@ -1,7 +1,6 @@
 package history
 
 import (
-	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -18,6 +17,9 @@ const (
 	BuildType = "https://github.com/runprov/runprov/blob/main/README.md#provenance-build-type-run-v1"
 	// BuilderID is runprov as the builder of the outputs.
 	BuilderID = "https://github.com/runprov/runprov"
+	// RunDigest is the digest algorithm name of a subject that is a run
+	// (one without output files), whose value is the run id.
+	RunDigest = "runprovRunId"
 )
 
 // ExportOptions say what the exports cannot find in the run record.
@@ -68,8 +70,8 @@ type Provenance struct {
 // InToto returns the run as an in-toto Statement v1 whose subjects are the
 // run's output files (by sha256) and whose predicate is SLSA Provenance v1:
 // the Runfile commit, the image and the input files as resolved
-// dependencies, the run's parameters, runprov as the builder. A run without
-// output files has nothing to attest: an error wrapping core.ErrInvalid.
+// dependencies, the run's parameters, runprov as the builder. The subject
+// of a run without output files is the run, named by its id (RunDigest).
 func InToto(rec *Record, opts ExportOptions) (*Statement, error) {
 	r := &rec.Run
 	st := &Statement{Type: StatementType, PredicateType: SLSAPredicateType, Subject: []ResourceDescriptor{}}
@@ -80,7 +82,9 @@ func InToto(rec *Record, opts ExportOptions) (*Statement, error) {
 		st.Subject = append(st.Subject, ResourceDescriptor{Name: FileLabel(f.Name, f.Path), Digest: map[string]string{"sha256": f.SHA256}})
 	}
 	if len(st.Subject) == 0 {
-		return nil, fmt.Errorf("run %s: %w: it has no output files, so an in-toto statement would have no subject; export it with --format prov or rocrate", core.ShortRunID(r.ID), core.ErrInvalid)
+		// A run without output files (often one that failed) is still a
+		// record worth signing: its subject is the run itself.
+		st.Subject = append(st.Subject, ResourceDescriptor{Name: "run", URI: "runprov:run/" + r.ID, Digest: map[string]string{RunDigest: r.ID}})
 	}
 
 	p := &st.Predicate

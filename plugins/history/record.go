@@ -14,6 +14,8 @@ type Record struct {
 	SystemKernel *core.SystemKernel `json:"system_kernel,omitempty"`
 	// Environment is the environments row: who ran, where.
 	Environment *core.Environment `json:"environment,omitempty"`
+	// Signature says which key signed the record; nil when unsigned.
+	Signature *core.RunSignature `json:"signature,omitempty"`
 }
 
 // Duration is how long the run took from start to end; 0 when unknown.
