@@ -116,7 +116,10 @@ func (s *Store) CreateRun(ctx context.Context, r *core.Run) error {
 			}
 			return fmt.Errorf("store run %s: %w", r.ID, err)
 		}
-		return putRunChildren(ctx, tx, r)
+		if err := putRunChildren(ctx, tx, r); err != nil {
+			return err
+		}
+		return s.chainFinishedRun(ctx, tx, r.ID, r.Status)
 	})
 }
 
@@ -153,7 +156,10 @@ func (s *Store) FinishRun(ctx context.Context, r *core.Run) error {
 				return err
 			}
 		}
-		return putRunChildren(ctx, tx, r)
+		if err := putRunChildren(ctx, tx, r); err != nil {
+			return err
+		}
+		return s.chainFinishedRun(ctx, tx, r.ID, r.Status)
 	})
 }
 
@@ -223,6 +229,9 @@ func (s *Store) AbortStaleRuns(ctx context.Context, isAlive func(pid int, host, 
 			}
 			if k, _ := res.RowsAffected(); k > 0 {
 				ids = append(ids, o.id)
+				if err := s.chainFinishedRun(ctx, tx, o.id, core.RunAborted); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
