@@ -32,6 +32,7 @@ var benchmarks = []benchmark{
 	historyBench,
 	runStart,
 	slurmBench,
+	chainBench,
 }
 
 func main() {
