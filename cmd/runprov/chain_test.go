@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -177,4 +181,87 @@ func TestChainUpgrade(t *testing.T) {
 	db.Close()
 	fsckFinds(t, store, "chain entry 4: run "+runs[1].ID+"'s canonical hash differs",
 		"chained at migration on "+time.Now().UTC().Format("2006-01-02"))
+}
+
+// rechainFrom recomputes the chain from entry first on, as an attacker who
+// edited a config event would to hide it: this is the canonical form and
+// link hash that README documents, written independently of the store.
+func rechainFrom(t *testing.T, db *sql.DB, first int) {
+	t.Helper()
+	var prev string
+	if err := db.QueryRow(`SELECT sha256 FROM chain WHERE seq = ?`, first-1).Scan(&prev); err != nil && first > 1 {
+		t.Fatal(err)
+	}
+	rows, err := db.Query(`SELECT c.seq, c.key, c.chained_at, e.id, e.key, e.old_value, e.new_value, e.at, e.user, e.uid, e.note
+		FROM chain c JOIN config_events e ON c.kind = 'config_event' AND e.id = CAST(c.key AS INTEGER) WHERE c.seq >= ? ORDER BY c.seq`, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type fix struct {
+		seq        int64
+		entry, sum string
+	}
+	var fixes []fix
+	for rows.Next() {
+		var (
+			seq, id, uid                          int64
+			key, at, ekey, newv, when, user, note string
+			old                                   sql.NullString
+		)
+		if err := rows.Scan(&seq, &key, &at, &id, &ekey, &old, &newv, &when, &user, &uid, &note); err != nil {
+			t.Fatal(err)
+		}
+		q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+		oldJSON := "null"
+		if old.Valid {
+			oldJSON = q(old.String)
+		}
+		canon := fmt.Sprintf(`{"kind":"config_event","row":{"id":%d,"key":%s,"old_value":%s,"new_value":%s,"at":%s,"user":%s,"uid":%d,"note":%s}}`,
+			id, q(ekey), oldJSON, q(newv), q(when), q(user), uid, q(note))
+		entry := fmt.Sprintf("%x", sha256.Sum256([]byte(canon)))
+		sum := fmt.Sprintf("%x", sha256.Sum256(fmt.Appendf(nil, "%d\n%s\n%s\n%s\n%s\n%s\n%d", seq, "config_event", key, entry, prev, at, 0)))
+		fixes = append(fixes, fix{seq, entry, sum})
+		prev = sum
+	}
+	rows.Close()
+	for _, f := range fixes {
+		mustExec(t, db, `UPDATE chain SET entry_sha256 = ?, prev_sha256 = coalesce((SELECT sha256 FROM chain WHERE seq = ? - 1), ''), sha256 = ? WHERE seq = ?`,
+			f.entry, f.seq, f.sum, f.seq)
+	}
+}
+
+// TestChainSignedHead: fsck --sign-head signs the head with the policy's
+// sign_key; a chain rewritten after that, every hash recomputed, passes the
+// chain check but not the signed head, nor does a forged envelope.
+func TestChainSignedHead(t *testing.T) {
+	dir := policyDir(t)
+	store := newCLIStore(t)
+	mustCLI(t, 0, store, "key", "generate", "--out", filepath.Join(dir, "signer"))
+	_, errs := mustCLI(t, 125, store, "fsck", "--sign-head")
+	if !strings.Contains(errs, "sign_key") {
+		t.Errorf("fsck --sign-head without a sign_key: %s", errs)
+	}
+	writePolicy(t, filepath.Join(dir, "policy.json"), `{"sign_key": "`+dir+`/signer.key"}`)
+	mustCLI(t, 0, store, "config", "require-approval", "true")
+	_, errs = mustCLI(t, 0, store, "fsck", "--sign-head")
+	if !strings.Contains(errs, "signed chain head 2") {
+		t.Fatalf("fsck --sign-head: %s", errs)
+	}
+	fsckHolds(t, store)
+
+	rewritten := copyStore(t, store)
+	db := storeDB(t, rewritten)
+	mustExec(t, db, `UPDATE config_events SET user = 'someone-else' WHERE id = 1`)
+	rechainFrom(t, db, 1)
+	db.Close()
+	out, _ := mustCLI(t, 125, rewritten, "fsck")
+	if want := "signed head 2: the chain's entry differs from the signed head"; !strings.Contains(out, want) || strings.Contains(out, "chain entry") {
+		t.Errorf("fsck of a rewritten chain: want only %q:\n%s", want, out)
+	}
+
+	forged := copyStore(t, store)
+	db = storeDB(t, forged)
+	mustExec(t, db, `UPDATE chain_heads SET envelope = replace(envelope, '"sig":"', '"sig":"AAAA') WHERE seq = 2`)
+	db.Close()
+	fsckFinds(t, forged, "signed head 2: the signature does not verify")
 }
