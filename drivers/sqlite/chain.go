@@ -32,7 +32,11 @@ const (
 // not SELECT *: a column added by a later migration must not change the
 // hash of rows chained before it.
 var (
-	runChainColumns         = splitColumns(`id, ` + runWriteColumns + `, owner_pid, owner_host, owner_start`)
+	runChainColumns = splitColumns(`id, repo, path, commit_hash, runfile_blob, image_ref, image_digest, index_digest,
+		config_digest, approved, args, env, labels, argv, user, workdir, mounts, limits, runtime, runtime_version,
+		weaker_sandbox, executor, slurm_job_id, slurm_array_task, slurm_node, slurm_partition, hostname,
+		environment_sha256, system_kernel_sha256, drift, status, exit_code, reason, created_at, started_at, ended_at,
+		reproduce_of, verdict, owner_pid, owner_host, owner_start`)
 	stepChainColumns        = []string{"idx", "argv", "exit_code", "started_at", "ended_at"}
 	fileChainColumns        = []string{"kind", "name", "path", "size", "sha256", "link"}
 	imageEventChainColumns  = []string{"id", "digest", "event", "at", "user", "uid", "note"}
