@@ -55,11 +55,17 @@ func (s *Store) runDigestsSplit(ctx context.Context, conn *sql.Conn, out map[cha
 	groups := make(chan []childGroup, 4)
 	errc := make(chan error, 1)
 	go func() { errc <- readChildren(ctx, other, groups) }()
-	err = hashRuns(ctx, conn, groups, out)
-	cancel()
+	if err := hashRuns(ctx, conn, groups, out); err != nil {
+		cancel()
+		for range groups {
+		}
+		<-errc
+		return true, err
+	}
+	// The rest are steps and files of runs that do not exist.
 	for range groups {
 	}
-	return true, errors.Join(err, <-errc)
+	return true, <-errc
 }
 
 // readChildren sends every run's steps and files, by run id, in batches.
