@@ -33,6 +33,7 @@ var benchmarks = []benchmark{
 	runStart,
 	slurmBench,
 	recordsBench,
+	chainBench,
 }
 
 func main() {

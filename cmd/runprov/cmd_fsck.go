@@ -12,11 +12,11 @@ import (
 
 func newFsckCmd(a *app) *cobra.Command {
 	var (
-		repair bool
-		repo   string
+		repair, signHead bool
+		repo             string
 	)
 	cmd := &cobra.Command{
-		Use:   "fsck [--repair [--repo NAME]]",
+		Use:   "fsck [--repair [--repo NAME]] [--sign-head]",
 		Short: "Verify the store; exit 0 only when everything holds",
 		Long: `Verify everything the store keeps: every repository tarball's sha256 and size,
 that each repository opens from its tarball and that every object of it reads
@@ -31,7 +31,14 @@ from every object that can still be read (all of them, when only a pack index
 is wrong) and stored in place of the old tarball; its branch stays where it
 was. No commit row is ever removed: each commit whose Runfile could not be
 recovered is listed as lost. --repo limits the repair to one repository.
-The checks then run on the repaired store.`,
+The checks then run on the repaired store.
+
+Every finished run (with its steps and files), image event and config event
+is in a hash chain (table chain); fsck derives it again and names each entry
+edited, deleted, inserted or reordered since it was written. With
+--sign-head, when everything holds, the chain's head is signed with the site
+policy's sign_key and kept in table chain_heads; later runs of fsck check
+those signatures, so a chain rewritten from its start is found too.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if repo != "" && !repair {
@@ -60,6 +67,11 @@ The checks then run on the repaired store.`,
 					return fmt.Errorf("fsck %s: %w", c.Name(), err)
 				}
 			}
+			if ok, err := checkSignedHeads(cmd.Context(), a.store, a.policy, report); err != nil {
+				return fmt.Errorf("fsck signed heads: %w", err)
+			} else if !ok {
+				a.log.Warn("the chain has signed heads but the site policy's sign_key cannot be read here: their signatures were not checked")
+			}
 			if a.json {
 				out := map[string]any{"ok": len(problems) == 0, "problems": problems}
 				if repair {
@@ -79,11 +91,21 @@ The checks then run on the repaired store.`,
 			if !a.json {
 				fmt.Fprintf(a.stderr, "fsck: store %s holds\n", a.store.Layout().Root)
 			}
+			if signHead {
+				h, err := signChainHead(cmd.Context(), a.store, a.policy)
+				if err != nil {
+					return err
+				}
+				if !a.json && h.Seq > 0 {
+					fmt.Fprintf(a.stderr, "fsck: signed chain head %d (%s) with key %s\n", h.Seq, h.SHA256, h.KeyID)
+				}
+			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&repair, "repair", false, "rebuild damaged repositories from every object that can still be read")
 	cmd.Flags().StringVar(&repo, "repo", "", "with --repair: only this repository")
+	cmd.Flags().BoolVar(&signHead, "sign-head", false, "when the store holds, sign the chain head with the site policy's sign_key")
 	return cmd
 }
 

@@ -19,6 +19,7 @@ func wire(a *app, st *sqlite.Store) *core.Terminal {
 	gitOpener := gitdrv.Opener{}
 
 	t.Drivers.Register(st)
+	t.Drivers.Register(sqlite.ChainChecker{Store: st})
 	t.Drivers.Register(gitOpener)
 	images := imagedrv.New(layout, st, imagedrv.Options{Logger: a.log})
 	t.Drivers.Register(images)

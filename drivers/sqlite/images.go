@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/runprov/runprov/core"
 )
@@ -63,12 +65,16 @@ func (s *Store) PutImageRecords(ctx context.Context, recs []core.ImageRecord, ev
 }
 
 func insertImageEvent(ctx context.Context, tx *sql.Tx, e core.ImageEvent) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO image_events(digest, event, at, user, uid, note) VALUES(?, ?, ?, ?, ?, ?)`,
+	res, err := tx.ExecContext(ctx, `INSERT INTO image_events(digest, event, at, user, uid, note) VALUES(?, ?, ?, ?, ?, ?)`,
 		e.Digest, e.Event, timeText(e.At), e.User, e.UID, e.Note)
 	if err != nil {
 		return fmt.Errorf("record image event %s %s: %w", e.Event, e.Digest, err)
 	}
-	return nil
+	id, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("record image event %s %s: %w", e.Event, e.Digest, err)
+	}
+	return appendChain(ctx, tx, chainKey{chainImageEvent, strconv.FormatInt(id, 10)}, time.Now())
 }
 
 // ImageRecord implements core.ImageRecords.

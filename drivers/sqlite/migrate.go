@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Migrations are migrations/NNNN_name.sql, applied in order, each in its own
@@ -22,6 +23,12 @@ type migration struct {
 	version int
 	name    string
 	sql     string
+}
+
+// migrationSteps are Go steps that run after a migration's SQL, in its
+// transaction, for work SQL cannot do (sha256).
+var migrationSteps = map[int]func(ctx context.Context, q querier, now time.Time) error{
+	8: buildChain,
 }
 
 func loadMigrations() ([]migration, error) {
@@ -108,6 +115,12 @@ func applyMigration(ctx context.Context, db *sql.DB, m migration) error {
 	if _, err := conn.ExecContext(ctx, m.sql); err != nil {
 		conn.ExecContext(context.Background(), "ROLLBACK")
 		return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+	}
+	if step := migrationSteps[m.version]; step != nil {
+		if err := step(ctx, conn, time.Now()); err != nil {
+			conn.ExecContext(context.Background(), "ROLLBACK")
+			return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+		}
 	}
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version)); err != nil {
 		conn.ExecContext(context.Background(), "ROLLBACK")

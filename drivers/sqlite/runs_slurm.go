@@ -43,7 +43,10 @@ func (s *Store) UpdateUnfinishedRun(ctx context.Context, u core.RunUpdate) (bool
 		}
 		n, err := res.RowsAffected()
 		changed = n > 0
-		return err
+		if err != nil || !changed {
+			return err
+		}
+		return s.chainFinishedRun(ctx, tx, u.ID, u.Status)
 	})
 	return changed, err
 }

@@ -116,7 +116,10 @@ func (s *Store) CreateRun(ctx context.Context, r *core.Run) error {
 			}
 			return fmt.Errorf("store run %s: %w", r.ID, err)
 		}
-		return putRunChildren(ctx, tx, r)
+		if err := putRunChildren(ctx, tx, r); err != nil {
+			return err
+		}
+		return s.chainFinishedRun(ctx, tx, r.ID, r.Status)
 	})
 }
 
@@ -153,7 +156,10 @@ func (s *Store) FinishRun(ctx context.Context, r *core.Run) error {
 				return err
 			}
 		}
-		return putRunChildren(ctx, tx, r)
+		if err := putRunChildren(ctx, tx, r); err != nil {
+			return err
+		}
+		return s.chainFinishedRun(ctx, tx, r.ID, r.Status)
 	})
 }
 
@@ -239,6 +245,10 @@ func (s *Store) AbortStaleRuns(ctx context.Context, isAlive func(pid int, host, 
 				if err != nil {
 					return fmt.Errorf("store output %s of run %s: %w", f.Path, o.id, err)
 				}
+			}
+			// Last: the chain entry commits to the outputs just stored.
+			if err := s.chainFinishedRun(ctx, tx, o.id, core.RunAborted); err != nil {
+				return err
 			}
 		}
 		return nil

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/user"
 	"slices"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -244,11 +245,16 @@ func (s *Store) setSetting(ctx context.Context, key, value, note string) error {
 			return fmt.Errorf("set %s: %w", key, err)
 		}
 		name, uid := whoami()
-		if _, err := tx.ExecContext(ctx, `INSERT INTO config_events(key, old_value, new_value, at, user, uid, note) VALUES(?, ?, ?, ?, ?, ?, ?)`,
-			key, old, value, timeText(s.now()), name, uid, note); err != nil {
+		res, err := tx.ExecContext(ctx, `INSERT INTO config_events(key, old_value, new_value, at, user, uid, note) VALUES(?, ?, ?, ?, ?, ?, ?)`,
+			key, old, value, timeText(s.now()), name, uid, note)
+		if err != nil {
 			return fmt.Errorf("record the change of %s: %w", key, err)
 		}
-		return nil
+		id, err := res.LastInsertId()
+		if err != nil {
+			return fmt.Errorf("record the change of %s: %w", key, err)
+		}
+		return appendChain(ctx, tx, chainKey{chainConfigEvent, strconv.FormatInt(id, 10)}, s.now())
 	})
 }
 
