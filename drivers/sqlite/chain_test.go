@@ -60,7 +60,7 @@ func TestChainRunLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.DB().Exec("UPDATE runs SET owner_pid = 999999 WHERE id = ?", ids[1])
-	if _, err := s.AbortStaleRuns(ctx, func(pid int, _, _ string) bool { return pid != 999999 }); err != nil {
+	if _, err := s.AbortStaleRuns(ctx, func(pid int, _, _ string) bool { return pid != 999999 }, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.UpdateUnfinishedRun(ctx, core.RunUpdate{ID: ids[3], Status: core.RunFailed, Reason: "job cancelled"}); err != nil {
