@@ -1,0 +1,3 @@
+-- Reserved for the signed run records migration, which is developed on
+-- another branch; at merge this file is replaced by that migration.
+SELECT 1;

@@ -1,0 +1,3 @@
+-- Reserved for the hash chain migration, which is developed on another
+-- branch; at merge this file is replaced by that migration.
+SELECT 1;
