@@ -123,6 +123,7 @@ trust and repeat the run.`,
 		newVersionCmd(a),
 		newKeyCmd(a),
 		newPolicyCmd(a),
+		newTraceCmd(a),
 	)
 	return root
 }
