@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/drivers/sqlite"
+	"github.com/runprov/runprov/drivers/sqlite/sqlitetest"
 	"github.com/runprov/runprov/plugins/history"
 )
 
@@ -167,5 +169,51 @@ func TestContentIndexMigration(t *testing.T) {
 	out, _ = mustCLI(t, 0, store, "query", "--csv", "EXPLAIN QUERY PLAN SELECT count(DISTINCT run_id) FROM run_files WHERE sha256 = 'x' AND kind = 'output'")
 	if !strings.Contains(out, "COVERING INDEX run_files_content") {
 		t.Errorf("the content lookup does not use the covering index:\n%s", out)
+	}
+}
+
+// TestTraceFanOutAndCycles: content 50 runs share is capped at --max-runs
+// with the rest counted, and a cycle of content (X makes q from p, Y makes
+// p from q) ends.
+func TestTraceFanOutAndCycles(t *testing.T) {
+	store := newCLIStore(t)
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, store, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs []core.Run
+	for i := range 50 {
+		runs = append(runs, sqlitetest.SyntheticRun(i, 1))
+	}
+	shared := runs[0].Inputs[0].SHA256 // every 7th run reads it
+	p, q := sqlitetest.Hex64("p"), sqlitetest.Hex64("q")
+	x, y := sqlitetest.SyntheticRun(100, 0), sqlitetest.SyntheticRun(101, 0)
+	x.Inputs = []core.FileRecord{{Name: "data", Path: "p", SHA256: p}}
+	x.Outputs = []core.FileRecord{{Name: "/safe_outputs", Path: "q", SHA256: q}}
+	y.Inputs = []core.FileRecord{{Name: "data", Path: "q", SHA256: q}}
+	y.Outputs = []core.FileRecord{{Name: "/safe_outputs", Path: "p", SHA256: p}}
+	if err := sqlitetest.InsertRuns(ctx, st.DB(), append(runs, x, y)); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	out, _ := mustCLI(t, 0, store, "trace", "--down", "--max-runs", "3", "sha256:"+shared)
+	if n := strings.Count(out, "used by run "); n != 3 || !strings.Contains(out, "... and 5 more run(s) (of 8") {
+		t.Errorf("fan-out of content 8 runs used, capped at 3: %d runs shown\n%s", n, out)
+	}
+	for _, dir := range []string{"up", "down"} {
+		args := []string{"--json", "trace", "sha256:" + p}
+		if dir == "down" {
+			args = append(args, "--down")
+		}
+		js, _ := mustCLI(t, 0, store, args...)
+		var l history.Lineage
+		if err := json.Unmarshal([]byte(js), &l); err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Runs) != 2 || len(l.Contents) != 2 || len(l.Edges) != 4 {
+			t.Errorf("%s through a cycle: %d runs, %d contents, %d edges; want 2, 2, 4\n%s", dir, len(l.Runs), len(l.Contents), len(l.Edges), js)
+		}
 	}
 }
