@@ -124,6 +124,7 @@ trust and repeat the run.`,
 		newKeyCmd(a),
 		newPolicyCmd(a),
 		newTraceCmd(a),
+		newReportCmd(a),
 	)
 	return root
 }
