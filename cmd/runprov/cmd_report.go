@@ -113,12 +113,11 @@ func reportRuns(ctx context.Context, st *sqlite.Store, names []string, since str
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range list {
-		full, err := st.Run(ctx, r.ID)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, full)
+	if err := st.LoadDetails(ctx, list); err != nil {
+		return nil, err
+	}
+	for i := range list {
+		out = append(out, &list[i])
 	}
 	return out, nil
 }
@@ -184,15 +183,16 @@ func buildReport(ctx context.Context, a *app, st *sqlite.Store, runs []*core.Run
 		if err != nil {
 			return nil, err
 		}
-		var show bytes.Buffer
-		if err := printRecord(&show, rec, st.Layout(), false); err != nil {
+		show, err := reportShowText(rec, st.Layout())
+		if err != nil {
 			return nil, err
 		}
 		byID[r.ID] = rec
-		in.Runs = append(in.Runs, history.ReportRun{Record: rec, Runfile: l.runfile(ctx, r), ShowText: show.String()})
+		in.Runs = append(in.Runs, history.ReportRun{Record: rec, Runfile: l.runfile(ctx, r), ShowText: show})
 	}
+	prev := previousInReport(runs)
 	for i := range in.Runs {
-		d, err := l.drift(ctx, in.Runs[i].Record, byID)
+		d, err := l.drift(ctx, in.Runs[i].Record, byID[prev[in.Runs[i].Record.ID]])
 		if err != nil {
 			return nil, err
 		}
@@ -208,18 +208,52 @@ func buildReport(ctx context.Context, a *app, st *sqlite.Store, runs []*core.Run
 	return in, nil
 }
 
-// drift compares the previous run of rec's commit with rec; nil when rec
-// is its commit's first run.
-func (l *reportLoader) drift(ctx context.Context, rec *history.Record, byID map[string]*history.Record) (*history.Diff, error) {
-	prev, err := l.st.PreviousRun(ctx, rec.Commit, &rec.Run)
-	if errors.Is(err, core.ErrNotFound) {
-		return nil, nil
+// reportMaxFiles caps the files a run's show text lists in a report.
+const reportMaxFiles = 200
+
+// reportShowText is what runprov show prints for rec, with at most
+// reportMaxFiles inputs and outputs listed.
+func reportShowText(rec *history.Record, layout core.Layout) (string, error) {
+	c := *rec
+	c.Inputs, c.Outputs = rec.Inputs[:min(len(rec.Inputs), reportMaxFiles)], rec.Outputs[:min(len(rec.Outputs), reportMaxFiles)]
+	var b bytes.Buffer
+	if err := printRecord(&b, &c, layout, false); err != nil {
+		return "", err
 	}
-	if err != nil {
-		return nil, err
+	if n := len(rec.Inputs) + len(rec.Outputs) - len(c.Inputs) - len(c.Outputs); n > 0 {
+		fmt.Fprintf(&b, "... %d more files: runprov show %s lists them all\n", n, core.ShortRunID(rec.ID))
 	}
-	p, ok := byID[prev.ID]
-	if !ok {
+	return b.String(), nil
+}
+
+// previousInReport maps each run to the previous run of its commit among
+// runs; a commit's oldest run here is left out (the store is asked).
+func previousInReport(runs []*core.Run) map[string]string {
+	byCommit := map[string][]*core.Run{}
+	for _, r := range runs {
+		byCommit[r.Commit] = append(byCommit[r.Commit], r)
+	}
+	prev := map[string]string{}
+	for _, rs := range byCommit {
+		slices.SortStableFunc(rs, func(x, y *core.Run) int { return x.Created.Compare(y.Created) })
+		for i := 1; i < len(rs); i++ {
+			prev[rs[i].ID] = rs[i-1].ID
+		}
+	}
+	return prev
+}
+
+// drift compares the previous run of rec's commit (p when the report holds
+// it, else the store's) with rec; nil when rec is its commit's first run.
+func (l *reportLoader) drift(ctx context.Context, rec, p *history.Record) (*history.Diff, error) {
+	if p == nil {
+		prev, err := l.st.PreviousRun(ctx, rec.Commit, &rec.Run)
+		if errors.Is(err, core.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 		if prev.Inputs, prev.Outputs, err = l.st.RunFiles(ctx, prev.ID); err != nil {
 			return nil, err
 		}

@@ -147,7 +147,8 @@ func TestTraceChain(t *testing.T) {
 }
 
 // TestContentIndexMigration: a store from before migration 0009 gains the
-// covering content index when runprov opens it, and trace's lookup uses it.
+// covering content index and the (commit, time) index when runprov opens
+// it, and trace's lookup uses the first.
 func TestContentIndexMigration(t *testing.T) {
 	store := newCLIStore(t)
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(store, "runprov.db"))
@@ -155,16 +156,18 @@ func TestContentIndexMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for _, q := range []string{"DROP INDEX run_files_content", "CREATE INDEX run_files_sha256 ON run_files(sha256)", "PRAGMA user_version = 5"} {
+	for _, q := range []string{"DROP INDEX run_files_content", "CREATE INDEX run_files_sha256 ON run_files(sha256)",
+		"DROP INDEX runs_commit_created", "CREATE INDEX runs_commit ON runs(commit_hash)", "PRAGMA user_version = 5"} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
 	db.Close()
 	mustCLI(t, 0, store, "runs")
-	out, _ := mustCLI(t, 0, store, "query", "--csv", "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'run_files' ORDER BY name")
-	if !strings.Contains(out, "run_files_content") || strings.Contains(out, "run_files_sha256") {
-		t.Errorf("indexes of run_files after the upgrade:\n%s", out)
+	out, _ := mustCLI(t, 0, store, "query", "--csv", "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('runs', 'run_files') ORDER BY name")
+	if !strings.Contains(out, "run_files_content") || strings.Contains(out, "run_files_sha256") ||
+		!strings.Contains(out, "runs_commit_created") || strings.Contains(out, "runs_commit\n") {
+		t.Errorf("indexes after the upgrade:\n%s", out)
 	}
 	out, _ = mustCLI(t, 0, store, "query", "--csv", "EXPLAIN QUERY PLAN SELECT count(DISTINCT run_id) FROM run_files WHERE sha256 = 'x' AND kind = 'output'")
 	if !strings.Contains(out, "COVERING INDEX run_files_content") {

@@ -18,11 +18,9 @@ import (
 //go:embed report.html.tmpl
 var reportTemplate string
 
-// Report limits keep a report of thousands of runs readable and small.
-const (
-	reportMaxFiles   = 200 // files listed per run and side
-	reportMaxChanges = 50  // changes listed per diff section
-)
+// reportMaxChanges caps the changes listed per diff section, to keep a
+// report of thousands of runs readable and small.
+const reportMaxChanges = 50
 
 // ReportRun is one run of a report, as the CLI loaded it.
 type ReportRun struct {
@@ -30,7 +28,8 @@ type ReportRun struct {
 	// Runfile is the Runfile text at the run's commit; nil when the store
 	// does not hold it.
 	Runfile []byte
-	// ShowText is what runprov show prints for the run.
+	// ShowText is what runprov show prints for the run (the CLI may cap
+	// its file lists).
 	ShowText string
 	// Drift compares the previous run of the same commit with this one;
 	// nil for a commit's first run.
@@ -89,14 +88,11 @@ var reportFuncs = template.FuncMap{
 		}
 		return fmt.Sprint(*r.ExitCode)
 	},
-	"label":   FileLabel,
-	"value":   changeValue,
-	"changes": capChanges,
-	"files":   capFiles,
-	"more": func(n int) int {
-		return max(n-reportMaxFiles, 0)
-	},
+	"label":    FileLabel,
+	"value":    changeValue,
+	"changes":  capChanges,
 	"sections": diffSections,
+	"more10":   func(n int) int { return max(n-10, 0) },
 	"string":   func(b []byte) string { return string(b) },
 	"bytes": func(n int64) string {
 		const unit = 1024
@@ -123,8 +119,6 @@ func changeValue(v any) string {
 }
 
 func capChanges(cs []Change) []Change { return cs[:min(len(cs), reportMaxChanges)] }
-
-func capFiles(fs []core.FileRecord) []core.FileRecord { return fs[:min(len(fs), reportMaxFiles)] }
 
 // diffSection is one titled list of changes of a Diff.
 type diffSection struct {
