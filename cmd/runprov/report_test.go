@@ -81,6 +81,16 @@ func TestReportInChromium(t *testing.T) {
 		t.Errorf("console errors:\n%s", logs)
 	}
 
+	// --compare picks the pair; without RUN arguments the newest runs.
+	other := filepath.Join(dir, "other.html")
+	mustCLI(t, 0, ch.rs.dir, "report", "--compare", ch.a.ID[:12]+","+ch.c.ID[:12], "--limit", "2", "-o", other)
+	page, _ := os.ReadFile(other)
+	if !strings.Contains(string(page), `href="#run-`+ch.a.ID+`">`+core.ShortRunID(ch.a.ID)+`</a> against run`) ||
+		strings.Count(string(page), `<section class="run"`) != 2 {
+		t.Errorf("report --compare A,C --limit 2: wrong comparison or runs")
+	}
+	mustCLI(t, exitUsage, ch.rs.dir, "report", "--compare", ch.a.ID)
+
 	shot := filepath.Join(dir, "report.png")
 	chromium("--screenshot="+shot, "--window-size=1280,2000", "--hide-scrollbars")
 	png, err := os.ReadFile(shot)
