@@ -16,6 +16,8 @@ import (
 	"github.com/runprov/runprov/plugins/history"
 )
 
+var _ history.TraceStore = (*sqlite.Store)(nil)
+
 // exitNoMatch is trace's "nothing found", as grep's 1.
 const exitNoMatch = 1
 
@@ -74,7 +76,11 @@ Exit status: 0 found, 1 no run produced or used the content, 125 errors.`,
 			}
 			l, err := history.Trace(cmd.Context(), component[*sqlite.Store](t, "sqlite"), sum, opts)
 			if errors.Is(err, core.ErrNotFound) {
-				fmt.Fprintf(a.stderr, "runprov: %s (sha256:%s): no run produced or used this content\n", args[0], sum)
+				name := "sha256:" + sum
+				if !strings.HasPrefix(args[0], "sha256:") {
+					name = args[0] + " (" + name + ")"
+				}
+				fmt.Fprintf(a.stderr, "runprov: %s: no run produced or used this content\n", name)
 				return exitStatus{exitNoMatch}
 			}
 			if err != nil {
