@@ -111,7 +111,8 @@ func TestTraceChain(t *testing.T) {
 
 	// Down from the raw file reaches C, by content, through the renamed copy.
 	out, _ = mustCLI(t, 0, store, "trace", "--down", ch.raw)
-	if !strings.Contains(out, core.ShortRunID(ch.c.ID)) || !strings.Contains(out, "used by run "+core.ShortRunID(ch.b.ID)) {
+	if !strings.Contains(out, core.ShortRunID(ch.c.ID)) || !strings.Contains(out, "used by run "+core.ShortRunID(ch.b.ID)) ||
+		!strings.Contains(strings.SplitN(out, "\n", 2)[0], ch.rawSum+"  raw") {
 		t.Errorf("trace --down of the raw data does not reach B and C:\n%s", out)
 	}
 	// --depth 1 stops at A.

@@ -74,7 +74,8 @@ type ContentNode struct {
 	Size   int64    `json:"size"`
 	Names  []string `json:"names"` // file labels it had in the runs' manifests
 	Level  int      `json:"level"` // runs between the root and it
-	// Raw: no run produced this content (found when walking up).
+	// Raw: no run produced this content (known for every node walking
+	// up, for the root walking down).
 	Raw bool `json:"raw"`
 	// Runs are the run nodes followed from here, newest first: producers
 	// (up) or users (down); RunsTotal counts all of them, RunsOmitted
@@ -162,6 +163,9 @@ func Trace(ctx context.Context, st TraceStore, sha256 string, opts TraceOptions)
 		return nil, err
 	}
 	l.Opposite = n
+	if opts.Direction == Down {
+		root.Raw = n == 0
+	}
 	if root.RunsTotal == 0 && n == 0 {
 		return nil, fmt.Errorf("sha256:%s: %w: no run produced or used this content", sha256, core.ErrNotFound)
 	}
