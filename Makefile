@@ -8,7 +8,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 # Debian packages the tests and the demo use: the runc sandbox, busybox for
 # test images, git for remote tests, Charliecloud for the ch-run runtime,
 # Slurm and munge for the Slurm executor's single-node test cluster.
-TEST_PKGS := runc busybox-static git charliecloud-runtime ca-certificates slurm-wlm munge uidmap openssh-server openssl python3-securesystemslib python3-cryptography
+TEST_PKGS := runc busybox-static git charliecloud-runtime ca-certificates slurm-wlm munge uidmap openssh-server openssl python3-securesystemslib python3-cryptography chromium
 BENCH_PKGS := podman umoci hyperfine procps
 
 .PHONY: all build test demo bench fuzz lint clean deps deps-bench slurm-up slurm-down

@@ -30,6 +30,7 @@ var benchmarks = []benchmark{
 	systemKernel,
 	remoteSync,
 	historyBench,
+	lineageBench,
 	runStart,
 	slurmBench,
 	recordsBench,

@@ -64,6 +64,7 @@ func (f *readOnlyFixture) check(t *testing.T, runprov cliFunc) {
 		{[]string{"show", short}, f.run},
 		{[]string{"--csv", "query", "SELECT id FROM runs"}, f.run},
 		{[]string{"export", short, "--format", "json"}, f.run},
+		{[]string{"report", short}, f.run},
 		{[]string{"cat", f.rs.commit}, "LABEL purpose=test"},
 		{[]string{"--csv", "image", "ls"}, f.rs.image},
 		{[]string{"config", "require-approval"}, "false"},

@@ -124,6 +124,8 @@ trust and repeat the run.`,
 		newKeyCmd(a),
 		newPolicyCmd(a),
 		newVerifyCmd(a),
+		newTraceCmd(a),
+		newReportCmd(a),
 	)
 	return root
 }
@@ -203,7 +205,7 @@ func (a *app) openStore(ctx context.Context, write bool) (*core.Terminal, error)
 // cannot write.
 func storeReadOnly(dir string) error {
 	return hintedError{fmt.Errorf("%w: %s (a read-only mount, or no write permission for this user), and this command would change it", core.ErrStoreReadOnly, dir),
-		"log, runs, show, diff, query, export, cat, config and image ls/log/inspect read it as it is; to change it, use a writable copy or ask its owner"}
+		"log, runs, show, diff, trace, report, query, export, cat, config and image ls/log/inspect read it as it is; to change it, use a writable copy or ask its owner"}
 }
 
 // component returns the component name of role T from the Terminal.
