@@ -140,6 +140,12 @@ func printRecord(w io.Writer, rec *history.Record, layout core.Layout, verbose b
 	if l := limitsText(r.Limits); l != "" {
 		p("limits", "%s", l)
 	}
+	for _, d := range r.Devices {
+		p("device", "%s", d)
+	}
+	for _, c := range r.CDISpecs {
+		p("cdi spec", "%s sha256:%s", c.Path, c.SHA256)
+	}
 	rt := strings.TrimSpace(r.Runtime + " " + r.RuntimeVersion)
 	if r.WeakerSandbox {
 		rt += " (weaker sandbox allowed with --allow-weaker-sandbox)"
