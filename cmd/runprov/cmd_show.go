@@ -174,6 +174,9 @@ func printRecord(w io.Writer, rec *history.Record, layout core.Layout, verbose b
 		p("system", "%s %s, %s, %s", k.KernelRelease, k.Arch, orDash(k.OSRelease), k.Runtime.String())
 		p("", "%s, %d CPUs, %d MiB", orDash(k.CPUModel), k.CPUCount, k.MemTotalBytes>>20)
 		p("", "%d sysctls, %d modules, %d kernel config options (snapshot %s)", len(k.Sysctls), len(k.Modules), len(k.KernelConfig), shortHash(r.SystemKernelSHA256))
+		if g := k.GPU; g != nil {
+			printGPU(p, g)
+		}
 		if verbose {
 			p("cmdline", "%s", k.Cmdline)
 			for _, n := range slices.Sorted(maps.Keys(k.Sysctls)) {
@@ -347,4 +350,20 @@ func orDash(s string) string {
 func dirExists(p string) bool {
 	fi, err := os.Stat(filepath.Clean(p))
 	return err == nil && fi.IsDir()
+}
+
+// printGPU writes the GPU facts of a snapshot.
+func printGPU(p func(label, format string, args ...any), g *core.GPUInfo) {
+	if g.NVIDIADriver != "" {
+		p("gpu", "nvidia driver %s", g.NVIDIADriver)
+	}
+	if g.AMDGPUVersion != "" {
+		p("gpu", "amdgpu %s", g.AMDGPUVersion)
+	}
+	for _, d := range g.Devices {
+		p("gpu", "%s %s at %s", d.Vendor, orDash(d.Model), d.BusID)
+	}
+	if len(g.DevNodes) > 0 {
+		p("gpu", "%s", strings.Join(g.DevNodes, " "))
+	}
 }

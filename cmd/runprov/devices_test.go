@@ -107,6 +107,7 @@ func TestRunDevices(t *testing.T) {
 	check("run", r)
 	for _, args := range [][]string{{"--json", "show", r.ID}, {"export", r.ID, "--format", "json"}} {
 		out, _ := mustCLI(t, 0, rs.dir, args...)
+		validateJSON(t, compileCLISchema(t, runRecordSchema), []byte(out))
 		var rec history.Record
 		if err := json.Unmarshal([]byte(out), &rec); err != nil {
 			t.Fatal(err)
