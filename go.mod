@@ -16,6 +16,13 @@ require (
 	golang.org/x/term v0.47.0
 	modernc.org/libc v1.79.0
 	modernc.org/sqlite v1.61.1
+	tags.cncf.io/container-device-interface/specs-go v1.1.1
+)
+
+require (
+	github.com/fsnotify/fsnotify v1.10.1 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	tags.cncf.io/container-device-interface v1.1.2
 )
 
 require (

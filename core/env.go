@@ -71,6 +71,7 @@ type SystemKernel struct {
 	// counters and per-boot values that change on every read.
 	Sysctls map[string]string `json:"sysctls,omitempty"`
 	Modules []string          `json:"modules,omitempty"` // loaded modules, sorted
+	GPU     *GPUInfo          `json:"gpu,omitempty"`
 	// Errors maps a source ("kernel_config", "sysctls", ...) to why it could
 	// not be read; the rest of the snapshot is still good.
 	Errors map[string]string `json:"errors,omitempty"`

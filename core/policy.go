@@ -29,6 +29,9 @@ type Policy struct {
 	// AllowWeakerSandbox permits run --allow-weaker-sandbox; false (the
 	// default under a policy) forbids it.
 	AllowWeakerSandbox bool
+	// AllowCDIHooks permits the hooks of CDI specs, which run as root on
+	// the host; false refuses a device whose spec has one.
+	AllowCDIHooks bool
 	// Given are the keys the policy file sets (the others have their
 	// defaults), to say where each setting came from.
 	Given map[string]bool

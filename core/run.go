@@ -100,6 +100,10 @@ type Run struct {
 	Workdir string            `json:"workdir"`
 	Mounts  []RunMount        `json:"mounts"`
 	Limits  RunLimits         `json:"limits"`
+	// Devices are the CDI devices (DEVICE, run --device) and CDISpecs the
+	// spec files that defined them.
+	Devices  []string  `json:"devices,omitempty"`
+	CDISpecs []CDISpec `json:"cdi_specs,omitempty"`
 
 	Runtime        string `json:"runtime"` // "runc", "ch-run"
 	RuntimeVersion string `json:"runtime_version"`

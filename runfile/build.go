@@ -9,8 +9,8 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 )
 
-// kinds are the Runfile v1 instructions.
-var kinds = []string{"FROM", "ARG", "ENV", "LABEL", "WORKDIR", "USER", "INPUT", "OUTPUT", "SCRATCH", "VOLUME", "NETWORK", "LIMIT", "ENTRYPOINT", "CMD", "RUN"}
+// kinds are the Runfile instructions (DEVICE from format 2).
+var kinds = []string{"FROM", "ARG", "ENV", "LABEL", "WORKDIR", "USER", "INPUT", "OUTPUT", "SCRATCH", "VOLUME", "NETWORK", "LIMIT", "DEVICE", "ENTRYPOINT", "CMD", "RUN"}
 
 const runNotBuild = " is a build instruction: a Runfile describes a run, not a build"
 
@@ -33,6 +33,7 @@ type builder struct {
 	errs    *errList
 	lex     *shell.Lex
 	escape  rune
+	version int // the declared format version, 0: none
 	vars    *vars
 	values  map[string]string // Resolve's --arg values
 	resolve bool
@@ -48,6 +49,7 @@ type builder struct {
 	once            map[string]int // single instructions → their line
 	argLines        map[string]int
 	inputs, volumes map[string]int
+	devices         map[string]int // DEVICE names → their line
 	mounts          []mount
 	deferred        map[string]bool // Parse: ARGs some pending line waits for
 	missing         map[string]bool // Resolve: ARGs reported without a value
@@ -60,12 +62,14 @@ type mount struct {
 
 // build runs the instructions. values is nil for Parse; for Resolve it holds
 // the run-time ARG values, and a word that still waits for an ARG is an error.
-func build(path string, instrs []instruction, escape rune, values map[string]string, errs *errList) *File {
+func build(path string, instrs []instruction, escape rune, version int, values map[string]string, errs *errList) *File {
 	b := &builder{
-		f:        &File{Path: path, Network: DefaultNetwork, instrs: instrs},
+		f:        &File{Path: path, Network: DefaultNetwork, Version: version, instrs: instrs},
 		errs:     errs,
 		lex:      shell.NewLex(escape),
 		escape:   escape,
+		version:  version,
+		devices:  map[string]int{},
 		vars:     newVars(),
 		values:   values,
 		resolve:  values != nil,
@@ -196,6 +200,8 @@ func (b *builder) instruction() {
 		b.network()
 	case "LIMIT":
 		b.limit()
+	case "DEVICE":
+		b.device()
 	case "ENTRYPOINT", "CMD":
 		b.single()
 	case "RUN":

@@ -30,7 +30,9 @@
 //     keys and ARG names: [A-Za-z_][A-Za-z0-9_]*. LABEL keys:
 //     [A-Za-z0-9][A-Za-z0-9._/-]*, without variables.
 //   - Sizes: see parseSize (K, M, G, T, all powers of 1024).
-//   - Only the escape directive is accepted; syntax and check are refused.
+//   - Only the escape directive and runprov's own "# runprov-format=N" are
+//     accepted; syntax and check are refused. A file without runprov-format
+//     is format 1; DEVICE needs format 2. DEVICE names are not expanded.
 //   - A file is at most 1 MiB, a line at most 32 KiB, UTF-8 text without
 //     control characters other than tab.
 package runfile

@@ -103,6 +103,9 @@ func (f *File) Format() string {
 	if l := f.Limits.format(); l != "" {
 		add(f.Limits.Line, "LIMIT %s", l)
 	}
+	for _, d := range f.Devices {
+		add(d.Line, "DEVICE %s", d.Name)
+	}
 	if c := f.Entrypoint; c != nil && !pending[c.Line] {
 		add(c.Line, "ENTRYPOINT %s", c.format())
 	}
@@ -117,6 +120,9 @@ func (f *File) Format() string {
 
 	sort.SliceStable(out, func(i, j int) bool { return out[i].line < out[j].line })
 	var b strings.Builder
+	if f.Version > 0 {
+		fmt.Fprintf(&b, "# runprov-format=%d\n", f.Version)
+	}
 	if esc == '`' {
 		b.WriteString("# escape=`\n")
 	}

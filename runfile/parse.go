@@ -50,7 +50,7 @@ func Parse(path string, data []byte) (*File, error) {
 		errs.add(line, "%s", msg)
 		return nil, errs.err()
 	}
-	escape, data := directives(errs, data)
+	escape, version, data := directives(errs, data)
 	instrs := lex(errs, data, escape)
 	if len(instrs) == 0 {
 		if errs.len() == 0 {
@@ -58,7 +58,7 @@ func Parse(path string, data []byte) (*File, error) {
 		}
 		return nil, errs.err()
 	}
-	f := build(path, instrs, escape, nil, errs)
+	f := build(path, instrs, escape, version, nil, errs)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -93,16 +93,31 @@ func checkText(data []byte) (int, string) {
 }
 
 // directives reads the parser directives at the top of the file ("# escape=`")
-// with buildkit's own directive parser, refuses all but escape, and returns
-// the escape token and the data with the directive lines rewritten so that
+// with buildkit's own directive parser, and runprov's "# runprov-format=N",
+// refuses all others, and returns the escape token, the declared format
+// version (0: none) and the data with the directive lines rewritten so that
 // buildkit sees exactly the escape token chosen here.
-func directives(errs *errList, data []byte) (rune, []byte) {
+func directives(errs *errList, data []byte) (rune, int, []byte) {
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	var dp parser.DirectiveParser
 	escape := parser.DefaultEscapeToken
+	version, versionLine := 0, 0
 	var found []int
 	for i, l := range lines {
 		t := bytes.TrimLeftFunc(bytes.TrimRight(l, "\r\n"), unicode.IsSpace)
+		if v, ok := formatDirective(t); ok {
+			found = append(found, i)
+			n, msg := formatVersion(v)
+			switch {
+			case versionLine != 0:
+				errs.add(i+1, "only one runprov-format directive is allowed (first on line %d); remove this line", versionLine)
+			case msg != "":
+				errs.add(i+1, "%s", msg)
+			default:
+				version, versionLine = n, i+1
+			}
+			continue
+		}
 		d, err := dp.ParseLine(t)
 		if err != nil {
 			found = append(found, i)
@@ -128,7 +143,7 @@ func directives(errs *errList, data []byte) (rune, []byte) {
 		}
 	}
 	if len(found) == 0 {
-		return escape, data
+		return escape, version, data
 	}
 	// Keep line numbers: the first directive line becomes the escape
 	// directive, the others plain comments.
@@ -141,7 +156,7 @@ func directives(errs *errList, data []byte) (rune, []byte) {
 		}
 		out[i] = append([]byte(text), newline(lines[i])...)
 	}
-	return escape, bytes.Join(out, nil)
+	return escape, version, bytes.Join(out, nil)
 }
 
 func directiveName(line []byte) string {

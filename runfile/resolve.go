@@ -55,7 +55,7 @@ func (f *File) Resolve(args map[string]string) (*File, error) {
 	if f.Escape == "`" {
 		esc = '`'
 	}
-	nf := build(f.Path, f.instrs, esc, values, errs)
+	nf := build(f.Path, f.instrs, esc, f.Version, values, errs)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}

@@ -2,8 +2,8 @@ package runfile
 
 import "time"
 
-// Version is the Runfile format version this package reads.
-const Version = 1
+// Version is the newest Runfile format version this package reads.
+const Version = 2
 
 // Defaults from DESIGN.md.
 const (
@@ -35,6 +35,11 @@ type File struct {
 	Entrypoint *Command // nil: the image config's
 	Cmd        *Command // nil: the image config's
 	Steps      []Step   // RUN lines, in order
+	// Devices are the DEVICE lines (format 2), in order.
+	Devices []Device `json:",omitempty"`
+	// Version is the format version the file declares with
+	// "# runprov-format=N"; 0 when it declares none (format 1).
+	Version int `json:",omitempty"`
 	// Deferred lists the ARG names (without defaults) that some word still
 	// refers to, in declaration order; Resolve must be given a value for
 	// each. Empty after Resolve.

@@ -87,8 +87,9 @@ func effectiveSettings(ctx context.Context, a *app) ([]string, map[string]policy
 		"require_signed_records": from("require_signed_records", p.RequireSignedRecords, false),
 		// Without a policy, --allow-weaker-sandbox is the analyst's choice.
 		"allow_weaker_sandbox": from("allow_weaker_sandbox", p.AllowWeakerSandbox, !p.Active()),
+		"allow_cdi_hooks":      from("allow_cdi_hooks", p.AllowCDIHooks, false),
 	}
-	names := []string{"require_approval", "approver_keys", "approvals_dir", "sign_key", "require_signed_records", "allow_weaker_sandbox"}
+	names := []string{"require_approval", "approver_keys", "approvals_dir", "sign_key", "require_signed_records", "allow_weaker_sandbox", "allow_cdi_hooks"}
 	return names, s, nil
 }
 

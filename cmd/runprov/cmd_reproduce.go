@@ -81,7 +81,7 @@ itself failed.`,
 			}
 			opts := producer.Options{
 				Commit: orig.Commit + ":" + orig.Path, Inputs: inputs, NoInput: len(inputs) == 0, OutputsDir: outputs, Args: orig.Args,
-				Timeout: orig.Limits.Timeout, Runtime: orig.Runtime, AllowWeakerSandbox: orig.WeakerSandbox,
+				Timeout: orig.Limits.Timeout, Runtime: orig.Runtime, AllowWeakerSandbox: orig.WeakerSandbox, Devices: orig.Devices,
 				Command: command, Pull: producer.PullDefault, Progress: a.progress(), Executor: "local",
 			}
 			if err := a.policy.CheckWeakerSandbox(opts.AllowWeakerSandbox); err != nil {

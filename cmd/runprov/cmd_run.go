@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/drivers/cdi"
 	"github.com/runprov/runprov/drivers/runtime"
 	"github.com/runprov/runprov/drivers/sqlite"
 	"github.com/runprov/runprov/plugins/env"
@@ -155,6 +156,7 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 	f.DurationVar(&opts.Timeout, "timeout", 0, "kill the run after this `duration` (overrides LIMIT timeout)")
 	f.StringVar(&opts.Runtime, "runtime", "runc", "container runtime: runc or ch-run")
 	f.BoolVar(&opts.AllowWeakerSandbox, "allow-weaker-sandbox", false, "let a runtime run that cannot give every guarantee (recorded)")
+	f.StringArrayVar(&opts.Devices, "device", nil, "give the run the CDI device `VENDOR/CLASS=NAME` too, like nvidia.com/gpu=0 (repeat)")
 	f.StringVar(&opts.Pull, "pull", producer.PullDefault, "pull a missing image by digest: missing or never (default: never when the store requires approval, else missing)")
 	f.StringVar(&signKey, "sign-key", "", "sign the run record with this private `KEY` file (default: the site policy's sign_key)")
 	addSlurmFlags(f, &sf)
@@ -308,6 +310,8 @@ func newProducer(a *app, st *sqlite.Store, runfiles producer.RunfileSource, imag
 		Layout: layout, Runfiles: runfiles, Images: images, Runs: st, Host: hostProbe{st: st},
 		Runtimes: map[string]runtime.Runtime{runc.Name(): runc, chrun.Name(): chrun},
 		Log:      a.log,
+		// CDI hooks run as root on the host: only the site policy allows them.
+		Devices: &cdi.Resolver{Dirs: cdi.DirsFromEnv(), AllowHooks: a.policy.Active() && a.policy.AllowCDIHooks},
 	}
 	if d := os.Getenv("RUNPROV_RUNTIME_DIR"); d != "" {
 		p.RuntimeDir = d

@@ -141,6 +141,12 @@ func printRecord(w io.Writer, rec *history.Record, layout core.Layout, verbose b
 	if l := limitsText(r.Limits); l != "" {
 		p("limits", "%s", l)
 	}
+	for _, d := range r.Devices {
+		p("device", "%s", d)
+	}
+	for _, c := range r.CDISpecs {
+		p("cdi spec", "%s sha256:%s", c.Path, c.SHA256)
+	}
 	rt := strings.TrimSpace(r.Runtime + " " + r.RuntimeVersion)
 	if r.WeakerSandbox {
 		rt += " (weaker sandbox allowed with --allow-weaker-sandbox)"
@@ -169,6 +175,9 @@ func printRecord(w io.Writer, rec *history.Record, layout core.Layout, verbose b
 		p("system", "%s %s, %s, %s", k.KernelRelease, k.Arch, orDash(k.OSRelease), k.Runtime.String())
 		p("", "%s, %d CPUs, %d MiB", orDash(k.CPUModel), k.CPUCount, k.MemTotalBytes>>20)
 		p("", "%d sysctls, %d modules, %d kernel config options (snapshot %s)", len(k.Sysctls), len(k.Modules), len(k.KernelConfig), shortHash(r.SystemKernelSHA256))
+		if g := k.GPU; g != nil {
+			printGPU(p, g)
+		}
 		if verbose {
 			p("cmdline", "%s", k.Cmdline)
 			for _, n := range slices.Sorted(maps.Keys(k.Sysctls)) {
@@ -343,4 +352,20 @@ func orDash(s string) string {
 func dirExists(p string) bool {
 	fi, err := os.Stat(filepath.Clean(p))
 	return err == nil && fi.IsDir()
+}
+
+// printGPU writes the GPU facts of a snapshot.
+func printGPU(p func(label, format string, args ...any), g *core.GPUInfo) {
+	if g.NVIDIADriver != "" {
+		p("gpu", "nvidia driver %s", g.NVIDIADriver)
+	}
+	if g.AMDGPUVersion != "" {
+		p("gpu", "amdgpu %s", g.AMDGPUVersion)
+	}
+	for _, d := range g.Devices {
+		p("gpu", "%s %s at %s", d.Vendor, orDash(d.Model), d.BusID)
+	}
+	if len(g.DevNodes) > 0 {
+		p("gpu", "%s", strings.Join(g.DevNodes, " "))
+	}
 }

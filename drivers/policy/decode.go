@@ -30,6 +30,10 @@ var known = map[string]func(p *core.Policy, raw json.RawMessage, keys KeyChecker
 		p.AllowWeakerSandbox, err = boolValue("allow_weaker_sandbox", raw)
 		return err
 	},
+	"allow_cdi_hooks": func(p *core.Policy, raw json.RawMessage, _ KeyChecker) (err error) {
+		p.AllowCDIHooks, err = boolValue("allow_cdi_hooks", raw)
+		return err
+	},
 	"approver_keys": approverKeys,
 	"approvals_dir": func(p *core.Policy, raw json.RawMessage, _ KeyChecker) error {
 		dir, err := pathValue("approvals_dir", raw)

@@ -46,6 +46,9 @@ type SpecOptions struct {
 	// Limits are applied as cgroup limits when CgroupsPath is set.
 	Limits      core.RunLimits
 	CgroupsPath string
+	// Devices are the edits of the run's CDI devices; nil: none. Their
+	// environment is already in Env.
+	Devices *core.DeviceEdits
 }
 
 // Spec returns the OCI runtime spec of the sandbox (DESIGN.md, issue 6):
@@ -108,6 +111,9 @@ func Spec(o SpecOptions) (*specs.Spec, error) {
 	if o.CgroupsPath != "" {
 		s.Linux.CgroupsPath = o.CgroupsPath
 		s.Linux.Resources = resources(o.Limits)
+	}
+	if err := applyDevices(s, o.Devices); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

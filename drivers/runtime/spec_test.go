@@ -29,6 +29,8 @@ type caseOptions struct {
 	Rootless bool              `json:"rootless"`
 	Cgroups  bool              `json:"cgroups"`
 	Timeout  time.Duration     `json:"timeout"`
+	// Devices are resolved CDI devices, as drivers/cdi returns them.
+	Devices *core.DeviceEdits `json:"devices"`
 }
 
 // TestSpecGolden builds the config.json of each case (a Runfile, an image
@@ -90,7 +92,7 @@ func buildCase(t *testing.T, dir string) []byte {
 	}
 	const run = "/store/runs/0123456789abcdef0123456789abcdef"
 	p, err := producer.Plan(producer.PlanInput{Runfile: rf, Image: img, Command: opts.Command, Inputs: opts.Inputs,
-		OutputsDir: run + "/outputs", ScratchDir: run + "/scratch", VolumesDir: "/store/volumes", Timeout: opts.Timeout})
+		OutputsDir: run + "/outputs", ScratchDir: run + "/scratch", VolumesDir: "/store/volumes", Timeout: opts.Timeout, Devices: opts.Devices})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,7 +128,7 @@ func (s *Store) loadRunDetails(ctx context.Context, r *core.Run) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read manifests of run %s: %w", r.ID, mapErr(err))
 	}
-	return nil
+	return s.loadRunDevices(ctx, r)
 }
 
 // Runs implements core.RunStore: runs matching f, newest first (by

@@ -184,7 +184,7 @@ func putRunChildren(ctx context.Context, tx *sql.Tx, r *core.Run) error {
 			}
 		}
 	}
-	return nil
+	return putRunDevices(ctx, tx, r)
 }
 
 // AbortStaleRuns marks aborted every running run whose owner process is

@@ -25,6 +25,9 @@ type Drift struct {
 	KernelConfig []string
 	// ModulesAdded and ModulesRemoved are module names, sorted.
 	ModulesAdded, ModulesRemoved []string
+	// NVIDIADriver and AMDGPUVersion are the GPU driver versions; GPUs
+	// the devices, "vendor model bus" joined by "; ".
+	NVIDIADriver, AMDGPUVersion, GPUs [2]string
 	// NotCompared names the sources left out because either snapshot could
 	// not read them (see SystemKernel.Errors), sorted.
 	NotCompared []string
@@ -83,8 +86,29 @@ func Compare(prev, cur *SystemKernel) Drift {
 		d.ModulesAdded = missing(cur.Modules, prev.Modules)
 		d.ModulesRemoved = missing(prev.Modules, cur.Modules)
 	}
+	if !failed(SourceGPU) {
+		ga, gb := gpuOrZero(prev.GPU), gpuOrZero(cur.GPU)
+		pair(&d.NVIDIADriver, ga.NVIDIADriver, gb.NVIDIADriver)
+		pair(&d.AMDGPUVersion, ga.AMDGPUVersion, gb.AMDGPUVersion)
+		pair(&d.GPUs, gpusText(ga.Devices), gpusText(gb.Devices))
+	}
 	slices.Sort(d.NotCompared)
 	return d
+}
+
+func gpuOrZero(g *GPUInfo) GPUInfo {
+	if g == nil {
+		return GPUInfo{}
+	}
+	return *g
+}
+
+func gpusText(ds []GPUDevice) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = d.Vendor + " " + d.Model + " " + d.BusID
+	}
+	return strings.Join(parts, "; ")
 }
 
 // changedKeys are the keys whose values differ, including keys only one
@@ -128,7 +152,8 @@ func (d Drift) Empty() bool {
 	return d.KernelRelease == z.KernelRelease && d.KernelVersion == z.KernelVersion &&
 		d.OSRelease == z.OSRelease && d.Arch == z.Arch && d.CPUModel == z.CPUModel &&
 		d.CPUCount == z.CPUCount && d.MemTotalBytes == z.MemTotalBytes && d.Cmdline == z.Cmdline &&
-		d.Runtime == z.Runtime && len(d.Sysctls) == 0 && len(d.KernelConfig) == 0 &&
+		d.Runtime == z.Runtime && d.NVIDIADriver == z.NVIDIADriver && d.AMDGPUVersion == z.AMDGPUVersion &&
+		d.GPUs == z.GPUs && len(d.Sysctls) == 0 && len(d.KernelConfig) == 0 &&
 		len(d.ModulesAdded) == 0 && len(d.ModulesRemoved) == 0
 }
 
@@ -152,6 +177,15 @@ func (d Drift) Summary() string {
 	}
 	if d.Arch != [2]string{} {
 		add("arch %s -> %s", orNone(d.Arch[0]), orNone(d.Arch[1]))
+	}
+	if d.NVIDIADriver != [2]string{} {
+		add("nvidia driver %s -> %s", orNone(d.NVIDIADriver[0]), orNone(d.NVIDIADriver[1]))
+	}
+	if d.AMDGPUVersion != [2]string{} {
+		add("amdgpu %s -> %s", orNone(d.AMDGPUVersion[0]), orNone(d.AMDGPUVersion[1]))
+	}
+	if d.GPUs != [2]string{} {
+		add("gpus changed")
 	}
 	if n := len(d.Sysctls); n > 0 {
 		add("%d %s", n, plural(n, "sysctl", "sysctls"))

@@ -16,6 +16,8 @@ type (
 	Environment  = core.Environment
 	RuntimeInfo  = core.RuntimeInfo
 	SystemKernel = core.SystemKernel
+	GPUInfo      = core.GPUInfo
+	GPUDevice    = core.GPUDevice
 )
 
 // CollectEnvironment returns who runs this process and where: the real uid,

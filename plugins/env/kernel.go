@@ -117,6 +117,11 @@ func (h host) collect(ctx context.Context, rt RuntimeInfo) *SystemKernel {
 		k.Modules = v
 	}
 
+	g, err := CollectGPU(h.root)
+	if err != nil {
+		fail(SourceGPU, err)
+	}
+	k.GPU = g
 	r := <-sysctls
 	if r.err != nil {
 		fail(SourceSysctls, r.err)

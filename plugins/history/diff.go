@@ -141,6 +141,8 @@ func Compare(a, b Side) *Diff {
 	d.Runtime = cmpStr(d.Runtime, "runtime_version", ra.RuntimeVersion, rb.RuntimeVersion, false)
 	d.Runtime = cmpAny(d.Runtime, "weaker_sandbox", ra.WeakerSandbox, rb.WeakerSandbox, false)
 	d.Runtime = cmpStr(d.Runtime, "executor", ra.Executor, rb.Executor, false)
+	d.Runtime = cmpAny(d.Runtime, "devices", ra.Devices, rb.Devices, false)
+	d.Runtime = cmpAny(d.Runtime, "cdi_specs", ra.CDISpecs, rb.CDISpecs, false)
 
 	d.Host = cmpStr(nil, "hostname", ra.Hostname, rb.Hostname, false)
 	if a.Environment != nil && b.Environment != nil {

@@ -37,6 +37,8 @@ type PlanInput struct {
 	ScratchDir string
 	VolumesDir string        // STORE/volumes
 	Timeout    time.Duration // --timeout; 0: the Runfile's LIMIT timeout
+	// Devices are the resolved CDI devices (DEVICE, --device); nil: none.
+	Devices *core.DeviceEdits
 }
 
 // Planned is the run as the Runfile, the image config and the options
@@ -50,6 +52,7 @@ type Planned struct {
 	Mounts   []core.RunMount
 	Limits   core.RunLimits
 	Layout   string // "runfile" or "tre" (the Runfile declares no INPUT, OUTPUT or SCRATCH)
+	Devices  *core.DeviceEdits
 }
 
 // Plan computes a Planned run. It is pure: the same input gives the same
@@ -59,7 +62,7 @@ func Plan(in PlanInput) (*Planned, error) {
 	if rf == nil || len(rf.Deferred) > 0 {
 		return nil, fmt.Errorf("plan run: %w: the Runfile is not resolved", core.ErrInvalid)
 	}
-	p := &Planned{UID: rf.User.UID, GID: rf.User.GID, Layout: "runfile"}
+	p := &Planned{UID: rf.User.UID, GID: rf.User.GID, Layout: "runfile", Devices: in.Devices}
 	if rf.User.Default {
 		p.UID, p.GID = runfile.DefaultUID, runfile.DefaultGID
 	}
@@ -209,6 +212,14 @@ func planEnv(in PlanInput, p *Planned) []string {
 	for _, kv := range in.Runfile.Env {
 		set(kv.Key, kv.Value)
 	}
+	// Device variables win, as CDI applies them over the container's.
+	if in.Devices != nil {
+		for _, kv := range in.Devices.Env {
+			if k, v, _ := strings.Cut(kv, "="); k != "" {
+				set(k, v)
+			}
+		}
+	}
 	if _, ok := vals["PATH"]; !ok {
 		set("PATH", DefaultPath)
 	}
@@ -264,7 +275,7 @@ func SpecFor(p *Planned, sb Sandbox) (*specs.Spec, error) {
 		Rootfs: sb.Rootfs, Overlay: sb.Overlay, Hostname: sb.Hostname,
 		Args: args, Env: p.Env, Cwd: p.Cwd, UID: p.UID, GID: p.GID,
 		Mounts: mounts, UIDMappings: sb.IDMap.UIDs, GIDMappings: sb.IDMap.GIDs,
-		Limits: p.Limits, CgroupsPath: sb.CgroupsPath,
+		Limits: p.Limits, CgroupsPath: sb.CgroupsPath, Devices: p.Devices,
 	})
 	if err != nil {
 		return nil, err

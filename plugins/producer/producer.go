@@ -75,6 +75,7 @@ type Producer struct {
 	Runs     RunWriter
 	Host     HostProbe // nil: no snapshot is recorded
 	Runtimes map[string]runtime.Runtime
+	Devices  DeviceResolver // nil: runs may not have CDI devices
 	// RuntimeDir is where root runs mount their overlay roots (default
 	// /run/runprov); see sandbox.go.
 	RuntimeDir string
@@ -129,6 +130,8 @@ type Options struct {
 	Progress           core.Progress
 	// Executor names who executes the prepared run ("local"; "slurm").
 	Executor string
+	// Devices are CDI devices added to the Runfile's DEVICE lines (--device).
+	Devices []string
 }
 
 // Prepared is a run ready to execute: its record (status running, already
@@ -225,6 +228,10 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 	if err != nil {
 		return nil, err
 	}
+	devices, err := p.devices(ctx, rf, opts, rtName)
+	if err != nil {
+		return nil, err
+	}
 
 	img, err := p.image(ctx, rf, opts, prog)
 	if err != nil {
@@ -259,7 +266,7 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 		}
 	}
 	planned, err := Plan(PlanInput{Runfile: rf, Image: img.Config, Command: opts.Command, Inputs: inputs, NoInput: opts.NoInput,
-		OutputsDir: outputs, ScratchDir: filepath.Join(dir, "scratch"), VolumesDir: p.Layout.Volume(""), Timeout: opts.Timeout})
+		OutputsDir: outputs, ScratchDir: filepath.Join(dir, "scratch"), VolumesDir: p.Layout.Volume(""), Timeout: opts.Timeout, Devices: devices})
 	if err != nil {
 		return nil, err
 	}
@@ -334,7 +341,7 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 			rd = DefaultRuntimeDir
 		}
 		pl.RunRoot = filepath.Join(rd, id)
-		pl.Targets = mountTargets(planned.Mounts, planned.Cwd)
+		pl.Targets = append(mountTargets(planned.Mounts, planned.Cwd), deviceTargets(devices)...)
 		sb.Rootfs = filepath.Join(pl.RunRoot, "rootfs")
 	}
 
@@ -403,6 +410,9 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 	}
 	if run.Executor == "" {
 		run.Executor = "local"
+	}
+	if devices != nil {
+		run.Devices, run.CDISpecs = devices.Names, devices.Specs
 	}
 	if img.Ref == "" {
 		run.ImageRef = rf.From.Ref
