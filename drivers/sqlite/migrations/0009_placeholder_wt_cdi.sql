@@ -1,3 +1,0 @@
--- Placeholder on branch wt-cdi only, so that 0010 applies here: drop it when
--- the branch that owns migration 0009 merges.
-SELECT 1;
