@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -55,16 +53,6 @@ func cdiSpecs(t *testing.T) string {
 	}
 	t.Setenv("RUNPROV_CDI_SPEC_DIRS", "/nonexistent/cdi:"+dir)
 	return path
-}
-
-func fileSum(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
 }
 
 const deviceRunfile = `# runprov-format=2
