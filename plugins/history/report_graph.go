@@ -35,7 +35,6 @@ func ReportLineage(ctx context.Context, st TraceStore, runs []ReportRun) (*Linea
 			used[f.SHA256] = true
 		}
 	}
-	leaves := 0
 	for _, rr := range kept {
 		r := &rr.Record.Run
 		rn := l.AddRun(r, r.Inputs, r.Outputs, 1, DefaultMaxFiles)
@@ -46,7 +45,7 @@ func ReportLineage(ctx context.Context, st TraceStore, runs []ReportRun) (*Linea
 			l.link(l.content(f.SHA256, 0), rn, f, true)
 		}
 		for _, f := range rn.Outputs {
-			if f.SHA256 == "" || (!used[f.SHA256] && len(l.Contents)+leaves >= graphMaxContents) {
+			if f.SHA256 == "" || (!used[f.SHA256] && len(l.Contents) >= graphMaxContents) {
 				continue
 			}
 			l.link(l.content(f.SHA256, 1), rn, f, false)
@@ -72,7 +71,6 @@ type svgGraph struct {
 	Width, Height int
 	Nodes         []svgNode
 	Edges         []svgEdge
-	OmittedRuns   int
 }
 
 type svgNode struct {
