@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -147,23 +146,17 @@ func TestTraceChain(t *testing.T) {
 	mustCLI(t, exitRunprov, store, "trace", "sha256:xyz")
 }
 
-// TestContentIndexMigration: a store from before migration 0009 gains the
-// covering content index and the (commit, time) index when runprov opens
-// it, and trace's lookup uses the first.
+// TestContentIndexMigration: a store from before migration 0009 (version 8)
+// gains the covering content index and the (commit, time) index when
+// runprov opens it, and trace's lookup uses the first.
 func TestContentIndexMigration(t *testing.T) {
-	store := newCLIStore(t)
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(store, "runprov.db"))
+	ctx := context.Background()
+	store := filepath.Join(t.TempDir(), "store")
+	st, err := sqlite.InitAtVersion(ctx, store, nil, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	for _, q := range []string{"DROP INDEX run_files_content", "CREATE INDEX run_files_sha256 ON run_files(sha256)",
-		"DROP INDEX runs_commit_created", "CREATE INDEX runs_commit ON runs(commit_hash)", "PRAGMA user_version = 5"} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
+	st.Close()
 	mustCLI(t, 0, store, "runs")
 	out, _ := mustCLI(t, 0, store, "query", "--csv", "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('runs', 'run_files') ORDER BY name")
 	if !strings.Contains(out, "run_files_content") || strings.Contains(out, "run_files_sha256") ||
