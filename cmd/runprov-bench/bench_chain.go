@@ -21,7 +21,7 @@ func benchChain(ctx context.Context, env *benchEnv) error {
 	store := filepath.Join(env.dir, "store")
 	// Rows written at the schema before the chain, so that opening the
 	// store builds the chain as an upgrade does.
-	old, err := sqlite.InitAtVersion(ctx, store, nil, 7)
+	old, err := sqlite.InitAtVersion(ctx, store, nil, 6)
 	if err != nil {
 		return err
 	}

@@ -146,13 +146,13 @@ func TestTraceChain(t *testing.T) {
 	mustCLI(t, exitRunprov, store, "trace", "sha256:xyz")
 }
 
-// TestContentIndexMigration: a store from before migration 0009 (version 8)
+// TestContentIndexMigration: a store from before migration 0008 (version 7)
 // gains the covering content index and the (commit, time) index when
 // runprov opens it, and trace's lookup uses the first.
 func TestContentIndexMigration(t *testing.T) {
 	ctx := context.Background()
 	store := filepath.Join(t.TempDir(), "store")
-	st, err := sqlite.InitAtVersion(ctx, store, nil, 8)
+	st, err := sqlite.InitAtVersion(ctx, store, nil, 7)
 	if err != nil {
 		t.Fatal(err)
 	}

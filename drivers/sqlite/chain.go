@@ -14,7 +14,7 @@ import (
 	"github.com/runprov/runprov/core"
 )
 
-// The hash chain (table chain, migration 0008): every finished run, image
+// The hash chain (table chain, migration 0007): every finished run, image
 // event and config event joins it in the transaction that writes it. A run
 // joins when it reaches a final status; while queued or running it is not
 // in the chain (its row still changes). A run stored again after it

@@ -11,7 +11,7 @@ import (
 )
 
 // Content lookups for lineage: which runs produced or used a sha256. They
-// read the run_files_content index (migration 0009) alone.
+// read the run_files_content index (migration 0008) alone.
 
 // ContentRuns returns up to limit runs, newest first, that have a file of
 // kind ("input" or "output") whose content is sha256 (hex), without steps
