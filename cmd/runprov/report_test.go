@@ -92,6 +92,9 @@ func TestReportInChromium(t *testing.T) {
 	mustCLI(t, exitUsage, ch.rs.dir, "report", "--compare", ch.a.ID)
 
 	shot := filepath.Join(dir, "report.png")
+	if d := os.Getenv("RUNPROV_TEST_SCREENSHOT_DIR"); d != "" {
+		shot = filepath.Join(d, "report.png") // to look at it
+	}
 	chromium("--screenshot="+shot, "--window-size=1280,2000", "--hide-scrollbars")
 	png, err := os.ReadFile(shot)
 	if err != nil || len(png) < 1000 || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
