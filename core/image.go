@@ -45,6 +45,9 @@ type ResolvedImage struct {
 	// (approving an index approves every platform of it).
 	Approved     bool   `json:"approved"`
 	ApprovalNote string `json:"approval_note,omitempty"`
+	// Signed is the signed approval that admitted the image, set by an
+	// approval check that requires one.
+	Signed *RunApproval `json:"signed_approval,omitempty"`
 	Size         int64  `json:"size"` // bytes of the manifest, its config and its layers as stored
 }
 

@@ -91,6 +91,9 @@ type Run struct {
 	IndexDigest  string `json:"index_digest,omitempty"` // when FROM named an index
 	ConfigDigest string `json:"config_digest"`
 	Approved     bool   `json:"approved"`
+	// Approval is the signed approval the run relied on (site policy
+	// approver_keys); nil when none was required.
+	Approval *RunApproval `json:"approval,omitempty"`
 
 	Args    map[string]string `json:"args"`   // resolved ARG values
 	Env     []string          `json:"env"`    // KEY=VALUE as given to the process

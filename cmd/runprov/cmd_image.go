@@ -309,17 +309,25 @@ expected and actual digests, and the exit status is 125.`,
 }
 
 func newImageApproveCmd(a *app, approve bool) *cobra.Command {
-	var note string
+	var note, key, expires, out string
 	use, short := "approve DIGEST", "Approve an image to run in this store"
 	long := `Record that the image may run when the store requires approval, with a note
 (who reviewed it, a ticket). Approving an index approves every platform of
 it; approving a manifest approves that one. The approval, its time, the user
-and the note are kept in the images table, and the change in image_events.`
+and the note are kept in the images table, and the change in image_events.
+
+With --key the approval is signed: a DSSE envelope of an in-toto statement
+(predicate https://runprov.dev/approval/v1) naming the image digest, the
+key id, the note, the time and --expires, kept in the store and written to
+-o FILE. Under a site policy with approver_keys only such approvals by one
+of those keys count; a steward may put the file in the policy's
+approvals_dir so that it serves every store.`
 	if !approve {
 		use, short = "revoke DIGEST", "Withdraw the approval of an image"
 		long = `Withdraw the approval of an image, with a note saying why. Runs of it are
 refused again when the store requires approval. The change is kept in
-image_events.`
+image_events. With --key the revocation is signed, like approve --key,
+and outranks every earlier signed approval.`
 	}
 	cmd := &cobra.Command{
 		Use:   use,
@@ -330,6 +338,12 @@ image_events.`
 			s, err := a.images(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if key != "" {
+				return a.signApproval(cmd.Context(), s, args[0], !approve, key, note, expires, out)
+			}
+			if expires != "" || out != "" {
+				return usagef("--expires and -o need --key: only a signed approval can expire or be written to a file")
 			}
 			var rec *core.ImageRecord
 			if approve {
@@ -352,6 +366,11 @@ image_events.`
 		},
 	}
 	cmd.Flags().StringVar(&note, "note", "", "why: who reviewed it, a ticket, a reason")
+	cmd.Flags().StringVar(&key, "key", "", "sign with this private `KEY` file (runprov key generate)")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "also write the signed envelope to `FILE`")
+	if approve {
+		cmd.Flags().StringVar(&expires, "expires", "", "the signed approval ends on `DATE` (YYYY-MM-DD, or RFC 3339)")
+	}
 	return cmd
 }
 

@@ -246,6 +246,8 @@ func runRefused(err error) error {
 	switch {
 	case errors.As(err, &na):
 		return err // its message says who must approve
+	case errors.As(err, new(*core.ApprovalError)):
+		return hintedError{err, approvalHint(err)}
 	case errors.Is(err, core.ErrCorrupt):
 		return hintedError{err, "the stored image no longer matches its digest: remove it (runprov image rm --force DIGEST) and import or pull it again; runprov fsck checks the rest of the store"}
 	}

@@ -70,6 +70,22 @@ func hintFor(err error, ran string) string {
 	return text
 }
 
+// approvalHint says what to do about an image a signed-approval policy refused.
+func approvalHint(err error) string {
+	var ae *core.ApprovalError
+	if !errors.As(err, &ae) {
+		return ""
+	}
+	fix := "a data steward holding a key of the policy's approver_keys must review the image and run: runprov image approve " + ae.Digest + " --key KEY --note \"...\" (or put the approval envelope in the policy's approvals_dir)"
+	switch ae.Reason {
+	case core.ApprovalRevoked:
+		return "the approval was withdrawn on purpose; ask the data steward who revoked it. Once re-reviewed, " + fix
+	case core.ApprovalUntrusted:
+		return "approvals by your own key do not count here; " + fix
+	}
+	return fix
+}
+
 // hint says what to do next for well-known failures, and which runprov
 // command that advice runs ("" when it names none or several); text is ""
 // when there is nothing useful to add.

@@ -9,6 +9,7 @@ import (
 	imagedrv "github.com/runprov/runprov/drivers/image"
 	"github.com/runprov/runprov/drivers/keys"
 	"github.com/runprov/runprov/drivers/policy"
+	"github.com/runprov/runprov/drivers/sqlite"
 	"github.com/runprov/runprov/plugins/producer"
 )
 
@@ -43,12 +44,16 @@ func (a *app) loadPolicy() error {
 // when it sets one, in place of the store's setting.
 type policyImages struct {
 	*imagedrv.Store
-	policy *core.Policy
+	policy    *core.Policy
+	approvals *sqlite.Store // signed approvals kept in the store
 }
 
 var _ producer.ImageStore = policyImages{}
 
 func (s policyImages) CheckApproval(ctx context.Context, img *core.ResolvedImage) error {
+	if signedApprovalsRequired(s.policy) {
+		return s.checkSigned(ctx, img)
+	}
 	required, set := s.policy.ApprovalRequired()
 	if !set {
 		return s.Store.CheckApproval(ctx, img)

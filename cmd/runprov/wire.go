@@ -26,7 +26,7 @@ func wire(a *app, st *sqlite.Store) *core.Terminal {
 
 	cons := &consumer.Consumer{Store: st, Git: gitOpener, Salvager: gitOpener, TmpDir: layout.Tmp(), Log: a.log}
 	t.Plugins.Register(cons)
-	prod, runtimes := newProducer(a, st, cons, policyImages{images, a.policy})
+	prod, runtimes := newProducer(a, st, cons, policyImages{images, a.policy, st})
 	for _, rt := range runtimes {
 		t.Drivers.Register(rt)
 	}

@@ -314,3 +314,6 @@ func event(kind, note string) core.ImageEvent {
 	}
 	return core.ImageEvent{Event: kind, User: name, UID: os.Getuid(), Note: note}
 }
+
+// NewEvent is event for the signed approvals the middleware stores directly.
+func NewEvent(kind, note string) core.ImageEvent { return event(kind, note) }

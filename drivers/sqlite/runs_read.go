@@ -73,6 +73,11 @@ func (s *Store) Run(ctx context.Context, idPrefix string) (*core.Run, error) {
 	if err := s.loadRunDetails(ctx, r); err != nil {
 		return nil, err
 	}
+	if key, sum, err := s.RunApproval(ctx, r.ID); err != nil {
+		return nil, fmt.Errorf("read approval of run %s: %w", r.ID, mapErr(err))
+	} else if sum != "" {
+		r.Approval = &core.RunApproval{KeyID: key, SHA256: sum}
+	}
 	return r, nil
 }
 

@@ -164,6 +164,11 @@ func (s *Store) FinishRun(ctx context.Context, r *core.Run) error {
 }
 
 func putRunChildren(ctx context.Context, tx *sql.Tx, r *core.Run) error {
+	if a := r.Approval; a != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO run_approvals(run_id, key_id, sha256) VALUES(?, ?, ?)`, r.ID, a.KeyID, a.SHA256); err != nil {
+			return fmt.Errorf("store approval of run %s: %w", r.ID, err)
+		}
+	}
 	for _, st := range r.Steps {
 		argv, err := jsonText(st.Argv)
 		if err != nil {

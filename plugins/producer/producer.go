@@ -403,7 +403,7 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 	run := &core.Run{
 		ID: id, Repo: row.Repo, Path: row.Path, Commit: row.Hash, RunfileBlob: row.Blob,
 		ImageRef: img.Ref, ImageDigest: img.ManifestDigest, IndexDigest: img.IndexDigest, ConfigDigest: img.ConfigDigest,
-		Approved: img.Approved, Args: argValues(rf), Env: planned.Env, Labels: labels(rf), Argv: planned.Argv,
+		Approved: img.Approved, Approval: img.Signed, Args: argValues(rf), Env: planned.Env, Labels: labels(rf), Argv: planned.Argv,
 		User: fmt.Sprintf("%d:%d", planned.UID, planned.GID), Workdir: planned.Cwd, Mounts: planned.Mounts, Limits: limits,
 		Runtime: rtName, RuntimeVersion: rtVersion, WeakerSandbox: weaker, Executor: opts.Executor,
 		Hostname: hostname, Status: core.RunRunning, Created: time.Now().UTC(),
