@@ -32,6 +32,7 @@ approved with "runprov image approve".`,
 		newImageImportCmd(a), newImagePullCmd(a), newImageLsCmd(a), newImageInspectCmd(a),
 		newImageVerifyCmd(a), newImageApproveCmd(a, true), newImageApproveCmd(a, false),
 		newImageRmCmd(a), newImageGCCmd(a), newImageUnpackCmd(a), newImageLogCmd(a),
+		newImageApprovalsCmd(a),
 	)
 	return cmd
 }

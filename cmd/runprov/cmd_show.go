@@ -124,6 +124,9 @@ func printRecord(w io.Writer, rec *history.Record, layout core.Layout, verbose b
 		p("", "config   %s", r.ConfigDigest)
 	}
 	p("", "approved %s", yesNo(r.Approved))
+	if ap := r.Approval; ap != nil {
+		p("", "approval key %s, envelope sha256:%s", ap.KeyID, ap.SHA256)
+	}
 	p("argv", "%s", quoteArgv(r.Argv))
 	for _, k := range slices.Sorted(maps.Keys(r.Args)) {
 		p("arg", "%s=%s", k, r.Args[k])

@@ -15,7 +15,7 @@ import (
 	"github.com/runprov/runprov/drivers/keys"
 )
 
-// In-toto approvalStatement of an image approval or revocation.
+// The in-toto statement of an image approval or revocation.
 const (
 	StatementType     = "https://in-toto.io/Statement/v1"
 	PredicateApproval = "https://runprov.dev/approval/v1"
@@ -85,9 +85,9 @@ func envelopeSum(data []byte) string {
 
 // ReadApproval reads a signed approval or revocation from envelope data and
 // verifies it against trusted (Verified says whether it did). Without a
-// verified signature the approvalStatement is still read, and KeyID is the key id
+// verified signature the statement is still read, and KeyID is the key id
 // the envelope's signature names, so that a refusal can say whose it is.
-// Data that is not an approval approvalStatement is an error wrapping core.ErrInvalid.
+// Data that is not an approval statement is an error wrapping core.ErrInvalid.
 func ReadApproval(ctx context.Context, data []byte, trusted []crypto.PublicKey) (*core.SignedApproval, error) {
 	env, err := Decode(data)
 	if err != nil {
