@@ -5,12 +5,6 @@ import (
 	"time"
 )
 
-// Image event kinds of signed approvals and revocations (image_events).
-const (
-	ImageEventSignedApprove = "signed-approve"
-	ImageEventSignedRevoke  = "signed-revoke"
-)
-
 // SignedApproval is a signed approval or revocation of an image: a DSSE
 // envelope of an in-toto statement, with what was read from it.
 type SignedApproval struct {

@@ -128,7 +128,8 @@ func approvalFiles(dir string) ([]string, error) {
 
 func envelopesIn(name string, data []byte) [][]byte {
 	if !strings.HasSuffix(name, ".jsonl") {
-		return [][]byte{data}
+		// Trimmed, so that the file approve -o wrote sums as the stored envelope.
+		return [][]byte{bytes.TrimSpace(data)}
 	}
 	var out [][]byte
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -170,11 +171,13 @@ func (a *app) signApproval(ctx context.Context, s *imagedrv.Store, digest string
 	if err := dsse.SignApproval(ctx, signer.key, name, sa); err != nil {
 		return err
 	}
-	kind, event := "approve", core.ImageEventSignedApprove
+	// The event's kind is approve or revoke (image_events allows no other);
+	// its note says it is signed, and by which envelope.
+	kind := core.ImageEventApprove
 	if revoke {
-		kind, event = "revoke", core.ImageEventSignedRevoke
+		kind = core.ImageEventRevoke
 	}
-	ev := imagedrv.NewEvent(event, fmt.Sprintf("%s (key %s, envelope sha256:%s)", note, sa.KeyID, sa.SHA256))
+	ev := imagedrv.NewEvent(kind, fmt.Sprintf("signed by key %s, envelope sha256:%s: %s", sa.KeyID, sa.SHA256, note))
 	if err := a.store.PutSignedApproval(ctx, d, kind, sa.KeyID, sa.SHA256, sa.Envelope, ev); err != nil {
 		return err
 	}

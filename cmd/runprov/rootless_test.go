@@ -86,6 +86,9 @@ func (rl *rootless) command(args ...string) *exec.Cmd {
 	cmd := exec.Command(rl.exe, "-test.run=^TestRunHelperProcess$")
 	argsJSON, _ := json.Marshal(append([]string{"--store", rl.store}, args...))
 	cmd.Env = []string{"RUNPROV_HELPER_ARGS=" + string(argsJSON), "HOME=" + rl.base, "USER=" + rootlessUser, "PATH=" + os.Getenv("PATH")}
+	if p := os.Getenv("RUNPROV_POLICY"); p != "" {
+		cmd.Env = append(cmd.Env, "RUNPROV_POLICY="+p)
+	}
 	cmd.Dir = rl.base
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(rl.uid), Gid: uint32(rl.gid)}}
 	return cmd

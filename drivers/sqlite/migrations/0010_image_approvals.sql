@@ -1,7 +1,7 @@
 -- Signed image approvals and revocations (runprov image approve --key): the
 -- DSSE envelope as signed, with what runprov read from it when it was made.
--- Each also has an image_events row (event signed-approve or signed-revoke,
--- note naming the envelope sha256), which puts it in the hash chain.
+-- Each also has an image_events row (event approve or revoke, its note
+-- naming the key and the envelope sha256), which puts it in the hash chain.
 CREATE TABLE image_approvals (
     id       INTEGER PRIMARY KEY,
     digest   TEXT NOT NULL,                                   -- subject: sha256:<hex>
