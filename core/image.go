@@ -48,7 +48,7 @@ type ResolvedImage struct {
 	// Signed is the signed approval that admitted the image, set by an
 	// approval check that requires one.
 	Signed *RunApproval `json:"signed_approval,omitempty"`
-	Size         int64  `json:"size"` // bytes of the manifest, its config and its layers as stored
+	Size   int64        `json:"size"` // bytes of the manifest, its config and its layers as stored
 }
 
 // PullOptions tune Images.Pull.

@@ -22,9 +22,9 @@ const (
 )
 
 type approvalStatement struct {
-	Type          string    `json:"_type"`
+	Type          string            `json:"_type"`
 	Subject       []approvalSubject `json:"approvalSubject"`
-	PredicateType string    `json:"predicateType"`
+	PredicateType string            `json:"predicateType"`
 	Predicate     approvalPredicate `json:"approvalPredicate"`
 }
 
