@@ -159,7 +159,13 @@ func editedWhat(kind string) string {
 // bigCache lets conn keep up to 256 MiB of pages (SQLite's default is 2 MiB)
 // until it is closed: reading steps and files in run order jumps around the
 // tables, and each page would otherwise be read again from the file many times.
+//
+// It also maps up to 1 GiB of the file into memory, so that pages come
+// without a read system call and a copy each (a tenth of a check's time).
 func bigCache(ctx context.Context, conn *sql.Conn) error {
-	_, err := conn.ExecContext(ctx, "PRAGMA cache_size = -262144")
+	if _, err := conn.ExecContext(ctx, "PRAGMA cache_size = -262144"); err != nil {
+		return err
+	}
+	_, err := conn.ExecContext(ctx, "PRAGMA mmap_size = 1073741824")
 	return err
 }
