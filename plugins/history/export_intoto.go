@@ -123,6 +123,9 @@ func InToto(rec *Record, opts ExportOptions) (*Statement, error) {
 	if r.ReproduceOf != "" {
 		bd.InternalParameters["reproduceOf"] = r.ReproduceOf
 	}
+	if a := r.Approval; a != nil {
+		bd.InternalParameters["imageApproval"] = map[string]string{"keyId": a.KeyID, "envelopeSha256": a.SHA256}
+	}
 	bd.ResolvedDependencies = append(bd.ResolvedDependencies, ResourceDescriptor{
 		Name:   r.Path,
 		URI:    "git+runprov:" + r.Repo + "@" + r.Commit + "#" + r.Path,
