@@ -42,7 +42,7 @@ func (a *app) images(ctx context.Context) (*imagedrv.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return component[*imagedrv.Store](t, "image"), nil
+	return t.images, nil
 }
 
 // readImages is images for a command that only reads the store.
@@ -51,7 +51,7 @@ func (a *app) readImages(ctx context.Context) (*imagedrv.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return component[*imagedrv.Store](t, "image"), nil
+	return t.images, nil
 }
 
 // withImageHint adds to err what to do about it, for the image errors that

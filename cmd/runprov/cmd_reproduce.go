@@ -54,7 +54,7 @@ itself failed.`,
 			if err != nil {
 				return err
 			}
-			p := component[*producer.Producer](t, "producer")
+			p := t.producer
 
 			inputs := map[string]string{}
 			for _, m := range orig.Mounts {

@@ -15,8 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runprov/runprov/core"
-	"github.com/runprov/runprov/drivers/sqlite"
-	"github.com/runprov/runprov/plugins/consumer"
 	"github.com/runprov/runprov/plugins/history"
 )
 
@@ -52,7 +50,7 @@ func loadRecord(ctx context.Context, a *app, prefix string) (*history.Record, er
 	if err != nil {
 		return nil, err
 	}
-	st := component[*sqlite.Store](t, "sqlite")
+	st := t.store
 	r, err := st.Run(ctx, prefix)
 	if err != nil {
 		return nil, err
@@ -85,7 +83,7 @@ func runfileText(ctx context.Context, a *app, r *core.Run) []byte {
 	if err != nil {
 		return nil
 	}
-	data, _, err := component[*consumer.Consumer](t, "consumer").Cat(ctx, r.Commit+":"+r.Path)
+	data, _, err := t.consumer.Cat(ctx, r.Commit+":"+r.Path)
 	if err != nil {
 		a.log.Warn("cannot read the run's Runfile", "run", core.ShortRunID(r.ID), "commit", r.Commit, "err", err)
 		return nil

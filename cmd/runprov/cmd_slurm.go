@@ -83,7 +83,7 @@ func (sf *slurmFlags) check(opts producer.Options) error {
 // runs are marked aborted (no queued row is left behind) and runprov exits
 // 125.
 func (a *app) runSlurm(ctx context.Context, p *producer.Producer, opts producer.Options, sf slurmFlags) error {
-	client := component[*slurmdrv.Client](a.term, "slurm")
+	client := a.term.slurm
 	if err := client.Available(); err != nil {
 		return err
 	}
@@ -255,7 +255,7 @@ const slurmPoll = 200 * time.Millisecond
 // they come (the Tracker), and returns the runs in ids' order. Ctrl-C
 // cancels the job with scancel first.
 func (a *app) waitSlurm(ctx context.Context, client *slurmdrv.Client, jobID string, ids []string) ([]core.Run, error) {
-	tr := component[*slurmplug.Tracker](a.term, "slurm-records")
+	tr := a.term.tracker
 	for {
 		if _, err := tr.Refresh(context.WithoutCancel(ctx)); err != nil {
 			a.log.Debug("slurm refresh", "err", err)
@@ -290,10 +290,7 @@ func (a *app) waitSlurm(ctx context.Context, client *slurmdrv.Client, jobID stri
 // about the runs not finished, so that every command sees them up to date.
 // Failures are logged, not returned: the store works without Slurm.
 func (a *app) syncSlurm(ctx context.Context) {
-	tr, err := core.Lookup[*slurmplug.Tracker](a.term.Plugins, "slurm-records")
-	if err != nil {
-		return
-	}
+	tr := a.term.tracker
 	ctx, cancel := context.WithTimeout(ctx, slurmdrv.DefaultQueryTimeout)
 	defer cancel()
 	n, err := tr.Refresh(ctx)
@@ -333,10 +330,7 @@ func (a *app) execPrepared(ctx context.Context, id string) error {
 	}
 	layout := core.Layout{Root: root}
 	dir := layout.Run(id)
-	runtimes := map[string]runtime.Runtime{
-		"runc":   &runtime.Runc{Root: filepath.Join(layout.Root, "runtime", "runc")},
-		"ch-run": &runtime.ChRun{},
-	}
+	runtimes := nodeRuntimes(layout)
 	var prepared core.Run
 	if err := readRunJSON(filepath.Join(dir, "run.json"), &prepared); err != nil {
 		return fmt.Errorf("run %s is not prepared in %s: %w (is the store on a file system this node shares?)", id, root, err)
@@ -373,7 +367,7 @@ func (a *app) execPrepared(ctx context.Context, id string) error {
 		// Why the job was stopped is the scheduler's to say (scancel, time
 		// limit, preemption); ask it briefly.
 		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		client := &slurmdrv.Client{QueryTimeout: 5 * time.Second}
+		client := nodeSlurmClient(5 * time.Second)
 		if jobs, jerr := client.Jobs(qctx, []string{slurmplug.JobKey(&core.Run{Slurm: run.Slurm})}); jerr == nil {
 			for _, j := range jobs {
 				switch {
