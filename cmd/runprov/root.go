@@ -180,7 +180,7 @@ func (a *app) openStore(ctx context.Context, write bool) (*components, error) {
 		if write {
 			return nil, storeReadOnly(dir)
 		}
-		st, err := sqlite.Open(ctx, dir, sqlite.Options{Logger: a.log, ReadOnly: true})
+		st, err := openSQLite(ctx, a, dir, true)
 		if err != nil {
 			return nil, err
 		}
@@ -188,7 +188,7 @@ func (a *app) openStore(ctx context.Context, write bool) (*components, error) {
 		a.term = wire(a, st)
 		return a.term, nil
 	}
-	st, err := sqlite.Open(ctx, dir, sqlite.Options{Logger: a.log})
+	st, err := openSQLite(ctx, a, dir, false)
 	if err != nil {
 		return nil, err
 	}

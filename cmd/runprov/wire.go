@@ -10,6 +10,8 @@ import (
 	"github.com/runprov/runprov/drivers/cdi"
 	gitdrv "github.com/runprov/runprov/drivers/git"
 	imagedrv "github.com/runprov/runprov/drivers/image"
+	"github.com/runprov/runprov/drivers/keys"
+	"github.com/runprov/runprov/drivers/policy"
 	"github.com/runprov/runprov/drivers/runtime"
 	slurmdrv "github.com/runprov/runprov/drivers/slurm"
 	"github.com/runprov/runprov/drivers/sqlite"
@@ -43,6 +45,15 @@ type components struct {
 	tracker  *slurmplug.Tracker
 	// checkers are what fsck runs, in this order.
 	checkers []namedChecker
+}
+
+// policyKeys checks the keys a site policy names; loadPolicy uses it before
+// any store is opened.
+var policyKeys policy.KeyChecker = keys.Checker{}
+
+// openSQLite opens the store's middleware, read-only or for writing.
+func openSQLite(ctx context.Context, a *app, dir string, readOnly bool) (*sqlite.Store, error) {
+	return sqlite.Open(ctx, dir, sqlite.Options{Logger: a.log, ReadOnly: readOnly})
 }
 
 // runtimes are the container runtimes runprov knows, by name.
