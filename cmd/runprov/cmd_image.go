@@ -11,6 +11,7 @@ import (
 
 	"github.com/runprov/runprov/core"
 	imagedrv "github.com/runprov/runprov/drivers/image"
+	"github.com/runprov/runprov/plugins/history"
 )
 
 func newImageCmd(a *app) *cobra.Command {
@@ -216,7 +217,7 @@ column of the images table.`,
 				} else if r.IndexDigest != "" && !a.csv {
 					d = "  " + d
 				}
-				size := humanBytes(r.Size)
+				size := history.HumanBytes(r.Size)
 				if a.csv {
 					size = strconv.FormatInt(r.Size, 10)
 				}
@@ -431,7 +432,7 @@ stored image (so never one that recorded runs used): only image rm does.`,
 				return printJSON(a.stdout, st)
 			}
 			fmt.Fprintf(a.stderr, "removed %d blob(s) (%s), %d rootfs director(ies), %d temporary director(ies)\n",
-				st.Blobs, humanBytes(st.BlobBytes), st.Rootfs, st.Temp)
+				st.Blobs, history.HumanBytes(st.BlobBytes), st.Rootfs, st.Temp)
 			return nil
 		},
 	}

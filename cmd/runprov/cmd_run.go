@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -314,8 +313,7 @@ func abortStaleRuns(ctx context.Context, st *sqlite.Store, p *producer.Producer)
 			// The same pid is the same process only if it started then.
 			return core.ProcessStart(pid) == start
 		}
-		err := syscall.Kill(pid, 0)
-		return err == nil || errors.Is(err, syscall.EPERM)
+		return core.ProcessAlive(pid)
 	}, func(id string) []core.FileRecord {
 		outputs, err := p.CleanAbortedRun(ctx, id)
 		errs = append(errs, err)

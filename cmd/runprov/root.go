@@ -192,7 +192,7 @@ func (a *app) openStore(ctx context.Context, write bool) (*components, error) {
 	if err != nil {
 		return nil, err
 	}
-	core.CleanStaleTemp(st.Layout().Tmp())
+	core.CleanStaleTemp(st.Layout().Tmp(), os.RemoveAll)
 	a.store = st
 	a.term = wire(a, st)
 	if n, err := abortStaleRuns(ctx, st, a.term.producer); err != nil {
