@@ -311,4 +311,3 @@ func (s *Store) gcBlobs(ctx context.Context) (int, int64, error) {
 	}
 	return n, bytes, nil
 }
-

@@ -94,7 +94,7 @@ var reportFuncs = template.FuncMap{
 	"sections": diffSections,
 	"more10":   func(n int) int { return max(n-10, 0) },
 	"string":   func(b []byte) string { return string(b) },
-	"bytes": HumanBytes,
+	"bytes":    HumanBytes,
 }
 
 // HumanBytes writes a size in binary units: "512 B", "1.5 KiB", "2.0 GiB".
