@@ -137,17 +137,10 @@ itself failed.`,
 				}
 				fmt.Fprintln(a.stdout, verdict)
 			}
-			switch {
-			case run.Status == core.RunAborted:
-				if sig := producer.AbortSignal(run.Reason); sig > 0 {
-					return exitStatus{128 + sig}
-				}
-				return exitStatus{exitRunprov}
-			case run.ExitCode != nil && *run.ExitCode != 0:
-				return exitStatus{*run.ExitCode}
-			case run.Status != core.RunSucceeded:
-				return exitStatus{exitRunprov}
-			case !v.Identical:
+			if err := runExitError(run); err != nil {
+				return err
+			}
+			if !v.Identical {
 				return exitStatus{exitDiffer}
 			}
 			return nil

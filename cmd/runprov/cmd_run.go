@@ -218,18 +218,7 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 	if signErr != nil {
 		return signErr
 	}
-	switch {
-	case run.Status == core.RunAborted:
-		if sig := producer.AbortSignal(run.Reason); sig > 0 {
-			return exitStatus{128 + sig}
-		}
-		return exitStatus{exitRunprov}
-	case run.ExitCode != nil && *run.ExitCode != 0:
-		return exitStatus{*run.ExitCode}
-	case run.Status != core.RunSucceeded:
-		return exitStatus{exitRunprov}
-	}
-	return nil
+	return runExitError(run)
 }
 
 // runRefused adds what to do to a refusal before anything ran.

@@ -232,22 +232,6 @@ func slurmNode(r *core.Run) string {
 	return "slurm"
 }
 
-// runExit is the exit status `runprov run` gives for a finished run.
-func runExit(r *core.Run) int {
-	switch {
-	case r.Status == core.RunSucceeded:
-		return 0
-	case r.Status == core.RunAborted:
-		if sig := producer.AbortSignal(r.Reason); sig > 0 {
-			return 128 + sig
-		}
-		return exitRunprov
-	case r.ExitCode != nil && *r.ExitCode != 0:
-		return *r.ExitCode
-	}
-	return exitRunprov
-}
-
 // slurmPoll is how often --wait asks for news.
 const slurmPoll = 200 * time.Millisecond
 
@@ -388,10 +372,7 @@ func (a *app) execPrepared(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if code := runExit(run); code != 0 {
-		return exitStatus{code}
-	}
-	return nil
+	return runExitError(run)
 }
 
 // jobFromEnv is the Slurm job this process runs in, from the variables

@@ -6,9 +6,10 @@ import (
 	"strings"
 
 	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/plugins/producer"
 )
 
-// Exit codes (DESIGN.md): runprov's own failures are 125, usage errors 2;
+// Exit codes: runprov's own failures are 125, usage errors 2;
 // run and reproduce pass the container's status through.
 const (
 	exitOK      = 0
@@ -91,4 +92,30 @@ func hint(err error) (text, runs string) {
 		return "the histories diverged: runprov only fast-forwards; pull into a new repo with --repo NAME, or reconcile with git and push", ""
 	}
 	return "", ""
+}
+
+// runExit is the exit status runprov run, reproduce and exec-prepared give
+// for a finished run: 0 when it succeeded, the container's status when it
+// exited non-zero, 128+N when signal N ended it, else 125.
+func runExit(r *core.Run) int {
+	switch {
+	case r.Status == core.RunSucceeded:
+		return 0
+	case r.Status == core.RunAborted:
+		if sig := producer.AbortSignal(r.Reason); sig > 0 {
+			return 128 + sig
+		}
+		return exitRunprov
+	case r.ExitCode != nil && *r.ExitCode != 0:
+		return *r.ExitCode
+	}
+	return exitRunprov
+}
+
+// runExitError is runExit as the error a command returns: nil for 0.
+func runExitError(r *core.Run) error {
+	if code := runExit(r); code != 0 {
+		return exitStatus{code}
+	}
+	return nil
 }
