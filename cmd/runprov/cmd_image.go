@@ -55,16 +55,6 @@ func (a *app) readImages(ctx context.Context) (*imagedrv.Store, error) {
 	return t.images, nil
 }
 
-// withImageHint adds to err what to do about it, for the image errors that
-// need one; the hint is printed after the error, as execute prints hints.
-func withImageHint(err error) error {
-	var nf *core.ImageNotFoundError
-	if errors.As(err, &nf) {
-		return hintedError{err, nf.Hint()}
-	}
-	return err
-}
-
 // sourceRefused marks a digest mismatch in what was being imported or
 // pulled: the source is damaged or tampered with, not the store, so it does
 // not unwrap to core.ErrCorrupt (whose hint is fsck).
@@ -73,22 +63,8 @@ func sourceRefused(err error) error {
 	if errors.As(err, &mm) {
 		return hintedError{opaqueError{err}, "nothing was stored; the source is damaged or was tampered with: get it again from whoever published it"}
 	}
-	return withImageHint(err)
+	return err
 }
-
-// hintedError carries the hint a command chose for err; execute prints it,
-// instead of any hint err itself would get, after the error.
-type hintedError struct {
-	err  error
-	hint string
-}
-
-func (e hintedError) Error() string { return e.err.Error() }
-func (e hintedError) Unwrap() error { return e.err }
-
-type opaqueError struct{ err error }
-
-func (e opaqueError) Error() string { return e.err.Error() }
 
 // printImported prints the rows an import or pull stored: digest, what it
 // is (index or platform), reference.
@@ -271,7 +247,7 @@ working directory, user, labels).`,
 			}
 			res, err := s.Resolve(cmd.Context(), args[0], platform)
 			if err != nil {
-				return withImageHint(err)
+				return err
 			}
 			return printJSON(a.stdout, res)
 		},
@@ -295,7 +271,7 @@ expected and actual digests, and the exit status is 125.`,
 			}
 			d, err := s.Lookup(cmd.Context(), args[0])
 			if err != nil {
-				return withImageHint(err)
+				return err
 			}
 			if err := s.Verify(cmd.Context(), d, a.progress()); err != nil {
 				return hintedError{err, "remove the image (runprov image rm " + shortDigest(d) + " --force) and import or pull it again"}
@@ -339,7 +315,7 @@ image_events.`
 				rec, err = s.Revoke(cmd.Context(), args[0], note)
 			}
 			if err != nil {
-				return withImageHint(err)
+				return err
 			}
 			if a.json {
 				return printJSON(a.stdout, rec)
@@ -378,7 +354,7 @@ image_events names those runs.`,
 			if !force {
 				d, err := s.Lookup(cmd.Context(), args[0])
 				if err != nil {
-					return withImageHint(err)
+					return err
 				}
 				busy, err := a.store.UnfinishedRunsOfImage(cmd.Context(), d)
 				if err != nil {
@@ -395,7 +371,7 @@ image_events names those runs.`,
 				return hintedError{err, "keep it while those runs may need reproducing; or remove it anyway with: runprov image rm --force " + shortDigest(used.Digest) + " (image log records the runs)"}
 			}
 			if err != nil {
-				return withImageHint(err)
+				return err
 			}
 			if a.json {
 				return printJSON(a.stdout, map[string]any{"removed": removed})
@@ -457,7 +433,7 @@ rootfs is refused and nothing is kept.`,
 			}
 			res, err := s.Resolve(cmd.Context(), args[0], platform)
 			if err != nil {
-				return withImageHint(err)
+				return err
 			}
 			dir, reused, err := s.Unpack(cmd.Context(), res.ManifestDigest, a.progress())
 			if err != nil {
@@ -496,7 +472,7 @@ of a stored image, or the full digest of a removed one).`,
 			}
 			evs, err := s.Events(cmd.Context(), digest)
 			if err != nil {
-				return withImageHint(err)
+				return err
 			}
 			if a.json {
 				return printJSON(a.stdout, nonNil(evs))

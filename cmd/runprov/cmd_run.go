@@ -230,7 +230,7 @@ func runRefused(err error) error {
 	case errors.Is(err, core.ErrCorrupt):
 		return hintedError{err, "the stored image no longer matches its digest: remove it (runprov image rm --force DIGEST) and import or pull it again; runprov fsck checks the rest of the store"}
 	}
-	return withImageHint(err)
+	return err
 }
 
 // hostProbe fills producer.HostProbe with plugins/env and the store.

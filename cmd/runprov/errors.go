@@ -55,6 +55,22 @@ func isCobraUsage(err error) bool {
 		strings.HasPrefix(msg, "accepts ") || strings.HasPrefix(msg, "requires at least") || strings.HasPrefix(msg, "flag needs an argument")
 }
 
+// hintedError carries the hint a command chose for err; execute prints it,
+// instead of any hint err itself would get, after the error.
+type hintedError struct {
+	err  error
+	hint string
+}
+
+func (e hintedError) Error() string { return e.err.Error() }
+func (e hintedError) Unwrap() error { return e.err }
+
+// opaqueError hides what err wraps from errors.Is and errors.As, so that
+// the hint of a wrapped sentinel is not given.
+type opaqueError struct{ err error }
+
+func (e opaqueError) Error() string { return e.err.Error() }
+
 // hintFor is the one hint printed after err, or "": the hint of the
 // outermost hintedError (the command chose it), else hint's. A hint to run
 // the command that just failed (ran is its path, e.g. "runprov fsck") is left
@@ -77,7 +93,7 @@ func hintFor(err error, ran string) string {
 func hint(err error) (text, runs string) {
 	var notFound *core.ImageNotFoundError
 	if errors.As(err, &notFound) {
-		return notFound.Hint(), ""
+		return imageNotFoundHint(notFound), ""
 	}
 	switch {
 	case errors.Is(err, core.ErrNoStore):
@@ -92,6 +108,17 @@ func hint(err error) (text, runs string) {
 		return "the histories diverged: runprov only fast-forwards; pull into a new repo with --repo NAME, or reconcile with git and push", ""
 	}
 	return "", ""
+}
+
+// imageNotFoundHint says how to get an image that is not in the store.
+func imageNotFoundHint(e *core.ImageNotFoundError) string {
+	if e.NotPulled {
+		return fmt.Sprintf("import it with: runprov image import PATH   or pull it explicitly: runprov run --pull missing, or runprov image pull NAME@%s", e.Digest)
+	}
+	if e.Index != "" {
+		return fmt.Sprintf("pull it with: runprov image pull NAME@%s --platform %s   (or import an archive that holds it)", e.Index, e.Platform)
+	}
+	return fmt.Sprintf("import it with: runprov image import PATH   or pull it with: runprov image pull NAME@%s", e.Digest)
 }
 
 // runExit is the exit status runprov run, reproduce and exec-prepared give
