@@ -12,4 +12,8 @@
 // It does not parse Runfiles (runfile), store anything itself (drivers/sqlite
 // through RunWriter), collect host metadata (plugins/env through HostProbe)
 // or print: cmd/runprov does.
+//
+// It imports drivers/runtime for the types a sandbox is made of (Runtime,
+// Stdio, IDMap, the runtime-spec), not to construct a runtime: cmd/runprov
+// hands it its runtimes.
 package producer
