@@ -1,4 +1,4 @@
-// Package producer is the Producer plugin of the seed proposal: it takes a
+// Package producer is the Producer plugin: it takes a
 // Runfile commit, makes sure its image is present, verified and approved,
 // runs it in a locked-down sandbox through a drivers/runtime Runtime and
 // records the run (status, steps, logs, input and output manifests, host
