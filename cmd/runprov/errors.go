@@ -91,9 +91,21 @@ func hintFor(err error, ran string) string {
 // command that advice runs ("" when it names none or several); text is ""
 // when there is nothing useful to add.
 func hint(err error) (text, runs string) {
-	var notFound *core.ImageNotFoundError
-	if errors.As(err, &notFound) {
+	var (
+		notFound     *core.ImageNotFoundError
+		inputsGone   *producer.InputGoneError
+		inputsChange *producer.InputsChangedError
+		runfileGone  *producer.RunfileGoneError
+	)
+	switch {
+	case errors.As(err, &notFound):
 		return imageNotFoundHint(notFound), ""
+	case errors.As(err, &inputsChange):
+		return "restore the original inputs, or pass --allow-changed-inputs to run on them as they are now (the verdict will say so)", ""
+	case errors.As(err, &inputsGone):
+		return "restore it to reproduce the run", ""
+	case errors.As(err, &runfileGone):
+		return "pull the repository (runprov pull) first", "runprov pull"
 	}
 	switch {
 	case errors.Is(err, core.ErrNoStore):
