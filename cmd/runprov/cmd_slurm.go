@@ -77,24 +77,12 @@ func (sf *slurmFlags) check(opts producer.Options) error {
 	return nil
 }
 
-// runSlurm prepares the runs (one, or one per array task), submits them as
-// one job and prints their ids; with --wait it waits and exits with the
-// runs' status. When sbatch is missing or refuses the job, the prepared
-// runs are marked aborted (no queued row is left behind) and runprov exits
-// 125.
-func (a *app) runSlurm(ctx context.Context, p *producer.Producer, opts producer.Options, sf slurmFlags) error {
+// submitSlurm prepares the runs (one, or one per array task), writes the
+// batch script into each run's directory and submits them as one job; it
+// returns the job id and the prepared runs. When anything fails before the
+// job is taken, the prepared runs are marked aborted.
+func (a *app) submitSlurm(ctx context.Context, p *producer.Producer, opts producer.Options, sf slurmFlags, bin string) (string, []*producer.Prepared, error) {
 	client := a.term.slurm
-	if err := client.Available(); err != nil {
-		return err
-	}
-	bin := os.Getenv(slurmBinaryEnv)
-	if bin == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("find the runprov binary for the batch script: %w (set %s)", err, slurmBinaryEnv)
-		}
-		bin = exe
-	}
 	opts.Executor = "slurm"
 	st := a.store
 	var preps []*producer.Prepared
@@ -117,7 +105,7 @@ func (a *app) runSlurm(ctx context.Context, p *producer.Producer, opts producer.
 		prep, err := p.PrepareQueued(ctx, opts, task)
 		if err != nil {
 			abortAll(fmt.Sprintf("not submitted: preparing array task %d failed: %v", i, err))
-			return runRefused(err)
+			return "", nil, runRefused(err)
 		}
 		preps = append(preps, prep)
 	}
@@ -137,19 +125,19 @@ func (a *app) runSlurm(ctx context.Context, p *producer.Producer, opts producer.
 	script, err := slurmdrv.Script(job, body)
 	if err != nil {
 		abortAll("not submitted: " + err.Error())
-		return err
+		return "", nil, err
 	}
 	// Every run keeps the script it was submitted with.
 	for _, prep := range preps {
 		if err := os.WriteFile(filepath.Join(prep.Dir, "slurm.sh"), []byte(script), 0o700); err != nil {
 			abortAll("not submitted: " + err.Error())
-			return fmt.Errorf("write batch script: %w", err)
+			return "", nil, fmt.Errorf("write batch script: %w", err)
 		}
 	}
 	jobID, err := client.Submit(ctx, filepath.Join(preps[0].Dir, "slurm.sh"), sf.sbatchArgs...)
 	if err != nil {
 		abortAll("sbatch did not take the job: " + err.Error())
-		return err
+		return "", nil, err
 	}
 	for _, prep := range preps {
 		u := core.RunUpdate{ID: prep.Run.ID, Status: core.RunQueued, JobID: jobID}
@@ -159,9 +147,38 @@ func (a *app) runSlurm(ctx context.Context, p *producer.Producer, opts producer.
 		// A run whose record is already in is not touched; its record has
 		// the job id from the node.
 		if _, err := st.UpdateUnfinishedRun(context.WithoutCancel(ctx), u); err != nil {
-			return fmt.Errorf("record slurm job %s of run %s: %w (the job runs; runprov show %s will have it once it ends)", jobID, prep.Run.ID, err, prep.Run.ID)
+			return "", nil, fmt.Errorf("record slurm job %s of run %s: %w (the job runs; runprov show %s will have it once it ends)", jobID, prep.Run.ID, err, prep.Run.ID)
 		}
 		prep.Run.Slurm = &core.SlurmJob{JobID: jobID, ArrayTask: u.ArrayTask}
+	}
+	return jobID, preps, nil
+}
+
+// runSlurm prepares the runs (one, or one per array task), submits them as
+// one job and prints their ids; with --wait it waits and exits with the
+// runs' status. When sbatch is missing or refuses the job, the prepared
+// runs are marked aborted (no queued row is left behind) and runprov exits
+// 125.
+func (a *app) runSlurm(ctx context.Context, p *producer.Producer, opts producer.Options, sf slurmFlags) error {
+	client := a.term.slurm
+	if err := client.Available(); err != nil {
+		return err
+	}
+	bin := os.Getenv(slurmBinaryEnv)
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find the runprov binary for the batch script: %w (set %s)", err, slurmBinaryEnv)
+		}
+		bin = exe
+	}
+	jobID, preps, err := a.submitSlurm(ctx, p, opts, sf, bin)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(preps))
+	for i, prep := range preps {
+		ids[i] = prep.Run.ID
 	}
 	if !a.quiet {
 		if sf.array > 0 {
