@@ -1,8 +1,17 @@
 // Package core is the centre of runprov: the domain types (repositories, commits,
-// images, runs), the interfaces that plugins and drivers fill, the Terminal that
-// wires them together, the metadata collection that plugins hand to drivers, and
-// the sentinel errors every layer matches with errors.Is.
+// images, runs), the interfaces that plugins and drivers fill, and the sentinel
+// and typed errors every layer matches with errors.Is and errors.As. It does not
+// wire anything: cmd/runprov/wire.go builds the plugins and drivers of a process.
 //
 // core imports only the standard library. It never imports plugins/ or drivers/
 // (depcheck_test.go fails if it does): the dependencies point inwards.
+//
+// The layers around it: runfile imports core; drivers/ import core and their
+// one outside dependency; plugins/ import core, runfile and the interfaces
+// they declare, and two of them import a driver package for its types:
+// plugins/producer uses drivers/runtime's Runtime, Stdio, IDMap and spec
+// types (a run's sandbox is made of them, and faking them would copy the
+// runtime-spec), and plugins/slurm uses drivers/slurm's job states when it
+// asks the scheduler about runs. No plugin constructs a driver: cmd/runprov
+// does, in wire.go.
 package core

@@ -152,8 +152,8 @@ func (e *NotApprovedError) Error() string {
 func (e *NotApprovedError) Is(target error) bool { return target == ErrNotApproved }
 
 // ImageNotFoundError is an image, or the manifest of one platform of an
-// index, that is not in the store. It matches ErrNotFound; the CLI adds the
-// hint to import or pull it.
+// index, that is not in the store. It matches ErrNotFound; its fields say
+// what to import or pull.
 type ImageNotFoundError struct {
 	Digest   string // as asked: a digest or a prefix
 	Platform string // set when an index is stored without this platform's manifest
@@ -177,17 +177,6 @@ func (e *ImageNotFoundError) Error() string {
 
 // Is lets errors.Is(err, ErrNotFound) match.
 func (e *ImageNotFoundError) Is(target error) bool { return target == ErrNotFound }
-
-// Hint says how to get the image; cmd/runprov prints it.
-func (e *ImageNotFoundError) Hint() string {
-	if e.NotPulled {
-		return fmt.Sprintf("import it with: runprov image import PATH   or pull it explicitly: runprov run --pull missing, or runprov image pull NAME@%s", e.Digest)
-	}
-	if e.Index != "" {
-		return fmt.Sprintf("pull it with: runprov image pull NAME@%s --platform %s   (or import an archive that holds it)", e.Index, e.Platform)
-	}
-	return fmt.Sprintf("import it with: runprov image import PATH   or pull it with: runprov image pull NAME@%s", e.Digest)
-}
 
 // ImageUsedError refuses to remove an image that recorded runs used:
 // reproducing them needs it. It matches ErrInvalid.

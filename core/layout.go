@@ -2,7 +2,7 @@ package core
 
 import "path/filepath"
 
-// Layout names the parts of a store directory (DESIGN.md, "The store").
+// Layout names the parts of a store directory.
 type Layout struct {
 	Root string
 }

@@ -1,9 +1,11 @@
 package core
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // ProcessStart names a process so that a reused pid is not taken for it:
@@ -30,4 +32,11 @@ func ProcessStart(pid int) string {
 		return ""
 	}
 	return strings.TrimSpace(string(boot)) + ":" + fields[starttime]
+}
+
+// ProcessAlive reports whether a process with this pid exists on this host
+// (also when it belongs to another user).
+func ProcessAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }

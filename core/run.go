@@ -77,7 +77,7 @@ type SlurmJob struct {
 	Partition string `json:"partition,omitempty"`
 }
 
-// Run is everything recorded of one run (DESIGN.md, "What a run records").
+// Run is everything recorded of one run.
 type Run struct {
 	ID string `json:"id"` // 32 lowercase hex; any unique prefix names it
 

@@ -1,13 +1,11 @@
 package core
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // MkdirTemp creates a private directory in tmpDir (made if missing) whose
@@ -21,21 +19,25 @@ func MkdirTemp(tmpDir, what string) (string, error) {
 }
 
 // CleanStaleTemp removes the entries of tmpDir made by MkdirTemp in processes
-// that no longer exist (a runprov killed with SIGKILL leaves them behind).
-// Entries of live processes, and names it does not recognise, are kept.
-func CleanStaleTemp(tmpDir string) {
+// that no longer exist (a runprov killed with SIGKILL leaves them behind),
+// each with remove (os.RemoveAll, or one that copes with read-only
+// directories). Entries of live processes, and names it does not recognise,
+// are kept. It returns how many it removed.
+func CleanStaleTemp(tmpDir string, remove func(string) error) int {
 	entries, err := os.ReadDir(tmpDir)
 	if err != nil {
-		return
+		return 0
 	}
+	n := 0
 	for _, e := range entries {
 		pidText, _, ok := strings.Cut(e.Name(), "-")
 		pid, err := strconv.Atoi(pidText)
 		if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
 			continue
 		}
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			os.RemoveAll(filepath.Join(tmpDir, e.Name()))
+		if !ProcessAlive(pid) && remove(filepath.Join(tmpDir, e.Name())) == nil {
+			n++
 		}
 	}
+	return n
 }

@@ -1,4 +1,4 @@
-// Package runfile parses and validates Runfiles (format v1, DESIGN.md): the
+// Package runfile parses and validates Runfiles (format v1 and later): the
 // Dockerfile-like files whose first instruction pins a container image by
 // sha256 digest and whose other lines say how to run it.
 //
@@ -8,7 +8,7 @@
 // refused with "PATH:LINE: what is wrong". This package does not run anything
 // and does not know about images or stores.
 //
-// Rules beyond the DESIGN.md grammar, where Dockerfiles leave room:
+// Rules beyond the Runfile grammar, where Dockerfiles leave room:
 //
 //   - ARGs have one scope: an ARG declared before FROM is visible after it
 //     (a Runfile has no stages and refuses a second declaration).

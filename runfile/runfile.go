@@ -5,7 +5,7 @@ import "time"
 // Version is the newest Runfile format version this package reads.
 const Version = 2
 
-// Defaults from DESIGN.md.
+// Defaults for what a Runfile does not set.
 const (
 	DefaultUID     = 65534
 	DefaultGID     = 65534
@@ -148,7 +148,7 @@ type Step struct {
 }
 
 // TRELayout is the mount layout a run gets when its Runfile declares no
-// INPUT, OUTPUT or SCRATCH (DESIGN.md): input "data" at /safe_data (and
+// INPUT, OUTPUT or SCRATCH: input "data" at /safe_data (and
 // /inputs), outputs at /safe_outputs (and /outputs), scratch at /scratch.
 var TRELayout = struct {
 	InputName     string

@@ -16,7 +16,7 @@ var remoteSync = benchmark{
 	run:  benchRemote,
 }
 
-// remoteCommits is the history size the issue asks about.
+// remoteCommits is the history size the remote benchmark measures.
 const remoteCommits = 1000
 
 func benchRemote(ctx context.Context, env *benchEnv) error {

@@ -1,5 +1,5 @@
 // Command runprov-bench measures runprov side by side with the baseline each
-// issue names (tar, sha256sum, bare runc, podman, the git CLI, sbatch) and
+// benchmark names (tar, sha256sum, bare runc, podman, the git CLI, sbatch) and
 // prints medians and ratios. `make bench` runs it after the Go benchmarks.
 //
 //	go run ./cmd/runprov-bench -runprov bin/runprov [-only NAME] [-n N]

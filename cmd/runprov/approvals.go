@@ -148,7 +148,7 @@ func envelopesIn(name string, data []byte) [][]byte {
 func (a *app) signApproval(ctx context.Context, s *imagedrv.Store, digest string, revoke bool, keyPath, note, expires, out string) error {
 	d, err := s.Lookup(ctx, digest)
 	if err != nil {
-		return withImageHint(err)
+		return err
 	}
 	rec, err := s.Record(ctx, d)
 	if err != nil {

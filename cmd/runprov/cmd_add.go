@@ -61,7 +61,7 @@ the new head.
 				if err != nil {
 					return err
 				}
-				res, err := component[*consumer.Consumer](t, "consumer").AddFrom(cmd.Context(), consumer.AddFromRequest{
+				res, err := t.consumer.AddFrom(cmd.Context(), consumer.AddFromRequest{
 					Repo: repo, Remote: core.Remote{URL: from, SSHKey: sshKey}, Ref: ref, Paths: paths,
 				})
 				if err != nil {
@@ -105,7 +105,7 @@ the new head.
 			if err != nil {
 				return err
 			}
-			cons := component[*consumer.Consumer](t, "consumer")
+			cons := t.consumer
 			res, err := cons.Add(cmd.Context(), consumer.AddRequest{
 				Repo: repo, Path: filepath.ToSlash(inPath), Source: src, Data: data, Message: message, Author: author(),
 			})

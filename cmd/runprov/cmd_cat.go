@@ -2,8 +2,6 @@ package main
 
 import (
 	"github.com/spf13/cobra"
-
-	"github.com/runprov/runprov/plugins/consumer"
 )
 
 func newCatCmd(a *app) *cobra.Command {
@@ -19,7 +17,7 @@ several Runfiles needs :PATH.`,
 			if err != nil {
 				return err
 			}
-			data, row, err := component[*consumer.Consumer](t, "consumer").Cat(cmd.Context(), args[0])
+			data, row, err := t.consumer.Cat(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

@@ -163,7 +163,7 @@ func fileChangeText(fc history.FileChange) string {
 		case f.Link != "":
 			return "link to " + f.Link
 		}
-		return fmt.Sprintf("sha256:%s %s", shortHash(f.SHA256), sizeText(f.Size))
+		return fmt.Sprintf("sha256:%s %s", shortHash(f.SHA256), history.HumanBytes(f.Size))
 	}
 	switch {
 	case fc.A == nil:

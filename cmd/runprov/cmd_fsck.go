@@ -50,7 +50,7 @@ those signatures, so a chain rewritten from its start is found too.`,
 			}
 			var repaired []consumer.RepairResult
 			if repair {
-				repaired, err = component[*consumer.Consumer](t, "consumer").Repair(cmd.Context(), repo)
+				repaired, err = t.consumer.Repair(cmd.Context(), repo)
 				if err != nil {
 					return err
 				}
@@ -60,11 +60,10 @@ those signatures, so a chain rewritten from its start is found too.`,
 			}
 			problems := []core.Problem{}
 			report := func(p core.Problem) { problems = append(problems, p) }
-			checkers := append(core.All[core.Checker](t.Drivers), core.All[core.Checker](t.Plugins)...)
-			for _, c := range checkers {
-				a.log.Debug("checking", "component", c.Name())
+			for _, c := range t.checkers {
+				a.log.Debug("checking", "component", c.name)
 				if err := c.Check(cmd.Context(), report); err != nil {
-					return fmt.Errorf("fsck %s: %w", c.Name(), err)
+					return fmt.Errorf("fsck %s: %w", c.name, err)
 				}
 			}
 			if ok, err := checkSignedHeads(cmd.Context(), a.store, a.policy, report); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runprov/runprov/core"
 	imagedrv "github.com/runprov/runprov/drivers/image"
+	"github.com/runprov/runprov/plugins/history"
 )
 
 func newImageCmd(a *app) *cobra.Command {
@@ -43,7 +44,7 @@ func (a *app) images(ctx context.Context) (*imagedrv.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return component[*imagedrv.Store](t, "image"), nil
+	return t.images, nil
 }
 
 // readImages is images for a command that only reads the store.
@@ -52,17 +53,7 @@ func (a *app) readImages(ctx context.Context) (*imagedrv.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return component[*imagedrv.Store](t, "image"), nil
-}
-
-// withImageHint adds to err what to do about it, for the image errors that
-// need one; the hint is printed after the error, as execute prints hints.
-func withImageHint(err error) error {
-	var nf *core.ImageNotFoundError
-	if errors.As(err, &nf) {
-		return hintedError{err, nf.Hint()}
-	}
-	return err
+	return t.images, nil
 }
 
 // sourceRefused marks a digest mismatch in what was being imported or
@@ -73,22 +64,8 @@ func sourceRefused(err error) error {
 	if errors.As(err, &mm) {
 		return hintedError{opaqueError{err}, "nothing was stored; the source is damaged or was tampered with: get it again from whoever published it"}
 	}
-	return withImageHint(err)
+	return err
 }
-
-// hintedError carries the hint a command chose for err; execute prints it,
-// instead of any hint err itself would get, after the error.
-type hintedError struct {
-	err  error
-	hint string
-}
-
-func (e hintedError) Error() string { return e.err.Error() }
-func (e hintedError) Unwrap() error { return e.err }
-
-type opaqueError struct{ err error }
-
-func (e opaqueError) Error() string { return e.err.Error() }
 
 // printImported prints the rows an import or pull stored: digest, what it
 // is (index or platform), reference.
@@ -217,7 +194,7 @@ column of the images table.`,
 				} else if r.IndexDigest != "" && !a.csv {
 					d = "  " + d
 				}
-				size := humanBytes(r.Size)
+				size := history.HumanBytes(r.Size)
 				if a.csv {
 					size = strconv.FormatInt(r.Size, 10)
 				}
@@ -271,7 +248,7 @@ working directory, user, labels).`,
 			}
 			res, err := s.Resolve(cmd.Context(), args[0], platform)
 			if err != nil {
-				return withImageHint(err)
+				return err
 			}
 			return printJSON(a.stdout, res)
 		},
@@ -295,7 +272,7 @@ expected and actual digests, and the exit status is 125.`,
 			}
 			d, err := s.Lookup(cmd.Context(), args[0])
 			if err != nil {
-				return withImageHint(err)
+				return err
 			}
 			if err := s.Verify(cmd.Context(), d, a.progress()); err != nil {
 				return hintedError{err, "remove the image (runprov image rm " + shortDigest(d) + " --force) and import or pull it again"}
@@ -353,7 +330,7 @@ and outranks every earlier signed approval.`
 				rec, err = s.Revoke(cmd.Context(), args[0], note)
 			}
 			if err != nil {
-				return withImageHint(err)
+				return err
 			}
 			if a.json {
 				return printJSON(a.stdout, rec)
@@ -397,7 +374,7 @@ image_events names those runs.`,
 			if !force {
 				d, err := s.Lookup(cmd.Context(), args[0])
 				if err != nil {
-					return withImageHint(err)
+					return err
 				}
 				busy, err := a.store.UnfinishedRunsOfImage(cmd.Context(), d)
 				if err != nil {
@@ -414,7 +391,7 @@ image_events names those runs.`,
 				return hintedError{err, "keep it while those runs may need reproducing; or remove it anyway with: runprov image rm --force " + shortDigest(used.Digest) + " (image log records the runs)"}
 			}
 			if err != nil {
-				return withImageHint(err)
+				return err
 			}
 			if a.json {
 				return printJSON(a.stdout, map[string]any{"removed": removed})
@@ -451,7 +428,7 @@ stored image (so never one that recorded runs used): only image rm does.`,
 				return printJSON(a.stdout, st)
 			}
 			fmt.Fprintf(a.stderr, "removed %d blob(s) (%s), %d rootfs director(ies), %d temporary director(ies)\n",
-				st.Blobs, humanBytes(st.BlobBytes), st.Rootfs, st.Temp)
+				st.Blobs, history.HumanBytes(st.BlobBytes), st.Rootfs, st.Temp)
 			return nil
 		},
 	}
@@ -476,7 +453,7 @@ rootfs is refused and nothing is kept.`,
 			}
 			res, err := s.Resolve(cmd.Context(), args[0], platform)
 			if err != nil {
-				return withImageHint(err)
+				return err
 			}
 			dir, reused, err := s.Unpack(cmd.Context(), res.ManifestDigest, a.progress())
 			if err != nil {
@@ -515,7 +492,7 @@ of a stored image, or the full digest of a removed one).`,
 			}
 			evs, err := s.Events(cmd.Context(), digest)
 			if err != nil {
-				return withImageHint(err)
+				return err
 			}
 			if a.json {
 				return printJSON(a.stdout, nonNil(evs))

@@ -24,7 +24,7 @@ cannot be read are listed with the problem. --json prints every field.`,
 			}
 			d, err := s.Lookup(ctx, args[0])
 			if err != nil {
-				return withImageHint(err)
+				return err
 			}
 			digests := []string{d}
 			if rec, err := s.Record(ctx, d); err == nil && rec.IndexDigest != "" {

@@ -25,7 +25,7 @@ func newLogCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st := component[core.RepoStore](t, "sqlite")
+			st := t.store
 			if repo != "" {
 				if err := repoExists(cmd.Context(), st, repo); err != nil {
 					return err

@@ -70,7 +70,7 @@ the repository has new commits nothing is pulled.
 				return err
 			}
 			req.Remote = core.Remote{URL: args[0], SSHKey: sshKey}
-			res, err := component[*consumer.Consumer](t, "consumer").Pull(cmd.Context(), req)
+			res, err := t.consumer.Pull(cmd.Context(), req)
 			if err != nil {
 				return err
 			}

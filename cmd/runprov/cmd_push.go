@@ -30,7 +30,7 @@ A remote branch holding commits the repository lacks is refused (pull first);
 				return err
 			}
 			req.Remote = core.Remote{URL: args[0], SSHKey: sshKey}
-			res, err := component[*consumer.Consumer](t, "consumer").Push(cmd.Context(), req)
+			res, err := t.consumer.Push(cmd.Context(), req)
 			if err != nil {
 				return err
 			}

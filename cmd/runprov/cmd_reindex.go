@@ -29,7 +29,7 @@ Prints the rows it added (as runprov log does), oldest first.`,
 			if err != nil {
 				return err
 			}
-			res, err := component[*consumer.Consumer](t, "consumer").Reindex(cmd.Context(), repo)
+			res, err := t.consumer.Reindex(cmd.Context(), repo)
 			if err != nil {
 				return err
 			}

@@ -51,7 +51,7 @@ It goes to FILE with -o, else to stdout.`,
 			if err != nil {
 				return err
 			}
-			st := component[*sqlite.Store](t, "sqlite")
+			st := t.store
 			runs, err := reportRuns(ctx, st, args, since, limit)
 			if err != nil {
 				return err

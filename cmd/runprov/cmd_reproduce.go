@@ -2,19 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
-	"sort"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/runprov/runprov/core"
 	"github.com/runprov/runprov/drivers/runtime"
 	"github.com/runprov/runprov/plugins/history"
 	"github.com/runprov/runprov/plugins/producer"
-	"github.com/runprov/runprov/runfile"
 )
 
 func newReproduceCmd(a *app) *cobra.Command {
@@ -46,111 +40,26 @@ itself failed.`,
 			if err != nil {
 				return err
 			}
-			orig := &rec.Run
-			if !orig.Status.Finished() {
-				return fmt.Errorf("run %s: %w: it is %s; reproduce a finished run", core.ShortRunID(orig.ID), core.ErrInvalid, orig.Status)
+			if err := producer.Reproducible(&rec.Run); err != nil {
+				return err
 			}
 			t, err := a.open(ctx)
 			if err != nil {
 				return err
 			}
-			p := component[*producer.Producer](t, "producer")
-
-			inputs := map[string]string{}
-			for _, m := range orig.Mounts {
-				if m.Kind == core.MountInput {
-					inputs[m.Name] = m.Source
-				}
-			}
-			changed, err := rehashInputs(ctx, orig, inputs)
+			plan, err := t.producer.PlanReproduce(ctx, &rec.Run, outputs, allowChanged)
 			if err != nil {
 				return err
 			}
-			if changed.Differs() {
-				msg := changedInputsText(changed)
-				if !allowChanged {
-					return hintedError{fmt.Errorf("run %s: %w: its inputs changed since: %s", core.ShortRunID(orig.ID), core.ErrInvalid, msg),
-						"restore the original inputs, or pass --allow-changed-inputs to run on them as they are now (the verdict will say so)"}
-				}
-				a.log.Warn("inputs changed since the original run; running on them as they are", "changes", msg)
-			}
-
-			command, err := originalCommand(ctx, a, p, orig)
-			if err != nil {
-				return err
-			}
-			opts := producer.Options{
-				Commit: orig.Commit + ":" + orig.Path, Inputs: inputs, NoInput: len(inputs) == 0, OutputsDir: outputs, Args: orig.Args,
-				Timeout: orig.Limits.Timeout, Runtime: orig.Runtime, AllowWeakerSandbox: orig.WeakerSandbox, Devices: orig.Devices,
-				Command: command, Pull: producer.PullDefault, Progress: a.progress(), Executor: "local",
-			}
-			if err := a.policy.CheckWeakerSandbox(opts.AllowWeakerSandbox); err != nil {
+			plan.Options.Progress = a.progress()
+			if err := a.policy.CheckWeakerSandbox(plan.Options.AllowWeakerSandbox); err != nil {
 				return err
 			}
 			signer, err := a.recordSigner(signKey) // sign.go
 			if err != nil {
 				return err
 			}
-			stdout := a.stdout
-			if a.json {
-				stdout = a.stderr
-			}
-			hooks := producer.Hooks{Prepared: func(prep *producer.Prepared) {
-				if !a.quiet {
-					fmt.Fprintf(a.stderr, "runprov: run %s reproduces %s (commit %s, image %s)\n", prep.Run.ID, orig.ID, shortHash(prep.Run.Commit), prep.Run.ImageDigest)
-					if prep.Run.Drift != "" {
-						fmt.Fprintf(a.stderr, "runprov: this host changed since the commit's last run: %s\n", prep.Run.Drift)
-					}
-				}
-			}}
-			run, err := p.Run(ctx, opts, runtime.Stdio{Stdout: stdout, Stderr: a.stderr}, hooks)
-			if run == nil {
-				return runRefused(err)
-			}
-			v := history.Judge(orig, run)
-			verdict := v.String()
-			if changed.Differs() { // even identical outputs came from other inputs
-				verdict += " (inputs had changed: " + changedInputsText(changed) + ")"
-			}
-			// The producer stored the run; record what it reproduces and
-			// the verdict on it.
-			run.ReproduceOf, run.Verdict = orig.ID, verdict
-			if ferr := p.Finish(ctx, run); ferr != nil {
-				return errors.Join(err, ferr)
-			}
-			if err != nil {
-				return err
-			}
-			if err := a.signFinished(ctx, signer, run); err != nil {
-				return err
-			}
-			if a.json {
-				if err := printJSON(a.stdout, map[string]any{"run": run.ID, "reproduce_of": orig.ID, "identical": v.Identical,
-					"verdict": verdict, "outputs": v.Outputs}); err != nil {
-					return err
-				}
-			} else {
-				if !v.Identical {
-					for _, fc := range v.Outputs.Changed {
-						fmt.Fprintf(a.stdout, "  changed %s  %s\n", history.FileLabel(fc.Name, fc.Path), fileChangeText(fc))
-					}
-				}
-				fmt.Fprintln(a.stdout, verdict)
-			}
-			switch {
-			case run.Status == core.RunAborted:
-				if sig := producer.AbortSignal(run.Reason); sig > 0 {
-					return exitStatus{128 + sig}
-				}
-				return exitStatus{exitRunprov}
-			case run.ExitCode != nil && *run.ExitCode != 0:
-				return exitStatus{*run.ExitCode}
-			case run.Status != core.RunSucceeded:
-				return exitStatus{exitRunprov}
-			case !v.Identical:
-				return exitStatus{exitDiffer}
-			}
-			return nil
+			return a.reproduce(ctx, t.producer, plan, signer)
 		},
 	}
 	cmd.Flags().BoolVar(&allowChanged, "allow-changed-inputs", false, "run even when the inputs' hashes changed since the original run")
@@ -159,76 +68,50 @@ itself failed.`,
 	return cmd
 }
 
-// rehashInputs hashes each input path again, as the producer did, and
-// compares the result with the original run's input manifest.
-func rehashInputs(ctx context.Context, orig *core.Run, inputs map[string]string) (history.FilesDiff, error) {
-	names := make([]string, 0, len(inputs))
-	for n := range inputs {
-		names = append(names, n)
+// reproduce runs plan, prints the verdict and returns the exit status.
+func (a *app) reproduce(ctx context.Context, p *producer.Producer, plan *producer.ReproducePlan, signer *recordSigner) error {
+	orig := plan.Original
+	stdout := a.stdout
+	if a.json {
+		stdout = a.stderr
 	}
-	sort.Strings(names)
-	var now []core.FileRecord
-	for _, name := range names {
-		recs, err := producer.Manifest(ctx, name, inputs[name], 0)
-		if err != nil {
-			return history.FilesDiff{}, fmt.Errorf("run %s had input %s at %s: %w; restore it to reproduce the run", core.ShortRunID(orig.ID), name, inputs[name], err)
+	hooks := producer.Hooks{Prepared: func(prep *producer.Prepared) {
+		if !a.quiet {
+			fmt.Fprintf(a.stderr, "runprov: run %s reproduces %s (commit %s, image %s)\n", prep.Run.ID, orig.ID, shortHash(prep.Run.Commit), prep.Run.ImageDigest)
+			if prep.Run.Drift != "" {
+				fmt.Fprintf(a.stderr, "runprov: this host changed since the commit's last run: %s\n", prep.Run.Drift)
+			}
 		}
-		now = append(now, recs...)
+	}}
+	rep, err := p.Reproduce(ctx, plan, runtime.Stdio{Stdout: stdout, Stderr: a.stderr}, hooks)
+	if rep == nil {
+		return runRefused(err)
 	}
-	return history.CompareFiles(orig.Inputs, now), nil
-}
-
-func changedInputsText(fd history.FilesDiff) string {
-	var parts []string
-	for _, l := range []struct {
-		what string
-		fcs  []history.FileChange
-	}{{"changed", fd.Changed}, {"gone", fd.Removed}, {"new", fd.Added}} {
-		for _, fc := range l.fcs {
-			parts = append(parts, l.what+" "+history.FileLabel(fc.Name, fc.Path))
+	if err != nil {
+		return err
+	}
+	run, v := rep.Run, rep.Verdict
+	if err := a.signFinished(ctx, signer, run); err != nil {
+		return err
+	}
+	if a.json {
+		if err := printJSON(a.stdout, map[string]any{"run": run.ID, "reproduce_of": orig.ID, "identical": v.Identical,
+			"verdict": rep.Text, "outputs": v.Outputs}); err != nil {
+			return err
 		}
+	} else {
+		if !v.Identical {
+			for _, fc := range v.Outputs.Changed {
+				fmt.Fprintf(a.stdout, "  changed %s  %s\n", history.FileLabel(fc.Name, fc.Path), fileChangeText(fc))
+			}
+		}
+		fmt.Fprintln(a.stdout, rep.Text)
 	}
-	if len(parts) > 10 {
-		parts = append(parts[:10], fmt.Sprintf("and %d more", len(parts)-10))
+	if err := runExitError(run); err != nil {
+		return err
 	}
-	return strings.Join(parts, ", ")
-}
-
-// originalCommand is the command to give the producer (as after --) so the
-// new run's argv equals the original's: nil when the Runfile and image give
-// that argv by themselves.
-func originalCommand(ctx context.Context, a *app, p *producer.Producer, orig *core.Run) ([]string, error) {
-	data := runfileText(ctx, a, orig)
-	if data == nil {
-		return nil, fmt.Errorf("run %s: %w: its Runfile %s at commit %s is not in this store; pull the repository (runprov pull) first", core.ShortRunID(orig.ID), core.ErrNotFound, orig.Path, shortHash(orig.Commit))
+	if !v.Identical {
+		return exitStatus{exitDiffer}
 	}
-	parsed, err := runfile.Parse(orig.Path, data)
-	if err != nil {
-		return nil, err
-	}
-	rf, err := parsed.Resolve(orig.Args)
-	if err != nil {
-		return nil, err
-	}
-	var entry, cmd []string
-	if img, err := p.Images.Resolve(ctx, rf.From.Digest, rf.From.Platform); err == nil {
-		entry, cmd = img.Config.Entrypoint, img.Config.Cmd
-	} else if rf.Entrypoint == nil || rf.Cmd == nil {
-		// The producer pulls a missing image; without its config the
-		// recorded argv is given whole only when it cannot be the default.
-		a.log.Debug("image config unknown before the run", "err", err)
-	}
-	if rf.Entrypoint != nil {
-		entry, cmd = rf.Entrypoint.Args, nil
-	}
-	if rf.Cmd != nil {
-		cmd = rf.Cmd.Args
-	}
-	if slices.Equal(orig.Argv, append(slices.Clone(entry), cmd...)) {
-		return nil, nil
-	}
-	if len(orig.Argv) < len(entry) || !slices.Equal(orig.Argv[:len(entry)], entry) {
-		return nil, fmt.Errorf("run %s ran %q, which does not start with the ENTRYPOINT %q of its Runfile and image: %w", core.ShortRunID(orig.ID), orig.Argv, entry, core.ErrUnsupported)
-	}
-	return append([]string{}, orig.Argv[len(entry):]...), nil
+	return nil
 }

@@ -5,16 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/runprov/runprov/core"
-	"github.com/runprov/runprov/drivers/cdi"
 	"github.com/runprov/runprov/drivers/runtime"
 	"github.com/runprov/runprov/drivers/sqlite"
 	"github.com/runprov/runprov/plugins/env"
@@ -118,9 +115,8 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 			}
 			// A local run snapshots this host: start reading it (mostly
 			// /proc/sys) while the store opens. A refused run drops it.
-			var kernel func() *core.SystemKernel
 			if sf.executor != "slurm" {
-				kernel = startKernelSnapshot(ctx)
+				a.kernel = startKernelSnapshot(ctx)
 			}
 			t, err := a.open(ctx)
 			if err != nil {
@@ -129,7 +125,7 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 			if err := a.policy.CheckWeakerSandbox(opts.AllowWeakerSandbox); err != nil {
 				return err
 			}
-			p := component[*producer.Producer](t, "producer")
+			p := t.producer
 			opts.Progress = a.progress()
 			if sf.executor == "slurm" {
 				if err := a.slurmUnsigned(signKey); err != nil {
@@ -140,10 +136,6 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 			signer, err := a.recordSigner(signKey) // sign.go
 			if err != nil {
 				return err
-			}
-			if hp, ok := p.Host.(hostProbe); ok {
-				hp.kernel = kernel
-				p.Host = hp
 			}
 			return a.run(ctx, p, opts, signer)
 		},
@@ -226,18 +218,7 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 	if signErr != nil {
 		return signErr
 	}
-	switch {
-	case run.Status == core.RunAborted:
-		if sig := producer.AbortSignal(run.Reason); sig > 0 {
-			return exitStatus{128 + sig}
-		}
-		return exitStatus{exitRunprov}
-	case run.ExitCode != nil && *run.ExitCode != 0:
-		return exitStatus{*run.ExitCode}
-	case run.Status != core.RunSucceeded:
-		return exitStatus{exitRunprov}
-	}
-	return nil
+	return runExitError(run)
 }
 
 // runRefused adds what to do to a refusal before anything ran.
@@ -251,7 +232,7 @@ func runRefused(err error) error {
 	case errors.Is(err, core.ErrCorrupt):
 		return hintedError{err, "the stored image no longer matches its digest: remove it (runprov image rm --force DIGEST) and import or pull it again; runprov fsck checks the rest of the store"}
 	}
-	return withImageHint(err)
+	return err
 }
 
 // hostProbe fills producer.HostProbe with plugins/env and the store.
@@ -303,30 +284,11 @@ func (h hostProbe) Drift(ctx context.Context, prevSHA, curSHA string) (string, e
 	return env.Compare(prev, cur).Summary(), nil
 }
 
-// newProducer wires the producer and its runtimes (wire.go registers them).
-func newProducer(a *app, st *sqlite.Store, runfiles producer.RunfileSource, images producer.ImageStore) (*producer.Producer, []runtime.Runtime) {
-	layout := st.Layout()
-	runc := &runtime.Runc{Root: filepath.Join(layout.Root, "runtime", "runc"), VersionCache: filepath.Join(layout.Root, "runtime", "runc.version")}
-	chrun := &runtime.ChRun{}
-	p := &producer.Producer{
-		Layout: layout, Runfiles: runfiles, Images: images, Runs: st, Host: hostProbe{st: st},
-		Runtimes: map[string]runtime.Runtime{runc.Name(): runc, chrun.Name(): chrun},
-		Log:      a.log,
-		// CDI hooks run as root on the host: only the site policy allows them.
-		Devices: &cdi.Resolver{Dirs: cdi.DirsFromEnv(), AllowHooks: a.policy.Active() && a.policy.AllowCDIHooks},
-	}
-	if d := os.Getenv("RUNPROV_RUNTIME_DIR"); d != "" {
-		p.RuntimeDir = d
-	}
-	return p, []runtime.Runtime{runc, chrun}
-}
-
 // abortStaleRuns marks aborted the running runs of runprov processes that
 // died (app.open calls it once per invocation) and removes the containers,
 // overlay roots and scratch directories they left; the outputs they left
 // are hashed into their records.
-func abortStaleRuns(ctx context.Context, st *sqlite.Store) (int, error) {
-	p, _ := newProducer(&app{}, st, nil, nil)
+func abortStaleRuns(ctx context.Context, st *sqlite.Store, p *producer.Producer) (int, error) {
 	if os.Geteuid() == 0 {
 		if _, err := p.CleanStale(ctx); err != nil {
 			return 0, err
@@ -342,8 +304,7 @@ func abortStaleRuns(ctx context.Context, st *sqlite.Store) (int, error) {
 			// The same pid is the same process only if it started then.
 			return core.ProcessStart(pid) == start
 		}
-		err := syscall.Kill(pid, 0)
-		return err == nil || errors.Is(err, syscall.EPERM)
+		return core.ProcessAlive(pid)
 	}, func(id string) []core.FileRecord {
 		outputs, err := p.CleanAbortedRun(ctx, id)
 		errs = append(errs, err)

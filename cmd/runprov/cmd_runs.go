@@ -62,7 +62,7 @@ commit, image and host. Filters combine:
 			if err != nil {
 				return err
 			}
-			runs, err := component[core.RunStore](t, "sqlite").Runs(cmd.Context(), f)
+			runs, err := t.store.Runs(cmd.Context(), f)
 			if err != nil {
 				return err
 			}

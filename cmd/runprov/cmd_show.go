@@ -15,8 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runprov/runprov/core"
-	"github.com/runprov/runprov/drivers/sqlite"
-	"github.com/runprov/runprov/plugins/consumer"
 	"github.com/runprov/runprov/plugins/history"
 )
 
@@ -52,7 +50,7 @@ func loadRecord(ctx context.Context, a *app, prefix string) (*history.Record, er
 	if err != nil {
 		return nil, err
 	}
-	st := component[*sqlite.Store](t, "sqlite")
+	st := t.store
 	r, err := st.Run(ctx, prefix)
 	if err != nil {
 		return nil, err
@@ -85,7 +83,7 @@ func runfileText(ctx context.Context, a *app, r *core.Run) []byte {
 	if err != nil {
 		return nil
 	}
-	data, _, err := component[*consumer.Consumer](t, "consumer").Cat(ctx, r.Commit+":"+r.Path)
+	data, _, err := t.consumer.Cat(ctx, r.Commit+":"+r.Path)
 	if err != nil {
 		a.log.Warn("cannot read the run's Runfile", "run", core.ShortRunID(r.ID), "commit", r.Commit, "err", err)
 		return nil
@@ -223,14 +221,14 @@ func printFiles(w io.Writer, label string, files []core.FileRecord) {
 	for _, f := range files {
 		total += f.Size
 	}
-	fmt.Fprintf(w, "%-12s %d files, %s\n", label, len(files), sizeText(total))
+	fmt.Fprintf(w, "%-12s %d files, %s\n", label, len(files), history.HumanBytes(total))
 	for _, f := range files {
 		name := history.FileLabel(f.Name, f.Path)
 		if f.Link != "" {
 			fmt.Fprintf(w, "  %s -> %s\n", name, f.Link)
 			continue
 		}
-		fmt.Fprintf(w, "  %s  %s  sha256:%s\n", name, sizeText(f.Size), f.SHA256)
+		fmt.Fprintf(w, "  %s  %s  sha256:%s\n", name, history.HumanBytes(f.Size), f.SHA256)
 	}
 }
 
@@ -260,7 +258,7 @@ func mountLine(m core.RunMount) string {
 	}
 	s := fmt.Sprintf("%s: %s -> %s (%s)", kind, src, m.Target, mode)
 	if m.Size > 0 {
-		s += " size " + sizeText(m.Size)
+		s += " size " + history.HumanBytes(m.Size)
 	}
 	return s
 }
@@ -271,7 +269,7 @@ func limitsText(l core.RunLimits) string {
 		parts = append(parts, fmt.Sprintf("cpus=%g", l.CPUs))
 	}
 	if l.MemoryBytes > 0 {
-		parts = append(parts, "memory="+sizeText(l.MemoryBytes))
+		parts = append(parts, "memory="+history.HumanBytes(l.MemoryBytes))
 	}
 	if l.Pids > 0 {
 		parts = append(parts, fmt.Sprintf("pids=%d", l.Pids))
@@ -304,19 +302,6 @@ func durationText(d time.Duration) string {
 		return d.Round(10 * time.Millisecond).String()
 	}
 	return d.Round(time.Second).String()
-}
-
-func sizeText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func quoteArgv(argv []string) string {

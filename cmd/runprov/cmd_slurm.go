@@ -77,24 +77,12 @@ func (sf *slurmFlags) check(opts producer.Options) error {
 	return nil
 }
 
-// runSlurm prepares the runs (one, or one per array task), submits them as
-// one job and prints their ids; with --wait it waits and exits with the
-// runs' status. When sbatch is missing or refuses the job, the prepared
-// runs are marked aborted (no queued row is left behind) and runprov exits
-// 125.
-func (a *app) runSlurm(ctx context.Context, p *producer.Producer, opts producer.Options, sf slurmFlags) error {
-	client := component[*slurmdrv.Client](a.term, "slurm")
-	if err := client.Available(); err != nil {
-		return err
-	}
-	bin := os.Getenv(slurmBinaryEnv)
-	if bin == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("find the runprov binary for the batch script: %w (set %s)", err, slurmBinaryEnv)
-		}
-		bin = exe
-	}
+// submitSlurm prepares the runs (one, or one per array task), writes the
+// batch script into each run's directory and submits them as one job; it
+// returns the job id and the prepared runs. When anything fails before the
+// job is taken, the prepared runs are marked aborted.
+func (a *app) submitSlurm(ctx context.Context, p *producer.Producer, opts producer.Options, sf slurmFlags, bin string) (string, []*producer.Prepared, error) {
+	client := a.term.slurm
 	opts.Executor = "slurm"
 	st := a.store
 	var preps []*producer.Prepared
@@ -117,7 +105,7 @@ func (a *app) runSlurm(ctx context.Context, p *producer.Producer, opts producer.
 		prep, err := p.PrepareQueued(ctx, opts, task)
 		if err != nil {
 			abortAll(fmt.Sprintf("not submitted: preparing array task %d failed: %v", i, err))
-			return runRefused(err)
+			return "", nil, runRefused(err)
 		}
 		preps = append(preps, prep)
 	}
@@ -137,19 +125,19 @@ func (a *app) runSlurm(ctx context.Context, p *producer.Producer, opts producer.
 	script, err := slurmdrv.Script(job, body)
 	if err != nil {
 		abortAll("not submitted: " + err.Error())
-		return err
+		return "", nil, err
 	}
 	// Every run keeps the script it was submitted with.
 	for _, prep := range preps {
 		if err := os.WriteFile(filepath.Join(prep.Dir, "slurm.sh"), []byte(script), 0o700); err != nil {
 			abortAll("not submitted: " + err.Error())
-			return fmt.Errorf("write batch script: %w", err)
+			return "", nil, fmt.Errorf("write batch script: %w", err)
 		}
 	}
 	jobID, err := client.Submit(ctx, filepath.Join(preps[0].Dir, "slurm.sh"), sf.sbatchArgs...)
 	if err != nil {
 		abortAll("sbatch did not take the job: " + err.Error())
-		return err
+		return "", nil, err
 	}
 	for _, prep := range preps {
 		u := core.RunUpdate{ID: prep.Run.ID, Status: core.RunQueued, JobID: jobID}
@@ -159,9 +147,38 @@ func (a *app) runSlurm(ctx context.Context, p *producer.Producer, opts producer.
 		// A run whose record is already in is not touched; its record has
 		// the job id from the node.
 		if _, err := st.UpdateUnfinishedRun(context.WithoutCancel(ctx), u); err != nil {
-			return fmt.Errorf("record slurm job %s of run %s: %w (the job runs; runprov show %s will have it once it ends)", jobID, prep.Run.ID, err, prep.Run.ID)
+			return "", nil, fmt.Errorf("record slurm job %s of run %s: %w (the job runs; runprov show %s will have it once it ends)", jobID, prep.Run.ID, err, prep.Run.ID)
 		}
 		prep.Run.Slurm = &core.SlurmJob{JobID: jobID, ArrayTask: u.ArrayTask}
+	}
+	return jobID, preps, nil
+}
+
+// runSlurm prepares the runs (one, or one per array task), submits them as
+// one job and prints their ids; with --wait it waits and exits with the
+// runs' status. When sbatch is missing or refuses the job, the prepared
+// runs are marked aborted (no queued row is left behind) and runprov exits
+// 125.
+func (a *app) runSlurm(ctx context.Context, p *producer.Producer, opts producer.Options, sf slurmFlags) error {
+	client := a.term.slurm
+	if err := client.Available(); err != nil {
+		return err
+	}
+	bin := os.Getenv(slurmBinaryEnv)
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find the runprov binary for the batch script: %w (set %s)", err, slurmBinaryEnv)
+		}
+		bin = exe
+	}
+	jobID, preps, err := a.submitSlurm(ctx, p, opts, sf, bin)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(preps))
+	for i, prep := range preps {
+		ids[i] = prep.Run.ID
 	}
 	if !a.quiet {
 		if sf.array > 0 {
@@ -232,22 +249,6 @@ func slurmNode(r *core.Run) string {
 	return "slurm"
 }
 
-// runExit is the exit status `runprov run` gives for a finished run.
-func runExit(r *core.Run) int {
-	switch {
-	case r.Status == core.RunSucceeded:
-		return 0
-	case r.Status == core.RunAborted:
-		if sig := producer.AbortSignal(r.Reason); sig > 0 {
-			return 128 + sig
-		}
-		return exitRunprov
-	case r.ExitCode != nil && *r.ExitCode != 0:
-		return *r.ExitCode
-	}
-	return exitRunprov
-}
-
 // slurmPoll is how often --wait asks for news.
 const slurmPoll = 200 * time.Millisecond
 
@@ -255,7 +256,7 @@ const slurmPoll = 200 * time.Millisecond
 // they come (the Tracker), and returns the runs in ids' order. Ctrl-C
 // cancels the job with scancel first.
 func (a *app) waitSlurm(ctx context.Context, client *slurmdrv.Client, jobID string, ids []string) ([]core.Run, error) {
-	tr := component[*slurmplug.Tracker](a.term, "slurm-records")
+	tr := a.term.tracker
 	for {
 		if _, err := tr.Refresh(context.WithoutCancel(ctx)); err != nil {
 			a.log.Debug("slurm refresh", "err", err)
@@ -290,10 +291,7 @@ func (a *app) waitSlurm(ctx context.Context, client *slurmdrv.Client, jobID stri
 // about the runs not finished, so that every command sees them up to date.
 // Failures are logged, not returned: the store works without Slurm.
 func (a *app) syncSlurm(ctx context.Context) {
-	tr, err := core.Lookup[*slurmplug.Tracker](a.term.Plugins, "slurm-records")
-	if err != nil {
-		return
-	}
+	tr := a.term.tracker
 	ctx, cancel := context.WithTimeout(ctx, slurmdrv.DefaultQueryTimeout)
 	defer cancel()
 	n, err := tr.Refresh(ctx)
@@ -333,10 +331,7 @@ func (a *app) execPrepared(ctx context.Context, id string) error {
 	}
 	layout := core.Layout{Root: root}
 	dir := layout.Run(id)
-	runtimes := map[string]runtime.Runtime{
-		"runc":   &runtime.Runc{Root: filepath.Join(layout.Root, "runtime", "runc")},
-		"ch-run": &runtime.ChRun{},
-	}
+	runtimes := nodeRuntimes(layout)
 	var prepared core.Run
 	if err := readRunJSON(filepath.Join(dir, "run.json"), &prepared); err != nil {
 		return fmt.Errorf("run %s is not prepared in %s: %w (is the store on a file system this node shares?)", id, root, err)
@@ -373,7 +368,7 @@ func (a *app) execPrepared(ctx context.Context, id string) error {
 		// Why the job was stopped is the scheduler's to say (scancel, time
 		// limit, preemption); ask it briefly.
 		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		client := &slurmdrv.Client{QueryTimeout: 5 * time.Second}
+		client := nodeSlurmClient(5 * time.Second)
 		if jobs, jerr := client.Jobs(qctx, []string{slurmplug.JobKey(&core.Run{Slurm: run.Slurm})}); jerr == nil {
 			for _, j := range jobs {
 				switch {
@@ -394,10 +389,7 @@ func (a *app) execPrepared(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if code := runExit(run); code != 0 {
-		return exitStatus{code}
-	}
-	return nil
+	return runExitError(run)
 }
 
 // jobFromEnv is the Slurm job this process runs in, from the variables

@@ -74,7 +74,7 @@ Exit status: 0 found, 1 no run produced or used the content, 125 errors.`,
 			if err != nil {
 				return err
 			}
-			l, err := history.Trace(cmd.Context(), component[*sqlite.Store](t, "sqlite"), sum, opts)
+			l, err := history.Trace(cmd.Context(), t.store, sum, opts)
 			if errors.Is(err, core.ErrNotFound) {
 				name := "sha256:" + sum
 				if !strings.HasPrefix(args[0], "sha256:") {

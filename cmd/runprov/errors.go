@@ -6,9 +6,10 @@ import (
 	"strings"
 
 	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/plugins/producer"
 )
 
-// Exit codes (DESIGN.md): runprov's own failures are 125, usage errors 2;
+// Exit codes: runprov's own failures are 125, usage errors 2;
 // run and reproduce pass the container's status through.
 const (
 	exitOK      = 0
@@ -54,6 +55,22 @@ func isCobraUsage(err error) bool {
 		strings.HasPrefix(msg, "accepts ") || strings.HasPrefix(msg, "requires at least") || strings.HasPrefix(msg, "flag needs an argument")
 }
 
+// hintedError carries the hint a command chose for err; execute prints it,
+// instead of any hint err itself would get, after the error.
+type hintedError struct {
+	err  error
+	hint string
+}
+
+func (e hintedError) Error() string { return e.err.Error() }
+func (e hintedError) Unwrap() error { return e.err }
+
+// opaqueError hides what err wraps from errors.Is and errors.As, so that
+// the hint of a wrapped sentinel is not given.
+type opaqueError struct{ err error }
+
+func (e opaqueError) Error() string { return e.err.Error() }
+
 // hintFor is the one hint printed after err, or "": the hint of the
 // outermost hintedError (the command chose it), else hint's. A hint to run
 // the command that just failed (ran is its path, e.g. "runprov fsck") is left
@@ -90,9 +107,21 @@ func approvalHint(err error) string {
 // command that advice runs ("" when it names none or several); text is ""
 // when there is nothing useful to add.
 func hint(err error) (text, runs string) {
-	var notFound *core.ImageNotFoundError
-	if errors.As(err, &notFound) {
-		return notFound.Hint(), ""
+	var (
+		notFound     *core.ImageNotFoundError
+		inputsGone   *producer.InputGoneError
+		inputsChange *producer.InputsChangedError
+		runfileGone  *producer.RunfileGoneError
+	)
+	switch {
+	case errors.As(err, &notFound):
+		return imageNotFoundHint(notFound), ""
+	case errors.As(err, &inputsChange):
+		return "restore the original inputs, or pass --allow-changed-inputs to run on them as they are now (the verdict will say so)", ""
+	case errors.As(err, &inputsGone):
+		return "restore it to reproduce the run", ""
+	case errors.As(err, &runfileGone):
+		return "pull the repository (runprov pull) first", "runprov pull"
 	}
 	switch {
 	case errors.Is(err, core.ErrNoStore):
@@ -107,4 +136,41 @@ func hint(err error) (text, runs string) {
 		return "the histories diverged: runprov only fast-forwards; pull into a new repo with --repo NAME, or reconcile with git and push", ""
 	}
 	return "", ""
+}
+
+// imageNotFoundHint says how to get an image that is not in the store.
+func imageNotFoundHint(e *core.ImageNotFoundError) string {
+	if e.NotPulled {
+		return fmt.Sprintf("import it with: runprov image import PATH   or pull it explicitly: runprov run --pull missing, or runprov image pull NAME@%s", e.Digest)
+	}
+	if e.Index != "" {
+		return fmt.Sprintf("pull it with: runprov image pull NAME@%s --platform %s   (or import an archive that holds it)", e.Index, e.Platform)
+	}
+	return fmt.Sprintf("import it with: runprov image import PATH   or pull it with: runprov image pull NAME@%s", e.Digest)
+}
+
+// runExit is the exit status runprov run, reproduce and exec-prepared give
+// for a finished run: 0 when it succeeded, the container's status when it
+// exited non-zero, 128+N when signal N ended it, else 125.
+func runExit(r *core.Run) int {
+	switch {
+	case r.Status == core.RunSucceeded:
+		return 0
+	case r.Status == core.RunAborted:
+		if sig := producer.AbortSignal(r.Reason); sig > 0 {
+			return 128 + sig
+		}
+		return exitRunprov
+	case r.ExitCode != nil && *r.ExitCode != 0:
+		return *r.ExitCode
+	}
+	return exitRunprov
+}
+
+// runExitError is runExit as the error a command returns: nil for 0.
+func runExitError(r *core.Run) error {
+	if code := runExit(r); code != 0 {
+		return exitStatus{code}
+	}
+	return nil
 }

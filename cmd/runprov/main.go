@@ -1,5 +1,5 @@
 // Command runprov records, runs and reproduces container runs described by
-// Runfiles. See README.md and DESIGN.md.
+// Runfiles. See README.md.
 package main
 
 import (

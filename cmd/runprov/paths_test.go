@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/core/coretest"
 )
 
 // addStudy adds cohort-summary.rf (at its base name) and analysis/x.rf to
@@ -54,10 +55,10 @@ func TestRemoteCLIRunfileAnyPath(t *testing.T) {
 
 	// Git itself reads the trailers: one per commit, naming the path, and
 	// the subject is untouched.
-	if got := remoteGit(t, bare, "log", "--format=%s|%(trailers:key=Runprov-Runfile,valueonly,separator=%x2C)", "main"); got != "Add analysis/x.rf|analysis/x.rf\nAdd cohort-summary.rf|cohort-summary.rf" {
+	if got := coretest.Git(t, bare, "log", "--format=%s|%(trailers:key=Runprov-Runfile,valueonly,separator=%x2C)", "main"); got != "Add analysis/x.rf|analysis/x.rf\nAdd cohort-summary.rf|cohort-summary.rf" {
 		t.Fatalf("git log of the pushed commits:\n%s", got)
 	}
-	if got := remoteGit(t, bare, "log", "-1", "--format=%B", hashes[0]); got != "Add cohort-summary.rf\n\nRunprov-Runfile: cohort-summary.rf" {
+	if got := coretest.Git(t, bare, "log", "-1", "--format=%B", hashes[0]); got != "Add cohort-summary.rf\n\nRunprov-Runfile: cohort-summary.rf" {
 		t.Fatalf("commit message:\n%q", got)
 	}
 
@@ -85,10 +86,10 @@ func TestRemoteCLIRunfileAnyPath(t *testing.T) {
 	out, _ = mustCLI(t, 0, a, "add", "--repo", "study", "-m", "Sign it\n\nbody text\n\nSigned-off-by: Ann <ann@example.org>", f)
 	mustCLI(t, 0, a, "push", bare, "--repo", "study")
 	signed := strings.TrimSpace(out)
-	if got := remoteGit(t, bare, "log", "-1", "--format=%(trailers:only,unfold)", signed); got != "Signed-off-by: Ann <ann@example.org>\nRunprov-Runfile: signed.rf" {
+	if got := coretest.Git(t, bare, "log", "-1", "--format=%(trailers:only,unfold)", signed); got != "Signed-off-by: Ann <ann@example.org>\nRunprov-Runfile: signed.rf" {
 		t.Fatalf("git reads the trailers as:\n%q", got)
 	}
-	msg := remoteGit(t, bare, "log", "-1", "--format=%B", signed)
+	msg := coretest.Git(t, bare, "log", "-1", "--format=%B", signed)
 	if msg != "Sign it\n\nbody text\n\nSigned-off-by: Ann <ann@example.org>\nRunprov-Runfile: signed.rf" {
 		t.Fatalf("message with a trailer block:\n%q", msg)
 	}
@@ -104,18 +105,18 @@ func TestRemoteCLIRunfileAnyPath(t *testing.T) {
 func foreignCommit(t *testing.T, bare string, files map[string]string) string {
 	t.Helper()
 	work := filepath.Join(t.TempDir(), "work")
-	remoteGit(t, t.TempDir(), "clone", "-q", bare, work)
-	remoteGit(t, work, "checkout", "-q", "-B", "main")
+	coretest.Git(t, t.TempDir(), "clone", "-q", bare, work)
+	coretest.Git(t, work, "checkout", "-q", "-B", "main")
 	for p, text := range files {
 		os.MkdirAll(filepath.Dir(filepath.Join(work, p)), 0o755)
 		if err := os.WriteFile(filepath.Join(work, p), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	remoteGit(t, work, "add", ".")
-	remoteGit(t, work, "commit", "-q", "-m", "by hand")
-	remoteGit(t, work, "push", "-q", "origin", "main")
-	return remoteGit(t, work, "rev-parse", "HEAD")
+	coretest.Git(t, work, "add", ".")
+	coretest.Git(t, work, "commit", "-q", "-m", "by hand")
+	coretest.Git(t, work, "push", "-q", "origin", "main")
+	return coretest.Git(t, work, "rev-parse", "HEAD")
 }
 
 func TestRemoteCLIForeignRunfileByContent(t *testing.T) {

@@ -7,13 +7,10 @@ import (
 
 	"github.com/runprov/runprov/core"
 	imagedrv "github.com/runprov/runprov/drivers/image"
-	"github.com/runprov/runprov/drivers/keys"
 	"github.com/runprov/runprov/drivers/policy"
 	"github.com/runprov/runprov/drivers/sqlite"
 	"github.com/runprov/runprov/plugins/producer"
 )
-
-var _ policy.KeyChecker = keys.Checker{}
 
 // sitePolicyPath is policy.DefaultPath; tests point it elsewhere so that a
 // policy installed on the test machine does not change their outcome.
@@ -25,7 +22,7 @@ func (a *app) loadPolicy() error {
 	if a.policy != nil {
 		return nil
 	}
-	p, err := policy.Load(sitePolicyPath, os.Getenv(policy.Env), keys.Checker{})
+	p, err := policy.Load(sitePolicyPath, os.Getenv(policy.Env), policyKeys)
 	if err != nil {
 		h := "an administrator must correct the policy file"
 		if errors.Is(err, core.ErrUnsafe) {

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/plugins/history"
 )
 
 // progress returns a core.Progress for long work: a redrawn bar when stderr
@@ -38,7 +39,7 @@ func (p *lineProgress) Start(what string, total int64) {
 }
 func (p *lineProgress) Add(n int64) { p.done += n }
 func (p *lineProgress) Done() {
-	fmt.Fprintf(p.w, "%s: %s in %s\n", p.what, humanBytes(p.done), time.Since(p.start).Round(time.Millisecond))
+	fmt.Fprintf(p.w, "%s: %s in %s\n", p.what, history.HumanBytes(p.done), time.Since(p.start).Round(time.Millisecond))
 }
 
 // barProgress redraws one line at most ten times a second.
@@ -63,7 +64,7 @@ func (p *barProgress) draw(force bool) {
 	}
 	p.drawn = time.Now()
 	if p.total <= 0 {
-		fmt.Fprintf(p.w, "\r%s %s", p.what, humanBytes(p.done))
+		fmt.Fprintf(p.w, "\r%s %s", p.what, history.HumanBytes(p.done))
 		return
 	}
 	const width = 30
@@ -71,18 +72,5 @@ func (p *barProgress) draw(force bool) {
 	frac = min(max(frac, 0), 1)
 	n := int(frac * width)
 	fmt.Fprintf(p.w, "\r%s [%s%s] %3.0f%% %s/%s", p.what, strings.Repeat("=", n), strings.Repeat(" ", width-n),
-		frac*100, humanBytes(p.done), humanBytes(p.total))
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+		frac*100, history.HumanBytes(p.done), history.HumanBytes(p.total))
 }

@@ -133,7 +133,7 @@ func TestRemoteCLISSH(t *testing.T) {
 	if strings.TrimSpace(out) != hashes[1] {
 		t.Fatalf("push printed %q, want %s", out, hashes[1])
 	}
-	if got := remoteGit(t, bare, "rev-parse", "main"); got != hashes[1] {
+	if got := coretest.Git(t, bare, "rev-parse", "main"); got != hashes[1] {
 		t.Fatalf("remote main is %s after the ssh push, want %s", got, hashes[1])
 	}
 	out, _ = mustCLI(t, 0, b, "pull", "--ssh-key", srv.key, url)
@@ -170,7 +170,7 @@ func TestRemoteCLISSH(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("SSH_KNOWN_HOSTS", tc.known)
 			before := storeState(t, tc.store)
-			remoteBefore := remoteGit(t, bare, "for-each-ref")
+			remoteBefore := coretest.Git(t, bare, "for-each-ref")
 			_, errs := mustCLI(t, 125, tc.store, tc.args...)
 			if !strings.Contains(errs, tc.want) {
 				t.Errorf("stderr lacks %q:\n%s", tc.want, errs)
@@ -178,7 +178,7 @@ func TestRemoteCLISSH(t *testing.T) {
 			if after := storeState(t, tc.store); after != before {
 				t.Errorf("the store changed:\n%s\n%s", before, after)
 			}
-			if after := remoteGit(t, bare, "for-each-ref"); after != remoteBefore {
+			if after := coretest.Git(t, bare, "for-each-ref"); after != remoteBefore {
 				t.Errorf("the remote changed:\n%s\n%s", remoteBefore, after)
 			}
 			fsckHolds(t, tc.store)

@@ -10,7 +10,6 @@ import (
 	"net/http/cgi"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,25 +17,10 @@ import (
 	"github.com/runprov/runprov/core/coretest"
 )
 
-// remoteGit runs the git CLI in dir as "someone else" and returns stdout.
-func remoteGit(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	bin := coretest.RequireBinary(t, "git")
-	cmd := exec.Command(bin, append([]string{"-c", "user.name=Bob", "-c", "user.email=bob@example.org", "-c", "init.defaultBranch=main"}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, errb.String())
-	}
-	return strings.TrimSpace(out.String())
-}
-
 // remoteBare makes an empty bare repository dir/name whose HEAD is main.
 func remoteBare(t *testing.T, dir, name string) string {
 	t.Helper()
-	remoteGit(t, dir, "init", "-q", "--bare", "-b", "main", name)
+	coretest.Git(t, dir, "init", "-q", "--bare", "-b", "main", name)
 	return filepath.Join(dir, name)
 }
 
@@ -270,7 +254,7 @@ func TestRemoteCLIRoundTripBareRepo(t *testing.T) {
 	if strings.TrimSpace(out) != hashes[2] {
 		t.Fatalf("push printed %q, want the head %s", out, hashes[2])
 	}
-	if got := remoteGit(t, bare, "log", "--format=%H %s", "main"); got != fmt.Sprintf("%s add Runfile\n%s add analysis/Runfile\n%s add Runfile", hashes[2], hashes[1], hashes[0]) {
+	if got := coretest.Git(t, bare, "log", "--format=%H %s", "main"); got != fmt.Sprintf("%s add Runfile\n%s add analysis/Runfile\n%s add Runfile", hashes[2], hashes[1], hashes[0]) {
 		t.Fatalf("git log in the bare repo:\n%s", got)
 	}
 	out, _ = mustCLI(t, 0, b, "pull", "file://"+bare)
@@ -303,7 +287,7 @@ func TestRemoteCLIRoundTripHTTP(t *testing.T) {
 	a, b := newCLIStore(t), newCLIStore(t)
 	hashes := addRunfiles(t, a, "Runfile", "jobs/train.Runfile")
 	mustCLI(t, 0, a, "push", url)
-	if got := remoteGit(t, filepath.Join(root, "r.git"), "rev-parse", "main"); got != hashes[1] {
+	if got := coretest.Git(t, filepath.Join(root, "r.git"), "rev-parse", "main"); got != hashes[1] {
 		t.Fatalf("remote main %s, want %s", got, hashes[1])
 	}
 	mustCLI(t, 0, b, "pull", url)
@@ -343,16 +327,16 @@ func TestRemoteCLIGitPushedRunfile(t *testing.T) {
 	store := newCLIStore(t)
 	bare := remoteBare(t, t.TempDir(), "r.git")
 	work := filepath.Join(t.TempDir(), "work")
-	remoteGit(t, t.TempDir(), "clone", "-q", bare, work)
-	remoteGit(t, work, "checkout", "-q", "-B", "main")
+	coretest.Git(t, t.TempDir(), "clone", "-q", bare, work)
+	coretest.Git(t, work, "checkout", "-q", "-B", "main")
 	os.MkdirAll(filepath.Join(work, "analysis"), 0o755)
 	text := remoteRunfile(42)
 	os.WriteFile(filepath.Join(work, "analysis", "Runfile"), []byte(text), 0o644)
 	os.WriteFile(filepath.Join(work, "README.md"), []byte("# notes\n"), 0o644)
-	remoteGit(t, work, "add", ".")
-	remoteGit(t, work, "commit", "-q", "-m", "Add the analysis Runfile")
-	remoteGit(t, work, "push", "-q", "origin", "main")
-	hash := remoteGit(t, work, "rev-parse", "HEAD")
+	coretest.Git(t, work, "add", ".")
+	coretest.Git(t, work, "commit", "-q", "-m", "Add the analysis Runfile")
+	coretest.Git(t, work, "push", "-q", "origin", "main")
+	hash := coretest.Git(t, work, "rev-parse", "HEAD")
 
 	mustCLI(t, 0, store, "pull", bare)
 	out, _ := mustCLI(t, 0, store, "--csv", "log")
@@ -395,7 +379,7 @@ func TestRemoteCLIFailuresChangeNothing(t *testing.T) {
 	addRunfiles(t, c, "c.Runfile")
 	cStore := func() string { return c }
 	remoteRefs := func() string {
-		return remoteGit(t, bare, "for-each-ref") + "\n" + remoteGit(t, fresh, "for-each-ref")
+		return coretest.Git(t, bare, "for-each-ref") + "\n" + coretest.Git(t, fresh, "for-each-ref")
 	}
 
 	for _, tc := range []struct {
@@ -412,10 +396,10 @@ func TestRemoteCLIFailuresChangeNothing(t *testing.T) {
 		{"missing repository", func() string { return b }, []string{"pull", filepath.Join(t.TempDir(), "none.git")}, []string{"none.git"}, nil},
 		{"missing branch", func() string { return b }, []string{"pull", bare, "--branch", "nope"}, []string{"no branch or tag", "main"}, nil},
 		{"invalid Runfile", func() string {
-			remoteGit(t, t.TempDir(), "clone", "-q", bare, work)
+			coretest.Git(t, t.TempDir(), "clone", "-q", bare, work)
 			os.WriteFile(filepath.Join(work, "Runfile"), []byte("FROM busybox\nEXPOSE 80\n"), 0o644)
-			remoteGit(t, work, "commit", "-q", "-a", "-m", "bad")
-			remoteGit(t, work, "push", "-q", "origin", "HEAD:main")
+			coretest.Git(t, work, "commit", "-q", "-a", "-m", "bad")
+			coretest.Git(t, work, "push", "-q", "origin", "HEAD:main")
 			return a
 		}, []string{"pull", bare}, []string{"invalid Runfile Runfile", "nothing was changed"}, nil},
 		{"wrong token, push", cStore, []string{"push", httpURL}, []string{"refused the credentials", "RUNPROV_GIT_TOKEN"},
@@ -433,7 +417,7 @@ func TestRemoteCLIFailuresChangeNothing(t *testing.T) {
 			_, errs := mustCLI(t, 125, store, tc.args...)
 			want := tc.want
 			if tc.name == "invalid Runfile" {
-				want = append(want, remoteGit(t, work, "rev-parse", "HEAD"))
+				want = append(want, coretest.Git(t, work, "rev-parse", "HEAD"))
 			}
 			for _, w := range want {
 				if !strings.Contains(errs, w) {
@@ -456,7 +440,7 @@ func TestRemoteCLIFailuresChangeNothing(t *testing.T) {
 	// were the credentials' doing.
 	t.Setenv("RUNPROV_GIT_TOKEN", token)
 	out, _ := mustCLI(t, 0, c, "push", httpURL)
-	if got := remoteGit(t, fresh, "rev-parse", "main"); got != strings.TrimSpace(out) {
+	if got := coretest.Git(t, fresh, "rev-parse", "main"); got != strings.TrimSpace(out) {
 		t.Fatalf("remote main %s after the push, want c's head %s", got, out)
 	}
 	grepStore(t, c, httpURL, token, "pw-zz-secret", "[remote")
@@ -464,7 +448,7 @@ func TestRemoteCLIFailuresChangeNothing(t *testing.T) {
 	// --force overwrites the remote branch.
 	mustCLI(t, 0, b, "push", "--force", bare)
 	head, _ := mustCLI(t, 0, b, "log", "-n", "1", "--json")
-	if !strings.Contains(head, remoteGit(t, bare, "rev-parse", "main")) {
+	if !strings.Contains(head, coretest.Git(t, bare, "rev-parse", "main")) {
 		t.Fatalf("remote main is not b's head after --force")
 	}
 }
@@ -473,16 +457,16 @@ func TestRemoteCLIAddFrom(t *testing.T) {
 	root := t.TempDir()
 	bare := remoteBare(t, root, "r.git")
 	work := filepath.Join(t.TempDir(), "work")
-	remoteGit(t, t.TempDir(), "clone", "-q", bare, work)
-	remoteGit(t, work, "checkout", "-q", "-B", "main")
+	coretest.Git(t, t.TempDir(), "clone", "-q", bare, work)
+	coretest.Git(t, work, "checkout", "-q", "-B", "main")
 	os.MkdirAll(filepath.Join(work, "jobs"), 0o755)
 	os.WriteFile(filepath.Join(work, "jobs", "a.Runfile"), []byte(remoteRunfile(1)), 0o644)
 	os.WriteFile(filepath.Join(work, "jobs", "b.rf"), []byte(remoteRunfile(2)), 0o644)
-	remoteGit(t, work, "add", ".")
-	remoteGit(t, work, "commit", "-q", "-m", "jobs")
-	remoteGit(t, work, "tag", "v1")
-	remoteGit(t, work, "push", "-q", "origin", "main", "v1")
-	hash := remoteGit(t, work, "rev-parse", "HEAD")
+	coretest.Git(t, work, "add", ".")
+	coretest.Git(t, work, "commit", "-q", "-m", "jobs")
+	coretest.Git(t, work, "tag", "v1")
+	coretest.Git(t, work, "push", "-q", "origin", "main", "v1")
+	hash := coretest.Git(t, work, "rev-parse", "HEAD")
 
 	store := newCLIStore(t)
 	out, _ := mustCLI(t, 0, store, "add", "--from", bare, "--ref", "v1", "--path", "*.rf", "--path", "*.Runfile", "--repo", "jobs")
@@ -503,8 +487,8 @@ func TestRemoteCLIAddFrom(t *testing.T) {
 	}
 	// The repo shares the remote's history: pull fast-forwards it.
 	os.WriteFile(filepath.Join(work, "jobs", "b.rf"), []byte(remoteRunfile(3)), 0o644)
-	remoteGit(t, work, "commit", "-q", "-a", "-m", "update b")
-	remoteGit(t, work, "push", "-q", "origin", "main")
+	coretest.Git(t, work, "commit", "-q", "-a", "-m", "update b")
+	coretest.Git(t, work, "push", "-q", "origin", "main")
 	out, _ = mustCLI(t, 0, store, "--json", "pull", bare, "--repo", "jobs")
 	if !strings.Contains(out, `"path": "jobs/b.rf"`) {
 		t.Fatalf("pull after add --from: %s", out)
@@ -523,7 +507,7 @@ func TestRemoteCLIAddFrom(t *testing.T) {
 	t.Setenv("NETRC", filepath.Join(t.TempDir(), "no-netrc"))
 	t.Setenv("RUNPROV_GIT_USER", "dave")
 	t.Setenv("RUNPROV_GIT_TOKEN", token)
-	head := remoteGit(t, work, "rev-parse", "HEAD")
+	head := coretest.Git(t, work, "rev-parse", "HEAD")
 	out, _ = mustCLI(t, 0, store, "add", "--from", url, "--path", "*.rf", "--path", "*.Runfile", "--repo", "env-token")
 	if strings.TrimSpace(out) != head {
 		t.Fatalf("add --from over HTTP printed %q, want %s", out, head)

@@ -30,8 +30,11 @@ type app struct {
 	log    *slog.Logger
 
 	store  *sqlite.Store
-	term   *core.Terminal
+	term   *components
 	policy *core.Policy // the site policy; read by open
+	// kernel, when set before open, returns the system kernel snapshot a
+	// local run started collecting; wire hands it to the producer.
+	kernel func() *core.SystemKernel
 }
 
 // execute runs runprov with args and returns the process exit code.
@@ -147,19 +150,19 @@ func defaultStoreDir() string {
 }
 
 // open opens the store for a command that may change it, and wires the
-// Terminal, once per invocation. A store this user cannot write is refused.
-func (a *app) open(ctx context.Context) (*core.Terminal, error) {
+// components, once per invocation. A store this user cannot write is refused.
+func (a *app) open(ctx context.Context) (*components, error) {
 	return a.openStore(ctx, true)
 }
 
 // openRead opens the store for a command that only reads it: a store this
 // user cannot write (a read-only mount, a copy without write permission)
 // opens read-only, without migrations, stale-run cleanup or Slurm ingest.
-func (a *app) openRead(ctx context.Context) (*core.Terminal, error) {
+func (a *app) openRead(ctx context.Context) (*components, error) {
 	return a.openStore(ctx, false)
 }
 
-func (a *app) openStore(ctx context.Context, write bool) (*core.Terminal, error) {
+func (a *app) openStore(ctx context.Context, write bool) (*components, error) {
 	if a.term != nil {
 		if write && a.store.ReadOnly() {
 			return nil, storeReadOnly(a.store.Layout().Root)
@@ -177,7 +180,7 @@ func (a *app) openStore(ctx context.Context, write bool) (*core.Terminal, error)
 		if write {
 			return nil, storeReadOnly(dir)
 		}
-		st, err := sqlite.Open(ctx, dir, sqlite.Options{Logger: a.log, ReadOnly: true})
+		st, err := openSQLite(ctx, a, dir, true)
 		if err != nil {
 			return nil, err
 		}
@@ -185,18 +188,18 @@ func (a *app) openStore(ctx context.Context, write bool) (*core.Terminal, error)
 		a.term = wire(a, st)
 		return a.term, nil
 	}
-	st, err := sqlite.Open(ctx, dir, sqlite.Options{Logger: a.log})
+	st, err := openSQLite(ctx, a, dir, false)
 	if err != nil {
 		return nil, err
 	}
-	core.CleanStaleTemp(st.Layout().Tmp())
-	if n, err := abortStaleRuns(ctx, st); err != nil {
+	core.CleanStaleTemp(st.Layout().Tmp(), os.RemoveAll)
+	a.store = st
+	a.term = wire(a, st)
+	if n, err := abortStaleRuns(ctx, st, a.term.producer); err != nil {
 		a.log.Warn("mark runs of dead runprov processes aborted", "err", err)
 	} else if n > 0 {
 		a.log.Info("marked runs aborted: their runprov process ended without finishing them", "runs", n)
 	}
-	a.store = st
-	a.term = wire(a, st)
 	a.syncSlurm(ctx)
 	return a.term, nil
 }
@@ -206,19 +209,6 @@ func (a *app) openStore(ctx context.Context, write bool) (*core.Terminal, error)
 func storeReadOnly(dir string) error {
 	return hintedError{fmt.Errorf("%w: %s (a read-only mount, or no write permission for this user), and this command would change it", core.ErrStoreReadOnly, dir),
 		"log, runs, show, diff, trace, report, query, export, cat, config and image ls/log/inspect read it as it is; to change it, use a writable copy or ask its owner"}
-}
-
-// component returns the component name of role T from the Terminal.
-func component[T any](t *core.Terminal, name string) T {
-	if c, err := core.Lookup[T](t.Plugins, name); err == nil {
-		return c
-	}
-	c, err := core.Lookup[T](t.Drivers, name)
-	if err != nil {
-		// The wiring file registers every name the commands ask for.
-		panic(err)
-	}
-	return c
 }
 
 // lockedWriter serialises writes to a writer that is not safe for concurrent

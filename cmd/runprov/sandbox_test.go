@@ -94,7 +94,7 @@ func hostListener(t *testing.T) (port int, accepted *atomic.Int32) {
 }
 
 // TestSandbox checks, inside a real runc container, every property of the
-// sandbox the issue lists, then the run's record and what it left.
+// sandbox runprov run promises, then the run's record and what it left.
 func TestSandbox(t *testing.T) {
 	requireRunc(t)
 	rs := newRunStore(t, sandboxRunfile)

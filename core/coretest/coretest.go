@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -63,4 +64,22 @@ func TarEntries(t testing.TB, tarball []byte, fn func(name string, data []byte))
 		n++
 		fn(h.Name, data)
 	}
+}
+
+// Git runs the git CLI in dir as a fixed user ("Bob", with no system or
+// global configuration and main as the default branch) and returns its
+// trimmed stdout; it fails the test when git fails, and calls Unavailable
+// when git is not installed.
+func Git(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	bin := RequireBinary(t, "git")
+	cmd := exec.Command(bin, append([]string{"-c", "user.name=Bob", "-c", "user.email=bob@example.org", "-c", "init.defaultBranch=main"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	return strings.TrimSpace(out.String())
 }

@@ -10,7 +10,6 @@ import (
 	"net/http/cgi"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,26 +18,11 @@ import (
 	"github.com/runprov/runprov/core/coretest"
 )
 
-// gitCLI runs the git CLI in dir and returns its trimmed stdout.
-func gitCLI(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	bin := coretest.RequireBinary(t, "git")
-	cmd := exec.Command(bin, append([]string{"-c", "user.name=Bob", "-c", "user.email=bob@example.org", "-c", "init.defaultBranch=main"}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, errb.String())
-	}
-	return strings.TrimSpace(out.String())
-}
-
 // bareRepo makes an empty bare repository whose HEAD names main.
 func bareRepo(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "remote.git")
-	gitCLI(t, t.TempDir(), "init", "-q", "--bare", "-b", "main", dir)
+	coretest.Git(t, t.TempDir(), "init", "-q", "--bare", "-b", "main", dir)
 	return dir
 }
 
@@ -126,7 +110,7 @@ func TestPushFetchBareRepo(t *testing.T) {
 			if err != nil || old != "" {
 				t.Fatalf("push: %q %v", old, err)
 			}
-			if got := gitCLI(t, bare, "log", "--format=%H", "main"); got != strings.Join([]string{hashes[2], hashes[1], hashes[0]}, "\n") {
+			if got := coretest.Git(t, bare, "log", "--format=%H", "main"); got != strings.Join([]string{hashes[2], hashes[1], hashes[0]}, "\n") {
 				t.Fatalf("git log in the bare repo:\n%s\nwant %v", got, hashes)
 			}
 			if old, err := a.Push(ctx, core.Remote{URL: url}, "", false); err != nil || old != hashes[2] {
@@ -178,7 +162,7 @@ func TestPushFetchBareRepo(t *testing.T) {
 			if err := restoreDir(tarball, dir); err != nil {
 				t.Fatal(err)
 			}
-			gitCLI(t, dir, "--git-dir", filepath.Join(dir, ".git"), "fsck", "--strict")
+			coretest.Git(t, dir, "--git-dir", filepath.Join(dir, ".git"), "fsck", "--strict")
 		})
 	}
 }
@@ -197,7 +181,7 @@ func TestPushNonFastForward(t *testing.T) {
 	if !errors.Is(err, core.ErrNonFastForward) || !strings.Contains(err.Error(), "pull first") {
 		t.Fatalf("push of unrelated history: %v, want ErrNonFastForward", err)
 	}
-	if got := gitCLI(t, bare, "rev-parse", "main"); got != ha[0] {
+	if got := coretest.Git(t, bare, "rev-parse", "main"); got != ha[0] {
 		t.Fatalf("refused push moved the remote to %s", got)
 	}
 	// A fast-forward from the remote's commit is accepted.
@@ -205,20 +189,20 @@ func TestPushNonFastForward(t *testing.T) {
 	if old, err := a.Push(ctx, core.Remote{URL: bare}, "main", false); err != nil || old != ha[0] {
 		t.Fatalf("fast-forward push: %q %v", old, err)
 	}
-	if got := gitCLI(t, bare, "rev-parse", "main"); got != more[0] {
+	if got := coretest.Git(t, bare, "rev-parse", "main"); got != more[0] {
 		t.Fatalf("remote at %s after fast-forward, want %s", got, more[0])
 	}
 	if _, err := b.Push(ctx, core.Remote{URL: bare}, "main", true); err != nil {
 		t.Fatalf("force push: %v", err)
 	}
-	if got := gitCLI(t, bare, "rev-parse", "main"); got != hb[0] {
+	if got := coretest.Git(t, bare, "rev-parse", "main"); got != hb[0] {
 		t.Fatalf("remote at %s after force push, want %s", got, hb[0])
 	}
 	// Another branch name is another branch.
 	if _, err := a.Push(ctx, core.Remote{URL: bare}, "laptop", false); err != nil {
 		t.Fatal(err)
 	}
-	if got := gitCLI(t, bare, "rev-parse", "laptop"); got != more[0] {
+	if got := coretest.Git(t, bare, "rev-parse", "laptop"); got != more[0] {
 		t.Fatalf("branch laptop at %s", got)
 	}
 	if _, err := a.Push(ctx, core.Remote{URL: bare}, "bad..name", false); !errors.Is(err, core.ErrInvalid) {
@@ -229,7 +213,7 @@ func TestPushNonFastForward(t *testing.T) {
 func TestFetchRefsFromGitCLI(t *testing.T) {
 	ctx := context.Background()
 	work := t.TempDir()
-	gitCLI(t, work, "init", "-q")
+	coretest.Git(t, work, "init", "-q")
 	write := func(name, text string) {
 		os.MkdirAll(filepath.Dir(filepath.Join(work, name)), 0o755)
 		if err := os.WriteFile(filepath.Join(work, name), []byte(text), 0o644); err != nil {
@@ -238,29 +222,29 @@ func TestFetchRefsFromGitCLI(t *testing.T) {
 	}
 	write("Runfile", "one\n")
 	write("README", "hello\n")
-	gitCLI(t, work, "add", ".")
-	gitCLI(t, work, "commit", "-q", "-m", "one")
-	base := gitCLI(t, work, "rev-parse", "HEAD")
-	gitCLI(t, work, "tag", "-a", "v1", "-m", "release")
-	gitCLI(t, work, "checkout", "-q", "-b", "side")
+	coretest.Git(t, work, "add", ".")
+	coretest.Git(t, work, "commit", "-q", "-m", "one")
+	base := coretest.Git(t, work, "rev-parse", "HEAD")
+	coretest.Git(t, work, "tag", "-a", "v1", "-m", "release")
+	coretest.Git(t, work, "checkout", "-q", "-b", "side")
 	write("side.Runfile", "side\n")
 	write("Runfile", "changed on side\n")
-	gitCLI(t, work, "add", ".")
-	gitCLI(t, work, "commit", "-q", "-m", "side")
-	side := gitCLI(t, work, "rev-parse", "HEAD")
-	gitCLI(t, work, "checkout", "-q", "main")
+	coretest.Git(t, work, "add", ".")
+	coretest.Git(t, work, "commit", "-q", "-m", "side")
+	side := coretest.Git(t, work, "rev-parse", "HEAD")
+	coretest.Git(t, work, "checkout", "-q", "main")
 	write("x/Runfile", "main\n")
-	gitCLI(t, work, "add", ".")
-	gitCLI(t, work, "commit", "-q", "-m", "main")
-	mainC := gitCLI(t, work, "rev-parse", "HEAD")
-	gitCLI(t, work, "merge", "-q", "--no-edit", "side")
+	coretest.Git(t, work, "add", ".")
+	coretest.Git(t, work, "commit", "-q", "-m", "main")
+	mainC := coretest.Git(t, work, "rev-parse", "HEAD")
+	coretest.Git(t, work, "merge", "-q", "--no-edit", "side")
 	// Resolve Runfile differently from both parents: only it and nothing
 	// else is what the merge itself changes.
 	write("Runfile", "resolved\n")
-	gitCLI(t, work, "commit", "-q", "-a", "--amend", "--no-edit")
-	merge := gitCLI(t, work, "rev-parse", "HEAD")
+	coretest.Git(t, work, "commit", "-q", "-a", "--amend", "--no-edit")
+	merge := coretest.Git(t, work, "rev-parse", "HEAD")
 	bare := bareRepo(t)
-	gitCLI(t, work, "push", "-q", bare, "main", "side", "v1")
+	coretest.Git(t, work, "push", "-q", bare, "main", "side", "v1")
 
 	r := remoteRepo(t)
 	for _, tc := range []struct{ ref, want, name string }{
@@ -312,7 +296,7 @@ func TestFetchRefsFromGitCLI(t *testing.T) {
 func TestHTTPRemoteAuth(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
-	gitCLI(t, root, "init", "-q", "--bare", "-b", "main", "r.git")
+	coretest.Git(t, root, "init", "-q", "--bare", "-b", "main", "r.git")
 	const token = "s3cr3t-token-8c1f"
 	url := httpGitServer(t, root, "alice", token) + "r.git"
 
@@ -323,7 +307,7 @@ func TestHTTPRemoteAuth(t *testing.T) {
 	if _, err := a.Push(ctx, core.Remote{URL: url}, "", false); err != nil {
 		t.Fatalf("push over HTTP: %v", err)
 	}
-	if got := gitCLI(t, filepath.Join(root, "r.git"), "rev-parse", "main"); got != hashes[1] {
+	if got := coretest.Git(t, filepath.Join(root, "r.git"), "rev-parse", "main"); got != hashes[1] {
 		t.Fatalf("remote main %s, want %s", got, hashes[1])
 	}
 	b := remoteRepo(t)
@@ -486,8 +470,8 @@ func TestRepeatedPullsBoundPacks(t *testing.T) {
 	if err := restoreDir(tarball, dir); err != nil {
 		t.Fatal(err)
 	}
-	if got := gitCLI(t, dir, "--git-dir", filepath.Join(dir, ".git"), "rev-list", "--count", "main"); got != fmt.Sprint(len(all)) {
+	if got := coretest.Git(t, dir, "--git-dir", filepath.Join(dir, ".git"), "rev-list", "--count", "main"); got != fmt.Sprint(len(all)) {
 		t.Fatalf("%s commits after the pulls, want %d", got, len(all))
 	}
-	gitCLI(t, dir, "--git-dir", filepath.Join(dir, ".git"), "fsck", "--strict")
+	coretest.Git(t, dir, "--git-dir", filepath.Join(dir, ".git"), "fsck", "--strict")
 }

@@ -21,12 +21,8 @@ import (
 	"github.com/runprov/runprov/core"
 )
 
-// Opener restores Runfile repositories from tarballs; it is the driver the
-// Terminal knows as "git".
+// Opener restores Runfile repositories from tarballs.
 type Opener struct{}
-
-// Name identifies the driver in the Terminal.
-func (Opener) Name() string { return "git" }
 
 var _ core.RepoOpener = Opener{}
 

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/runprov/runprov/core"
 )
@@ -210,10 +208,10 @@ func (s *Store) removeRootfs(hx string) error {
 		return err
 	}
 	if err := os.Rename(dir, filepath.Join(tmp, "rootfs")); err != nil {
-		RemoveAll(tmp)
+		removeAll(tmp)
 		return fmt.Errorf("remove rootfs %s: %w", dir, err)
 	}
-	if err := RemoveAll(tmp); err != nil {
+	if err := removeAll(tmp); err != nil {
 		return fmt.Errorf("remove rootfs %s: %w", dir, err)
 	}
 	return nil
@@ -263,7 +261,7 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 		}
 		st.Rootfs++
 	}
-	st.Temp = cleanStaleTemp(s.layout.Tmp())
+	st.Temp = core.CleanStaleTemp(s.layout.Tmp(), removeAll) // also rootfs trees with read-only directories
 	return st, s.writeIndex(context.WithoutCancel(ctx))
 }
 
@@ -312,28 +310,4 @@ func (s *Store) gcBlobs(ctx context.Context) (int, int64, error) {
 		n++
 	}
 	return n, bytes, nil
-}
-
-// cleanStaleTemp removes the directories core.MkdirTemp made for processes
-// that no longer run, like core.CleanStaleTemp, but also when they hold a
-// rootfs with read-only directories. It returns how many it removed.
-func cleanStaleTemp(tmpDir string) int {
-	entries, err := os.ReadDir(tmpDir)
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for _, e := range entries {
-		pidText, _, ok := strings.Cut(e.Name(), "-")
-		pid, err := strconv.Atoi(pidText)
-		if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
-			continue
-		}
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			if RemoveAll(filepath.Join(tmpDir, e.Name())) == nil {
-				n++
-			}
-		}
-	}
-	return n
 }

@@ -753,7 +753,7 @@ func removeTree(dirfd int, name string) error {
 
 // RemoveAll removes dir and everything in it without following symlinks,
 // also when runprov made parts of it read-only (an unpacked rootfs).
-func RemoveAll(dir string) error {
+func removeAll(dir string) error {
 	parent, base := splitRel(strings.TrimRight(dir, "/"))
 	if parent == "" && strings.HasPrefix(dir, "/") {
 		parent = "/"

@@ -32,7 +32,7 @@ func FuzzApplyLayers(f *testing.F) {
 		os.WriteFile(filepath.Join(canary, "secret"), []byte("secret\n"), 0o600)
 		rootfs := filepath.Join(box, "rootfs")
 		os.Mkdir(rootfs, 0o700)
-		t.Cleanup(func() { RemoveAll(rootfs) })
+		t.Cleanup(func() { removeAll(rootfs) })
 		before := snapshot(t, box, rootfs)
 		a, err := newApplier(rootfs)
 		if err != nil {

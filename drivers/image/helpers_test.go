@@ -38,7 +38,7 @@ func newTestStore(t *testing.T, requireApproval bool) (*Store, *sqlite.Store) {
 	dir := t.TempDir()
 	// Unpacked rootfs directories can be read-only: t.TempDir's cleanup
 	// could not remove them when the tests do not run as root.
-	t.Cleanup(func() { RemoveAll(dir) })
+	t.Cleanup(func() { removeAll(dir) })
 	db, _, err := sqlite.Init(context.Background(), dir, setting, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -237,7 +237,7 @@ func TestImportPlatform(t *testing.T) {
 	// The amd64 manifest was not imported: resolving the index for the host says so.
 	_, err = s.Resolve(context.Background(), recs[0].Digest, "")
 	var nf *core.ImageNotFoundError
-	if !errors.As(err, &nf) || nf.Platform != "linux/amd64" || !strings.Contains(nf.Hint(), "--platform linux/amd64") {
+	if !errors.As(err, &nf) || nf.Platform != "linux/amd64" || nf.Index == "" {
 		t.Errorf("resolve for amd64: %v", err)
 	}
 	if _, err := s.Import(context.Background(), writeLayout(t, idx, ""), ImportOptions{Platform: "linux/riscv64"}); !errors.Is(err, core.ErrInvalid) {

@@ -63,7 +63,6 @@ type Store struct {
 var (
 	_ core.Images        = (*Store)(nil)
 	_ core.ImageApproval = (*Store)(nil)
-	_ core.Checker       = (*Store)(nil)
 )
 
 // New returns the image store of layout, keeping its rows in rec.
@@ -86,9 +85,6 @@ func New(layout core.Layout, rec Records, opts Options) *Store {
 	}
 	return s
 }
-
-// Name identifies the driver in the Terminal.
-func (s *Store) Name() string { return "image" }
 
 // HostPlatform is the platform Resolve and Pull pick by default.
 func (s *Store) HostPlatform() string { return platformString(s.host) }

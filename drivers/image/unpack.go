@@ -52,7 +52,7 @@ func (s *Store) Unpack(ctx context.Context, manifestDigest string, p core.Progre
 	if err != nil {
 		return "", false, fmt.Errorf("unpack %s: %w", d, err)
 	}
-	defer RemoveAll(tmp)
+	defer removeAll(tmp)
 	rootfs := filepath.Join(tmp, "rootfs")
 	if err := os.Mkdir(rootfs, 0o700); err != nil {
 		return "", false, err

@@ -40,7 +40,7 @@ type SpecOptions struct {
 	// tmpfs (tmp), in order.
 	Mounts []core.RunMount
 	// UIDMappings and GIDMappings map container ids to host ids; both
-	// empty means no user namespace (never for runc; see IDMapFor).
+	// empty means no user namespace (never for runc; see RootIDMap and RootlessIDMap).
 	UIDMappings []specs.LinuxIDMapping
 	GIDMappings []specs.LinuxIDMapping
 	// Limits are applied as cgroup limits when CgroupsPath is set.
@@ -51,7 +51,7 @@ type SpecOptions struct {
 	Devices *core.DeviceEdits
 }
 
-// Spec returns the OCI runtime spec of the sandbox (DESIGN.md, issue 6):
+// Spec returns the OCI runtime spec of the sandbox:
 // user, network, pid, ipc, uts, mount and cgroup namespaces; a read-only
 // root; no capabilities; no new privileges; runc's masked and read-only
 // /proc and /sys paths; the seccomp deny-list of SeccompProfile; binds

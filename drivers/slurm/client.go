@@ -35,9 +35,6 @@ type Client struct {
 	Log *slog.Logger
 }
 
-// Name identifies the driver in the Terminal.
-func (c *Client) Name() string { return "slurm" }
-
 // CommandError is a Slurm command that ran and failed.
 type CommandError struct {
 	Command string // "sbatch", "squeue", ...

@@ -10,17 +10,12 @@ import (
 	"github.com/runprov/runprov/core"
 )
 
-// ChainChecker implements core.Checker for the hash chain: it derives every
+// ChainChecker checks the hash chain for runprov fsck: it derives every
 // entry again from the rows and names what was edited, deleted, inserted or
 // reordered since it was chained.
 type ChainChecker struct{ Store *Store }
 
-var _ core.Checker = ChainChecker{}
-
-// Name implements core.Component.
-func (ChainChecker) Name() string { return "chain" }
-
-// Check implements core.Checker. It reads the chain and the rows in one
+// Check reads the chain and the rows in one
 // read transaction, so that writes made meanwhile are not taken for tampering.
 func (c ChainChecker) Check(ctx context.Context, report func(core.Problem)) error {
 	conn, err := c.Store.db.Conn(ctx)

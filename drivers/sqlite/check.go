@@ -7,9 +7,7 @@ import (
 	"github.com/runprov/runprov/core"
 )
 
-var _ core.Checker = (*Store)(nil)
-
-// Check implements core.Checker for runprov fsck: rows whose foreign key
+// Check verifies for runprov fsck: rows whose foreign key
 // points at nothing (run_steps and run_files of a run that does not exist,
 // commits of a missing repo). runprov opens every connection with foreign
 // keys on, so such rows come only from writes that bypassed it (the sqlite3

@@ -61,7 +61,7 @@ func TestSystemKernelSharedAcrossRuns(t *testing.T) {
 	if got.SHA256() != shaA || len(got.Sysctls) != len(a.Sysctls) || got.KernelRelease != a.KernelRelease {
 		t.Errorf("read back a different snapshot: %s", env.Compare(a, got).Summary())
 	}
-	// The snapshot is queryable as JSON, as DESIGN.md promises.
+	// The snapshot is queryable as JSON, for runprov query.
 	var swappiness string
 	if err := s.db.QueryRow(`SELECT json_extract(snapshot, '$.sysctls."vm.swappiness"') FROM system_kernels`).Scan(&swappiness); err != nil || swappiness != a.Sysctls["vm.swappiness"] {
 		t.Errorf("json_extract vm.swappiness = %q, %v; want %q", swappiness, err, a.Sysctls["vm.swappiness"])

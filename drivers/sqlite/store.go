@@ -46,9 +46,6 @@ type Store struct {
 	readOnly, immutable bool
 }
 
-// Name identifies the driver in the Terminal.
-func (s *Store) Name() string { return "sqlite" }
-
 var _ core.RepoStore = (*Store)(nil)
 
 // Init creates the store directory and its database (or upgrades an existing

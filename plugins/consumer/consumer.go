@@ -24,11 +24,6 @@ type Consumer struct {
 	Log      *slog.Logger
 }
 
-// Name identifies the plugin in the Terminal.
-func (*Consumer) Name() string { return "consumer" }
-
-var _ core.Checker = (*Consumer)(nil)
-
 var repoNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
 // ValidRepoName checks a repository name given with --repo.

@@ -1,4 +1,4 @@
-// Package consumer is the Consumer plugin of the seed proposal: it takes a
+// Package consumer is the Consumer plugin: it takes a
 // Runfile, validates it, commits it into a named git repository and hands
 // the repository's .git, as a tarball, to the middleware together with the
 // commit's index row, in one transaction. It also reads Runfiles back

@@ -14,8 +14,7 @@ type AddFromRequest struct {
 	Paths  []string // globs selecting Runfiles; DefaultRunfileGlobs when empty
 }
 
-// AddFrom initialises a repository from a git remote, the seed proposal's
-// "initialized with a git remote": the history at req.Ref becomes the
+// AddFrom initialises a repository from a git remote: the history at req.Ref becomes the
 // repository's, and every Runfile that history adds or changes is validated
 // and indexed, as a pull does (one invalid Runfile refuses it all). Into a
 // repository that already has commits it is a pull of req.Ref: a

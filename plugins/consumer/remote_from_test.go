@@ -23,11 +23,11 @@ func TestAddFrom(t *testing.T) {
 		"c/x.rf":        string(runfileText(3)),
 		"src/main.go":   "package main\n",
 	})
-	gitCLI(t, work, "tag", "-a", "v1", "-m", "v1")
+	coretest.Git(t, work, "tag", "-a", "v1", "-m", "v1")
 	c2 := commitFiles(t, work, "two", map[string]string{"a/Runfile": string(runfileText(4))})
-	gitCLI(t, work, "checkout", "-q", "-b", "dev")
+	coretest.Git(t, work, "checkout", "-q", "-b", "dev")
 	c3 := commitFiles(t, work, "three", map[string]string{"c/x.rf": badRunfile})
-	gitCLI(t, work, "push", "-q", "origin", "main", "dev", "v1")
+	coretest.Git(t, work, "push", "-q", "origin", "main", "dev", "v1")
 
 	c, st := newConsumer(t)
 	// The default globs select a/Runfile and b/job.Runfile, its content
@@ -119,7 +119,7 @@ func TestSelectorGlobs(t *testing.T) {
 		"analysis/a/Runfile": string(runfileText(4)),
 		"analysis/b/other":   string(runfileText(5)),
 	})
-	gitCLI(t, work, "push", "-q", "origin", "main")
+	coretest.Git(t, work, "push", "-q", "origin", "main")
 	for _, tc := range []struct {
 		globs []string
 		want  string

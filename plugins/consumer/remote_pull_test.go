@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -38,24 +37,10 @@ func newConsumer(t *testing.T) (*consumer.Consumer, *sqlite.Store) {
 	return &consumer.Consumer{Store: st, Git: gitdrv.Opener{}, TmpDir: st.Layout().Tmp()}, st
 }
 
-func gitCLI(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	bin := coretest.RequireBinary(t, "git")
-	cmd := exec.Command(bin, append([]string{"-c", "user.name=Bob", "-c", "user.email=bob@example.org", "-c", "init.defaultBranch=main"}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, errb.String())
-	}
-	return strings.TrimSpace(out.String())
-}
-
 func bareRepo(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "remote.git")
-	gitCLI(t, t.TempDir(), "init", "-q", "--bare", "-b", "main", dir)
+	coretest.Git(t, t.TempDir(), "init", "-q", "--bare", "-b", "main", dir)
 	return dir
 }
 
@@ -63,8 +48,8 @@ func bareRepo(t *testing.T) string {
 func workTree(t *testing.T, bare string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "work")
-	gitCLI(t, t.TempDir(), "clone", "-q", bare, dir)
-	gitCLI(t, dir, "checkout", "-q", "-B", "main")
+	coretest.Git(t, t.TempDir(), "clone", "-q", bare, dir)
+	coretest.Git(t, dir, "checkout", "-q", "-B", "main")
 	return dir
 }
 
@@ -77,9 +62,9 @@ func commitFiles(t *testing.T, dir, msg string, files map[string]string) string 
 			t.Fatal(err)
 		}
 	}
-	gitCLI(t, dir, "add", "-A")
-	gitCLI(t, dir, "commit", "-q", "-m", msg)
-	return gitCLI(t, dir, "rev-parse", "HEAD")
+	coretest.Git(t, dir, "add", "-A")
+	coretest.Git(t, dir, "commit", "-q", "-m", msg)
+	return coretest.Git(t, dir, "rev-parse", "HEAD")
 }
 
 func add(t *testing.T, c *consumer.Consumer, repo, p string, data []byte) core.Commit {
@@ -192,7 +177,7 @@ func TestPullGitCLICommits(t *testing.T) {
 		"notes/Runfile.txt":   "also not one\n",
 		"jobs/custom-name.rf": string(runfileText(3)),
 	})
-	gitCLI(t, work, "push", "-q", "origin", "main")
+	coretest.Git(t, work, "push", "-q", "origin", "main")
 	c, st := newConsumer(t)
 	pr, err := c.Pull(ctx, consumer.PullRequest{Remote: core.Remote{URL: bare}})
 	if err != nil {
@@ -216,7 +201,7 @@ func TestPullGitCLICommits(t *testing.T) {
 	before := repoState(t, st, core.DefaultRepo)
 	bad := commitFiles(t, work, "bad", map[string]string{"jobs/train.Runfile": badRunfile})
 	commitFiles(t, work, "fix", map[string]string{"jobs/train.Runfile": string(runfileText(4))})
-	gitCLI(t, work, "push", "-q", "origin", "main")
+	coretest.Git(t, work, "push", "-q", "origin", "main")
 	_, err = c.Pull(ctx, consumer.PullRequest{Remote: core.Remote{URL: bare}})
 	if !errors.Is(err, core.ErrInvalid) || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "jobs/train.Runfile") {
 		t.Fatalf("pull of an invalid Runfile: %v", err)
@@ -229,14 +214,14 @@ func TestPullGitCLICommits(t *testing.T) {
 	// A path the repo already indexes counts even if no glob names it,
 	// and --path selects more.
 	c2, _ := newConsumer(t)
-	gitCLI(t, work, "reset", "-q", "--hard", c1)
-	gitCLI(t, work, "push", "-q", "-f", "origin", "main")
+	coretest.Git(t, work, "reset", "-q", "--hard", c1)
+	coretest.Git(t, work, "push", "-q", "-f", "origin", "main")
 	pr, err = c2.Pull(ctx, consumer.PullRequest{Remote: core.Remote{URL: bare}, Paths: []string{"*.rf"}})
 	if err != nil || len(pr.Indexed) != 1 || pr.Indexed[0].Path != "jobs/custom-name.rf" {
 		t.Fatalf("pull --path '*.rf': %+v %v", pr, err)
 	}
 	commitFiles(t, work, "edit", map[string]string{"jobs/custom-name.rf": string(runfileText(9)), "Runfile": string(runfileText(10))})
-	gitCLI(t, work, "push", "-q", "origin", "main")
+	coretest.Git(t, work, "push", "-q", "origin", "main")
 	pr, err = c2.Pull(ctx, consumer.PullRequest{Remote: core.Remote{URL: bare}})
 	if err != nil || len(pr.Indexed) != 2 {
 		t.Fatalf("pull of an indexed path with the default globs: %+v %v", pr, err)

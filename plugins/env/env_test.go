@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runprov/runprov/core"
 	"github.com/runprov/runprov/core/coretest"
 )
 
@@ -271,39 +270,6 @@ func TestCollectEnvironment(t *testing.T) {
 	e2.Groups = append([]int{99999}, e2.Groups...)
 	if e.SHA256() == e2.SHA256() {
 		t.Error("another group list, same hash")
-	}
-}
-
-func TestCollectors(t *testing.T) {
-	var col core.Collection
-	ctx := context.Background()
-	for _, c := range []core.Collector{EnvironmentCollector{}, HostnameCollector{}, SystemKernelCollector{Runtime: RuntimeInfo{Name: "runc", Version: "1.1.12"}}} {
-		if err := c.Collect(ctx, &col); err != nil {
-			t.Fatalf("%s: %v", c.Name(), err)
-		}
-	}
-	if names := len(col.Tables()); names != 3 {
-		t.Fatalf("%d tables, want 3", names)
-	}
-	sk := col.Table(TableSystemKernel)
-	if sk == nil || len(sk.Rows) != 1 {
-		t.Fatalf("system_kernel table: %+v", sk)
-	}
-	row := sk.Rows[0]
-	var snap SystemKernel
-	if err := json.Unmarshal(row[len(row)-1].(json.RawMessage), &snap); err != nil {
-		t.Fatal(err)
-	}
-	if row[0] != snap.SHA256() || row[1] != snap.KernelRelease || row[8] != "runc" {
-		t.Errorf("row %v does not match its snapshot", row[:10])
-	}
-	env := col.Table(TableEnvironment)
-	e, _ := CollectEnvironment()
-	if env == nil || env.Rows[0][0] != e.SHA256() {
-		t.Errorf("environment table: %+v", env)
-	}
-	if h := col.Table(TableHostname); h == nil || h.Rows[0][0] != e.Hostname {
-		t.Errorf("hostname table: %+v", h)
 	}
 }
 

@@ -34,12 +34,7 @@ type Checker struct {
 	RunsDir string
 }
 
-var _ core.Checker = (*Checker)(nil)
-
-// Name identifies the plugin in the Terminal.
-func (c *Checker) Name() string { return "runs" }
-
-// Check implements core.Checker.
+// Check verifies for runprov fsck what the run directories hold.
 func (c *Checker) Check(ctx context.Context, report func(core.Problem)) error {
 	runs, err := c.Store.Runs(ctx, core.RunFilter{})
 	if err != nil {

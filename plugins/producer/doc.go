@@ -1,4 +1,4 @@
-// Package producer is the Producer plugin of the seed proposal: it takes a
+// Package producer is the Producer plugin: it takes a
 // Runfile commit, makes sure its image is present, verified and approved,
 // runs it in a locked-down sandbox through a drivers/runtime Runtime and
 // records the run (status, steps, logs, input and output manifests, host
@@ -12,4 +12,8 @@
 // It does not parse Runfiles (runfile), store anything itself (drivers/sqlite
 // through RunWriter), collect host metadata (plugins/env through HostProbe)
 // or print: cmd/runprov does.
+//
+// It imports drivers/runtime for the types a sandbox is made of (Runtime,
+// Stdio, IDMap, the runtime-spec), not to construct a runtime: cmd/runprov
+// hands it its runtimes.
 package producer

@@ -67,17 +67,7 @@ func Plan(in PlanInput) (*Planned, error) {
 		p.UID, p.GID = runfile.DefaultUID, runfile.DefaultGID
 	}
 
-	// ENTRYPOINT and CMD as in a Dockerfile: the Runfile's ENTRYPOINT
-	// replaces the image's and drops the image's CMD.
-	entry := in.Image.Entrypoint
-	cmd := in.Image.Cmd
-	if rf.Entrypoint != nil {
-		entry = rf.Entrypoint.Args
-		cmd = nil
-	}
-	if rf.Cmd != nil {
-		cmd = rf.Cmd.Args
-	}
+	entry, cmd := entrypointAndCmd(rf, in.Image)
 	if in.Command != nil {
 		cmd = in.Command
 	}
@@ -107,6 +97,19 @@ func Plan(in PlanInput) (*Planned, error) {
 		p.Limits.Timeout = in.Timeout
 	}
 	return p, nil
+}
+
+// entrypointAndCmd applies ENTRYPOINT and CMD as in a Dockerfile: the
+// Runfile's ENTRYPOINT replaces the image's and drops the image's CMD.
+func entrypointAndCmd(rf *runfile.File, img core.ImageConfig) (entry, cmd []string) {
+	entry, cmd = img.Entrypoint, img.Cmd
+	if rf.Entrypoint != nil {
+		entry, cmd = rf.Entrypoint.Args, nil
+	}
+	if rf.Cmd != nil {
+		cmd = rf.Cmd.Args
+	}
+	return entry, cmd
 }
 
 func planMounts(in PlanInput, p *Planned) error {

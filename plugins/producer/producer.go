@@ -155,7 +155,7 @@ type execPlan struct {
 	ContainerUID uint32        `json:"container_uid"`
 	ContainerGID uint32        `json:"container_gid"`
 	IDMap        runtime.IDMap `json:"idmap"`
-	// StepSpecs are the config.json of each step but the last (the main
+	// StepBundles are the config.json of each step but the last (the main
 	// command is config.json itself), as paths relative to the run dir.
 	StepBundles []string `json:"step_bundles,omitempty"`
 	// SameOwner: the container's user writes files as the runprov user

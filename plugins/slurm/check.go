@@ -10,9 +10,7 @@ import (
 	"github.com/runprov/runprov/core"
 )
 
-var _ core.Checker = (*Tracker)(nil)
-
-// Check implements core.Checker for runprov fsck: every record file a
+// Check verifies for runprov fsck: every record file a
 // Slurm job left in the store (STORE/runs/RUN/record.json) reads as a
 // record of that run, the run is in the store, and the record was ingested:
 // the run is finished with the record's status, exit code and end time.

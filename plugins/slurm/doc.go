@@ -8,4 +8,7 @@
 //
 // It does not submit jobs or run containers: cmd/runprov does that with
 // drivers/slurm and plugins/producer.
+//
+// It imports drivers/slurm for the job states the scheduler reports; the
+// Tracker is handed its Scheduler, it does not build one.
 package slurm

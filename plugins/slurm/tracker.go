@@ -45,9 +45,6 @@ type Tracker struct {
 	Now       func() time.Time
 }
 
-// Name identifies the plugin in the Terminal.
-func (t *Tracker) Name() string { return "slurm-records" }
-
 func (t *Tracker) now() time.Time {
 	if t.Now != nil {
 		return t.Now()
