@@ -11,7 +11,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 TEST_PKGS := runc busybox-static git charliecloud-runtime ca-certificates slurm-wlm munge uidmap openssh-server openssl python3-securesystemslib python3-cryptography chromium
 BENCH_PKGS := podman umoci hyperfine procps
 
-.PHONY: all build test demo bench fuzz lint clean deps deps-bench slurm-up slurm-down
+.PHONY: all build test demo bench fuzz lint clean deps deps-bench slurm-up slurm-down man
 
 all: build
 
@@ -47,6 +47,12 @@ demo: deps build
 bench: deps-bench build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 60m ./...
 	$(GO) run ./cmd/runprov-bench -runprov $(BIN)
+
+# man writes the CLI reference from the command tree: docs/cli (Markdown) and
+# docs/man (man pages); a test fails when they are stale.
+man:
+	rm -rf docs/cli docs/man
+	$(GO) run ./cmd/runprov gen-docs --markdown docs/cli --man docs/man
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./runfile

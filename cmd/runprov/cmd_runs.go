@@ -39,7 +39,9 @@ commit, image and host. Filters combine:
   --image D     runs of images whose manifest digest starts with D (sha256: optional)
   --repo R      runs of Runfiles in repository R
   --since T     runs created at or after T: 2026-01-31, an RFC 3339 time, or an age (90m, 36h, 7d)
-  --limit N     at most N runs (0: all)`,
+  --limit N     at most N runs (0: all)
+
+With -q only the run ids are printed, one per line (run=$(runprov runs -q -n 1)).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if status != "" {
@@ -65,6 +67,13 @@ commit, image and host. Filters combine:
 			runs, err := t.store.Runs(cmd.Context(), f)
 			if err != nil {
 				return err
+			}
+			if a.quiet {
+				// Ids only, one per line, for scripts: runprov runs -q -n 1.
+				for _, r := range runs {
+					fmt.Fprintln(a.stdout, r.ID)
+				}
+				return nil
 			}
 			if a.json {
 				items := make([]runListItem, len(runs))

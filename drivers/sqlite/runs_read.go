@@ -31,8 +31,11 @@ const maxAmbiguous = 10
 // core.ErrNotFound or core.ErrAmbiguous (naming the candidates).
 func (s *Store) Run(ctx context.Context, idPrefix string) (*core.Run, error) {
 	prefix := strings.ToLower(strings.TrimSpace(idPrefix))
+	if back, ok := lastOffset(prefix); ok {
+		return s.lastRun(ctx, idPrefix, back)
+	}
 	if prefix == "" || len(prefix) > 32 || strings.Trim(prefix, "0123456789abcdef") != "" {
-		return nil, fmt.Errorf("%w: %q is not a run id or prefix (hex digits, as printed by runprov runs)", core.ErrInvalid, idPrefix)
+		return nil, fmt.Errorf("%w: %q is not a run id, a prefix of one (hex digits, as printed by runprov runs), last or last~N", core.ErrInvalid, idPrefix)
 	}
 	// A range scan on the primary key; one more row than listed tells
 	// "more than maxAmbiguous".
@@ -77,6 +80,40 @@ func (s *Store) Run(ctx context.Context, idPrefix string) (*core.Run, error) {
 		return nil, fmt.Errorf("read approval of run %s: %w", r.ID, mapErr(err))
 	} else if sum != "" {
 		r.Approval = &core.RunApproval{KeyID: key, SHA256: sum}
+	}
+	return r, nil
+}
+
+// lastOffset reads "last" (0) and "last~N" (N): the newest run and the
+// one N runs before it, as runs lists them.
+func lastOffset(name string) (int, bool) {
+	if name == "last" {
+		return 0, true
+	}
+	n, ok := strings.CutPrefix(name, "last~")
+	if !ok {
+		return 0, false
+	}
+	back, err := strconv.Atoi(n)
+	if err != nil || back < 0 {
+		return 0, false
+	}
+	return back, true
+}
+
+// lastRun returns the run back runs before the newest, in the order runs
+// lists them (creation time, then id).
+func (s *Store) lastRun(ctx context.Context, name string, back int) (*core.Run, error) {
+	runs, err := s.Runs(ctx, core.RunFilter{Limit: back + 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) <= back {
+		return nil, fmt.Errorf("run %s: %w: the store has %d runs", name, core.ErrNotFound, len(runs))
+	}
+	r := &runs[back]
+	if err := s.loadRunDetails(ctx, r); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

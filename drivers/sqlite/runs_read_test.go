@@ -203,6 +203,41 @@ func TestRunsOrderTies(t *testing.T) {
 	}
 }
 
+func TestRunByLast(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	if _, err := s.Run(ctx, "last"); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("Run(last) on an empty store: %v; want ErrNotFound", err)
+	}
+	at := sqlitetest.Base
+	var runs []core.Run
+	for i, id := range []string{"b", "a", "c"} {
+		r := sqlitetest.SyntheticRun(i, 1)
+		r.ID, r.Created = strings.Repeat(id, 32), at.Add(time.Duration(i)*time.Minute)
+		runs = append(runs, r)
+	}
+	if err := sqlitetest.InsertRuns(ctx, s.DB(), runs); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"last": "c", "LAST~0": "c", "last~1": "a", "last~2": "b"} {
+		got, err := s.Run(ctx, name)
+		if err != nil {
+			t.Fatalf("Run(%s): %v", name, err)
+		}
+		if got.ID[:1] != want || len(got.Outputs) != 1 {
+			t.Errorf("Run(%s) = %s with %d outputs; want %s... with its output", name, got.ID, len(got.Outputs), want)
+		}
+	}
+	if _, err := s.Run(ctx, "last~3"); !errors.Is(err, core.ErrNotFound) || !strings.Contains(err.Error(), "has 3 runs") {
+		t.Errorf("Run(last~3): %v; want ErrNotFound saying the store has 3 runs", err)
+	}
+	for _, bad := range []string{"last~", "last~-1", "last~x", "lastt"} {
+		if _, err := s.Run(ctx, bad); !errors.Is(err, core.ErrInvalid) {
+			t.Errorf("Run(%q): %v; want ErrInvalid", bad, err)
+		}
+	}
+}
+
 func TestRunsCorruptColumn(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()

@@ -13,8 +13,8 @@ const (
 	StatementType     = "https://in-toto.io/Statement/v1"
 	SLSAPredicateType = "https://slsa.dev/provenance/v1"
 	// BuildType names runprov's build type: what externalParameters and
-	// internalParameters hold (documented in the README's history section).
-	BuildType = "https://github.com/runprov/runprov/blob/main/README.md#provenance-build-type-run-v1"
+	// internalParameters hold (documented in docs/history.md).
+	BuildType = "https://github.com/runprov/runprov/blob/main/docs/history.md#provenance-build-type-run-v1"
 	// BuilderID is runprov as the builder of the outputs.
 	BuilderID = "https://github.com/runprov/runprov"
 	// RunDigest is the digest algorithm name of a subject that is a run
