@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,6 +65,9 @@ func TestSignedApprovalRefusals(t *testing.T) {
 
 	mustCLI(t, 0, rs.dir, "image", "approve", rs.image, "--key", steward+".key", "--note", "old", "--expires", "2020-01-02")
 	refused(t, rs, "expired on 2020-01-02")
+	if !imageApproved(t, rs.dir) {
+		t.Error("image ls says not approved after a signed approval")
+	}
 
 	// Signed in another store, kept only in approvals_dir.
 	other2 := newCLIStore(t)
@@ -96,12 +100,47 @@ func TestSignedApprovalRefusals(t *testing.T) {
 		t.Errorf("revoked: exit %d\n%s", code, errs)
 	}
 
+	if imageApproved(t, rs.dir) {
+		t.Error("image ls says approved after a signed revocation")
+	}
+
 	out, _ := mustCLI(t, 0, rs.dir, "--json", "image", "approvals", rs.image)
 	for _, w := range []string{`"source": "` + file + `"`, `"revoke": true`, `"verified": false`, `"key_id": "` + otherID + `"`} {
 		if !strings.Contains(out, w) {
 			t.Errorf("image approvals --json lacks %s:\n%s", w, out)
 		}
 	}
+}
+
+// imageApproved reports what image ls --json says of the store's one image.
+func imageApproved(t *testing.T, store string) bool {
+	t.Helper()
+	out, _ := mustCLI(t, 0, store, "--json", "image", "ls")
+	var imgs []struct {
+		Approved bool `json:"approved"`
+	}
+	if err := json.Unmarshal([]byte(out), &imgs); err != nil || len(imgs) != 1 {
+		t.Fatalf("image ls --json: %v, %d images\n%s", err, len(imgs), out)
+	}
+	return imgs[0].Approved
+}
+
+// TestFsckSignedApprovals: fsck holds with signed approvals stored, and
+// names an approval envelope edited or inserted without runprov.
+func TestFsckSignedApprovals(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, echoRunfile)
+	_, steward, _ := approvalPolicy(t, rs.dir)
+	mustCLI(t, 0, rs.dir, "image", "approve", rs.image, "--key", steward+".key", "--note", "reviewed")
+	fsckHolds(t, rs.dir)
+
+	db := storeDB(t, rs.dir)
+	mustExec(t, db, `UPDATE image_approvals SET envelope = replace(envelope, '"payload"', ' "payload"')`)
+	fsckFinds(t, rs.dir, "signed approval 1 of "+rs.image, "its envelope was edited")
+
+	mustExec(t, db, `INSERT INTO image_approvals(digest, kind, key_id, sha256, envelope, at)
+		SELECT digest, kind, key_id, 'feed', envelope, at FROM image_approvals`)
+	fsckFinds(t, rs.dir, "signed approval 2 of "+rs.image, "no image event names it")
 }
 
 // TestSignedApprovalIndependentlyVerified: the envelope approve -o writes

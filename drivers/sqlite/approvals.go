@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/runprov/runprov/core"
@@ -11,7 +13,8 @@ import (
 // PutSignedApproval stores a signed approval or revocation envelope of
 // digest, read by the caller (key id, time), with its image event ev (which
 // joins the hash chain), in one transaction. Storing an envelope twice is
-// not an error.
+// not an error. The image's approved flag follows it, so that listings
+// say what the newest approval said.
 func (s *Store) PutSignedApproval(ctx context.Context, digest, kind, keyID, sum string, envelope []byte, ev core.ImageEvent) error {
 	if ev.At.IsZero() {
 		ev.At = s.now()
@@ -25,6 +28,16 @@ func (s *Store) PutSignedApproval(ctx context.Context, digest, kind, keyID, sum 
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil
+		}
+		if kind == core.ImageEventApprove {
+			_, err = tx.ExecContext(ctx, `UPDATE images SET approved = 1, approval_note = ?, approved_by = ?, approved_at = ? WHERE digest = ?`,
+				ev.Note, ev.User, timeText(ev.At), digest)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE images SET approved = 0, approval_note = ?, approved_by = ?, approved_at = '' WHERE digest = ?`,
+				ev.Note, ev.User, digest)
+		}
+		if err != nil {
+			return fmt.Errorf("set approval of %s: %w", digest, err)
 		}
 		return insertImageEvent(ctx, tx, ev)
 	})
@@ -61,4 +74,36 @@ func (s *Store) RunApproval(ctx context.Context, id string) (keyID, sum string, 
 		return "", "", nil
 	}
 	return keyID, sum, err
+}
+
+// checkSignedApprovals names each stored approval envelope that is not
+// what was stored: its bytes no longer hash to its sha256, or no chained
+// image event names that sha256 (the row was inserted without runprov).
+func (s *Store) checkSignedApprovals(ctx context.Context, report func(core.Problem)) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT a.id, a.digest, a.sha256, a.envelope,
+		EXISTS (SELECT 1 FROM image_events e WHERE e.digest = a.digest AND e.event = a.kind AND instr(e.note, 'envelope sha256:' || a.sha256) > 0)
+		FROM image_approvals a ORDER BY a.id`)
+	if err != nil {
+		return fmt.Errorf("check signed approvals: %w", mapErr(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id          int64
+			digest, sum string
+			envelope    []byte
+			hasEvent    bool
+		)
+		if err := rows.Scan(&id, &digest, &sum, &envelope, &hasEvent); err != nil {
+			return fmt.Errorf("check signed approvals: %w", err)
+		}
+		where := fmt.Sprintf("signed approval %d of %s", id, digest)
+		if got := sha256.Sum256(envelope); hex.EncodeToString(got[:]) != sum {
+			report(core.Problem{Where: where, What: "its envelope was edited (it no longer hashes to sha256:" + sum + ")"})
+		}
+		if !hasEvent {
+			report(core.Problem{Where: where, What: "no image event names it (inserted without runprov)"})
+		}
+	}
+	return rows.Err()
 }

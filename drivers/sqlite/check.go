@@ -54,7 +54,7 @@ func (s *Store) Check(ctx context.Context, report func(core.Problem)) error {
 		report(core.Problem{Where: "table " + o.table,
 			What: fmt.Sprintf("%d row(s) refer to %s rows that do not exist", counts[o], o.parent)})
 	}
-	return nil
+	return s.checkSignedApprovals(ctx, report)
 }
 
 // reportOrphanRunRows names each missing run that rows of table (run_steps
