@@ -131,7 +131,7 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 				if err := a.slurmUnsigned(signKey); err != nil {
 					return err
 				}
-				return a.runSlurm(ctx, p, opts, sf)
+				return a.runSlurm(ctx, opts, sf)
 			}
 			signer, err := a.recordSigner(signKey) // sign.go
 			if err != nil {

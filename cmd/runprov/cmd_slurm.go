@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,9 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/runprov/runprov/core"
-	"github.com/runprov/runprov/drivers/runtime"
 	slurmdrv "github.com/runprov/runprov/drivers/slurm"
-	"github.com/runprov/runprov/plugins/env"
 	"github.com/runprov/runprov/plugins/producer"
 	slurmplug "github.com/runprov/runprov/plugins/slurm"
 )
@@ -77,89 +74,12 @@ func (sf *slurmFlags) check(opts producer.Options) error {
 	return nil
 }
 
-// submitSlurm prepares the runs (one, or one per array task), writes the
-// batch script into each run's directory and submits them as one job; it
-// returns the job id and the prepared runs. When anything fails before the
-// job is taken, the prepared runs are marked aborted.
-func (a *app) submitSlurm(ctx context.Context, p *producer.Producer, opts producer.Options, sf slurmFlags, bin string) (string, []*producer.Prepared, error) {
-	client := a.term.slurm
-	opts.Executor = "slurm"
-	st := a.store
-	var preps []*producer.Prepared
-	abortAll := func(reason string) {
-		bg := context.WithoutCancel(ctx)
-		for _, prep := range preps {
-			r := *prep.Run
-			r.Status, r.Reason, r.Ended = core.RunAborted, reason, time.Now().UTC()
-			if err := st.FinishRun(bg, &r); err != nil {
-				a.log.Error("mark run aborted", "run", r.ID, "err", err)
-			}
-		}
-	}
-	tasks := max(sf.array, 1)
-	for i := range tasks {
-		task := -1
-		if sf.array > 0 {
-			task = i
-		}
-		prep, err := p.PrepareQueued(ctx, opts, task)
-		if err != nil {
-			abortAll(fmt.Sprintf("not submitted: preparing array task %d failed: %v", i, err))
-			return "", nil, runRefused(err)
-		}
-		preps = append(preps, prep)
-	}
-	ids := make([]string, len(preps))
-	for i, prep := range preps {
-		ids[i] = prep.Run.ID
-	}
-	lim := preps[0].Run.Limits
-	job := slurmdrv.Job{Name: "runprov-" + core.ShortRunID(ids[0]), Output: "/dev/null",
-		CPUs: lim.CPUs, MemoryBytes: lim.MemoryBytes, Timeout: lim.Timeout, ArrayTasks: sf.array}
-	// The command line's sbatch arguments are kept with the script.
-	body := "# runprov: submitted as: sbatch --parsable"
-	for _, arg := range sf.sbatchArgs {
-		body += " " + slurmdrv.Quote(strings.ReplaceAll(arg, "\n", " "))
-	}
-	body += " slurm.sh\n" + slurmdrv.RunBody(bin, p.Layout.Root, ids)
-	script, err := slurmdrv.Script(job, body)
-	if err != nil {
-		abortAll("not submitted: " + err.Error())
-		return "", nil, err
-	}
-	// Every run keeps the script it was submitted with.
-	for _, prep := range preps {
-		if err := os.WriteFile(filepath.Join(prep.Dir, "slurm.sh"), []byte(script), 0o700); err != nil {
-			abortAll("not submitted: " + err.Error())
-			return "", nil, fmt.Errorf("write batch script: %w", err)
-		}
-	}
-	jobID, err := client.Submit(ctx, filepath.Join(preps[0].Dir, "slurm.sh"), sf.sbatchArgs...)
-	if err != nil {
-		abortAll("sbatch did not take the job: " + err.Error())
-		return "", nil, err
-	}
-	for _, prep := range preps {
-		u := core.RunUpdate{ID: prep.Run.ID, Status: core.RunQueued, JobID: jobID}
-		if prep.Run.Slurm != nil {
-			u.ArrayTask = prep.Run.Slurm.ArrayTask
-		}
-		// A run whose record is already in is not touched; its record has
-		// the job id from the node.
-		if _, err := st.UpdateUnfinishedRun(context.WithoutCancel(ctx), u); err != nil {
-			return "", nil, fmt.Errorf("record slurm job %s of run %s: %w (the job runs; runprov show %s will have it once it ends)", jobID, prep.Run.ID, err, prep.Run.ID)
-		}
-		prep.Run.Slurm = &core.SlurmJob{JobID: jobID, ArrayTask: u.ArrayTask}
-	}
-	return jobID, preps, nil
-}
-
 // runSlurm prepares the runs (one, or one per array task), submits them as
 // one job and prints their ids; with --wait it waits and exits with the
 // runs' status. When sbatch is missing or refuses the job, the prepared
 // runs are marked aborted (no queued row is left behind) and runprov exits
 // 125.
-func (a *app) runSlurm(ctx context.Context, p *producer.Producer, opts producer.Options, sf slurmFlags) error {
+func (a *app) runSlurm(ctx context.Context, opts producer.Options, sf slurmFlags) error {
 	client := a.term.slurm
 	if err := client.Available(); err != nil {
 		return err
@@ -172,7 +92,11 @@ func (a *app) runSlurm(ctx context.Context, p *producer.Producer, opts producer.
 		}
 		bin = exe
 	}
-	jobID, preps, err := a.submitSlurm(ctx, p, opts, sf, bin)
+	jobID, preps, err := a.term.submit.Submit(ctx, opts, slurmplug.SubmitOptions{Array: sf.array, SbatchArgs: sf.sbatchArgs, Binary: bin})
+	var pe *slurmplug.PreparingError
+	if errors.As(err, &pe) {
+		return runRefused(pe.Err)
+	}
 	if err != nil {
 		return err
 	}
@@ -317,105 +241,19 @@ func newExecPreparedCmd(a *app) *cobra.Command {
 	}
 }
 
-// execPrepared runs the prepared run id from STORE/runs/RUN alone (no
-// database: the node may not share SQLite's locks), takes this node's
-// snapshots, and writes STORE/runs/RUN/record.json for the next runprov
-// command to store. It exits with the container's status.
+// execPrepared runs the prepared run id from STORE/runs/RUN on this node
+// and writes its record file; it exits with the container's status.
 func (a *app) execPrepared(ctx context.Context, id string) error {
-	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
-		return usagef("exec-prepared %q: want a full run id (32 hex digits)", id)
-	}
 	root, err := filepath.Abs(a.storeDir)
 	if err != nil {
 		return err
 	}
-	layout := core.Layout{Root: root}
-	dir := layout.Run(id)
-	runtimes := nodeRuntimes(layout)
-	var prepared core.Run
-	if err := readRunJSON(filepath.Join(dir, "run.json"), &prepared); err != nil {
-		return fmt.Errorf("run %s is not prepared in %s: %w (is the store on a file system this node shares?)", id, root, err)
+	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+		return usagef("exec-prepared %q: want a full run id (32 hex digits)", id)
 	}
-	rt, ok := runtimes[prepared.Runtime]
-	if !ok {
-		return fmt.Errorf("run %s: %w: runtime %q", id, core.ErrUnsupported, prepared.Runtime)
-	}
-
-	// The node's snapshots, taken while the container runs.
-	type snap struct {
-		env    core.Environment
-		kernel *core.SystemKernel
-	}
-	snapc := make(chan snap, 1)
-	go func() {
-		e, _ := env.CollectEnvironment()
-		version, _ := rt.Version(ctx)
-		snapc <- snap{e, env.CollectSystemKernel(context.WithoutCancel(ctx), env.RuntimeInfo{Name: rt.Name(), Version: version})}
-	}()
-
-	run, err := producer.Execute(ctx, dir, rt, runtime.Stdio{})
-	if run == nil {
-		return err
-	}
-	if !run.Status.Finished() {
-		run.Status, run.Reason = core.RunFailed, fmt.Sprint(err)
-	}
-	if host, herr := os.Hostname(); herr == nil {
-		run.Hostname = host
-	}
-	run.Slurm = jobFromEnv()
-	if run.Status == core.RunAborted && run.Slurm != nil {
-		// Why the job was stopped is the scheduler's to say (scancel, time
-		// limit, preemption); ask it briefly.
-		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		client := nodeSlurmClient(5 * time.Second)
-		if jobs, jerr := client.Jobs(qctx, []string{slurmplug.JobKey(&core.Run{Slurm: run.Slurm})}); jerr == nil {
-			for _, j := range jobs {
-				switch {
-				case j.Finished():
-					run.Reason = j.Describe() + " (" + run.Reason + ")"
-				case j.State == "COMPLETING":
-					run.Reason = fmt.Sprintf("slurm job %s stopped by the scheduler (%s)", j.ID, run.Reason)
-				}
-			}
-		}
-		cancel()
-	}
-	s := <-snapc
-	rec := &slurmplug.Record{Run: *run, Environment: &s.env, SystemKernel: s.kernel}
-	if werr := slurmplug.WriteRecord(dir, rec); werr != nil {
-		return errors.Join(err, werr)
-	}
-	if err != nil {
+	run, err := nodeExecutor(core.Layout{Root: root}).Exec(ctx, id)
+	if err != nil || run == nil {
 		return err
 	}
 	return runExitError(run)
-}
-
-// jobFromEnv is the Slurm job this process runs in, from the variables
-// slurmstepd sets; nil outside Slurm.
-func jobFromEnv() *core.SlurmJob {
-	id := os.Getenv("SLURM_JOB_ID")
-	if id == "" {
-		return nil
-	}
-	job := &core.SlurmJob{JobID: id, Node: os.Getenv("SLURMD_NODENAME"), Partition: os.Getenv("SLURM_JOB_PARTITION")}
-	if arr := os.Getenv("SLURM_ARRAY_JOB_ID"); arr != "" {
-		var task int
-		if _, err := fmt.Sscan(os.Getenv("SLURM_ARRAY_TASK_ID"), &task); err == nil {
-			job.JobID, job.ArrayTask = arr, &task
-		}
-	}
-	return job
-}
-
-func readRunJSON(p string, r *core.Run) error {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, r); err != nil {
-		return fmt.Errorf("%s: %w: %v", p, core.ErrCorrupt, err)
-	}
-	return nil
 }

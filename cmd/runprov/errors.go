@@ -7,6 +7,7 @@ import (
 
 	"github.com/runprov/runprov/core"
 	"github.com/runprov/runprov/plugins/producer"
+	slurmplug "github.com/runprov/runprov/plugins/slurm"
 )
 
 // Exit codes: runprov's own failures are 125, usage errors 2;
@@ -112,6 +113,8 @@ func hint(err error) (text, runs string) {
 		inputsGone   *producer.InputGoneError
 		inputsChange *producer.InputsChangedError
 		runfileGone  *producer.RunfileGoneError
+		notPrepared  *slurmplug.NotPreparedError
+		notRecorded  *slurmplug.JobNotRecordedError
 	)
 	switch {
 	case errors.As(err, &notFound):
@@ -120,6 +123,10 @@ func hint(err error) (text, runs string) {
 		return "restore the original inputs, or pass --allow-changed-inputs to run on them as they are now (the verdict will say so)", ""
 	case errors.As(err, &inputsGone):
 		return "restore it to reproduce the run", ""
+	case errors.As(err, &notPrepared):
+		return "is the store on a file system this node shares?", ""
+	case errors.As(err, &notRecorded):
+		return "the job runs; runprov show " + notRecorded.RunID + " will have it once it ends", ""
 	case errors.As(err, &runfileGone):
 		return "pull the repository (runprov pull) first", "runprov pull"
 	}

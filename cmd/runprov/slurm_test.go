@@ -45,25 +45,11 @@ func requireSlurm(t *testing.T) {
 }
 
 // TestSlurmJobHelper is runprov's main in the batch jobs of these tests,
-// when RUNPROV_SLURM_HELPER_ARGS holds the arguments (a JSON list). Run
-// normally, it checks how exec-prepared reads its Slurm job.
+// when RUNPROV_SLURM_HELPER_ARGS holds the arguments (a JSON list); run
+// normally, it does nothing.
 func TestSlurmJobHelper(t *testing.T) {
 	argsJSON := os.Getenv("RUNPROV_SLURM_HELPER_ARGS")
 	if argsJSON == "" {
-		for _, k := range []string{"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURMD_NODENAME", "SLURM_JOB_PARTITION"} {
-			t.Setenv(k, "")
-		}
-		if j := jobFromEnv(); j != nil {
-			t.Fatalf("outside Slurm: job %+v", j)
-		}
-		t.Setenv("SLURM_JOB_ID", "24")
-		t.Setenv("SLURM_ARRAY_JOB_ID", "21")
-		t.Setenv("SLURM_ARRAY_TASK_ID", "3")
-		t.Setenv("SLURMD_NODENAME", "n1")
-		t.Setenv("SLURM_JOB_PARTITION", "debug")
-		if j := jobFromEnv(); j == nil || j.JobID != "21" || j.ArrayTask == nil || *j.ArrayTask != 3 || j.Node != "n1" || j.Partition != "debug" {
-			t.Fatalf("array task 21_3: %+v", j)
-		}
 		return
 	}
 	var args []string

@@ -43,6 +43,7 @@ type components struct {
 	producer *producer.Producer
 	slurm    *slurmdrv.Client
 	tracker  *slurmplug.Tracker
+	submit   *slurmplug.Submission
 	// checkers are what fsck runs, in this order.
 	checkers []namedChecker
 }
@@ -63,18 +64,18 @@ func runtimes(layout core.Layout) map[string]runtime.Runtime {
 	return map[string]runtime.Runtime{runc.Name(): runc, chrun.Name(): chrun}
 }
 
-// nodeRuntimes are the runtimes exec-prepared runs a prepared run with on a
-// Slurm node: no version cache, as each node has its own runc.
-func nodeRuntimes(layout core.Layout) map[string]runtime.Runtime {
-	return map[string]runtime.Runtime{
-		"runc":   &runtime.Runc{Root: filepath.Join(layout.Root, "runtime", "runc")},
-		"ch-run": &runtime.ChRun{},
+// nodeExecutor executes prepared runs on a Slurm node, from the store's
+// files alone: no version cache, as each node has its own runc, and a
+// scheduler asked only briefly.
+func nodeExecutor(layout core.Layout) *slurmplug.Node {
+	return &slurmplug.Node{
+		Layout: layout,
+		Runtimes: map[string]runtime.Runtime{
+			"runc":   &runtime.Runc{Root: filepath.Join(layout.Root, "runtime", "runc")},
+			"ch-run": &runtime.ChRun{},
+		},
+		Scheduler: &slurmdrv.Client{QueryTimeout: 5 * time.Second},
 	}
-}
-
-// nodeSlurmClient asks the scheduler, briefly, from a Slurm node.
-func nodeSlurmClient(timeout time.Duration) *slurmdrv.Client {
-	return &slurmdrv.Client{QueryTimeout: timeout}
 }
 
 // wire builds every plugin and driver of runprov over the opened store,
@@ -100,6 +101,7 @@ func wire(a *app, st *sqlite.Store) *components {
 	tracker := &slurmplug.Tracker{Store: st, Layout: layout, Scheduler: slurm, Log: a.log, Grace: slurmGrace()}
 	return &components{
 		store: st, images: images, consumer: cons, producer: prod, slurm: slurm, tracker: tracker,
+		submit: &slurmplug.Submission{Producer: prod, Runs: st, Scheduler: slurm, Store: layout.Root, Log: a.log},
 		checkers: []namedChecker{
 			{"chain", sqlite.ChainChecker{Store: st}},
 			{"image", images},

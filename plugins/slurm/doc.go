@@ -6,9 +6,11 @@
 // not finished: queued → running with node and partition, and aborted with
 // the scheduler's reason for jobs that ended without writing a record.
 //
-// It does not submit jobs or run containers: cmd/runprov does that with
-// drivers/slurm and plugins/producer.
+// Submission prepares runs with plugins/producer and submits them as one
+// batch job; Node executes a prepared run on the node the job landed on and
+// writes its record file.
 //
-// It imports drivers/slurm for the job states the scheduler reports; the
-// Tracker is handed its Scheduler, it does not build one.
+// It imports drivers/slurm for the job states the scheduler reports and the
+// batch script's format, and drivers/runtime for the runtimes a Node runs;
+// it is handed its scheduler and runtimes, it does not build them.
 package slurm
