@@ -42,7 +42,7 @@ func (*ChRun) Name() string { return "ch-run" }
 
 // Guarantees implements Runtime.
 func (*ChRun) Guarantees() Guarantees {
-	return Guarantees{UserMapping: os.Geteuid() != 0}
+	return Guarantees{UserMapping: os.Geteuid() != 0, RunsAsCaller: true}
 }
 
 func (c *ChRun) bin() string {

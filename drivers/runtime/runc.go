@@ -42,7 +42,7 @@ func (*Runc) Name() string { return "runc" }
 // Guarantees implements Runtime: runc gives all of them (cgroup limits
 // where the host lets it; the producer checks that).
 func (*Runc) Guarantees() Guarantees {
-	return Guarantees{ReadOnlyBinds: true, NetworkIsolated: true, Seccomp: true, Cgroups: true, UserMapping: true}
+	return Guarantees{ReadOnlyBinds: true, NetworkIsolated: true, Seccomp: true, Cgroups: true, UserMapping: true, RootlessOverlay: true, Devices: true}
 }
 
 func (r *Runc) bin() string {

@@ -23,6 +23,15 @@ type Guarantees struct {
 	Seccomp         bool // the seccomp deny-list
 	Cgroups         bool // LIMITs as cgroup limits
 	UserMapping     bool // the process runs as the Runfile's USER in a user namespace
+	// RootlessOverlay: without root, the runtime mounts an overlay of the
+	// image in its own user namespace, so runs never write to the image.
+	RootlessOverlay bool
+	// RunsAsCaller: the container's user is the caller on the host, so
+	// files the run writes need no change of owner.
+	RunsAsCaller bool
+	// Devices: the runtime creates the device nodes and edits of CDI
+	// devices from the spec.
+	Devices bool
 }
 
 // Runtime runs OCI bundles. Implementations: *Runc, *ChRun.

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/drivers/runtime"
 	"github.com/runprov/runprov/runfile"
 )
 
@@ -19,8 +20,8 @@ type DeviceResolver interface {
 }
 
 // devices resolves the Runfile's DEVICE lines and --device names; nil when
-// there are none. Only runc can give a run devices.
-func (p *Producer) devices(ctx context.Context, rf *runfile.File, opts Options, rtName string) (*core.DeviceEdits, error) {
+// there are none.
+func (p *Producer) devices(ctx context.Context, rf *runfile.File, opts Options, rt runtime.Runtime) (*core.DeviceEdits, error) {
 	for _, n := range opts.Devices {
 		if msg := runfile.CheckDeviceName(n); msg != "" {
 			return nil, fmt.Errorf("--device %s: %w: %s", n, core.ErrInvalid, msg)
@@ -30,8 +31,8 @@ func (p *Producer) devices(ctx context.Context, rf *runfile.File, opts Options, 
 	if len(names) == 0 {
 		return nil, nil
 	}
-	if rtName != "runc" {
-		return nil, fmt.Errorf("--runtime %s: %w: it cannot give the run CDI devices (%s); run with --runtime runc", rtName, core.ErrUnsupported, names[0])
+	if !rt.Guarantees().Devices {
+		return nil, fmt.Errorf("--runtime %s: %w: it cannot give the run CDI devices (%s); run with --runtime runc", rt.Name(), core.ErrUnsupported, names[0])
 	}
 	if p.Devices == nil {
 		return nil, fmt.Errorf("device %s: %w: this runprov has no CDI resolver", names[0], core.ErrUnsupported)

@@ -99,7 +99,7 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 		if err := mountInputs(pl); err != nil {
 			return err
 		}
-	case pl.Rootless && pl.Runtime == "runc":
+	case pl.Overlay:
 		// The upper directory gives the container's / its owner and
 		// mode: everyone must be able to pass it.
 		for _, d := range []string{"rootfs", "overlay/upper", "overlay/work"} {
@@ -231,7 +231,7 @@ func cleanupRun(dir string, pl *execPlan, own owners, scratch, outputs []string)
 	if pl.RunRoot != "" {
 		errs = append(errs, unmountOverlay(pl))
 	}
-	if pl.Rootless && pl.Runtime == "runc" {
+	if pl.Overlay {
 		errs = append(errs, removeAll(filepath.Join(dir, "overlay")))
 		os.Remove(filepath.Join(dir, "rootfs"))
 	}

@@ -26,17 +26,18 @@ type RunfileSource interface {
 	Cat(ctx context.Context, spec string) ([]byte, core.Commit, error)
 }
 
-// ImageStore is what a run needs of the image driver.
+// ImageStore is what a run needs of the image driver (drivers/image.Store,
+// with the site policy's approval rules in cmd/runprov).
 type ImageStore interface {
-	core.Images
-	core.ImageApproval
-}
-
-// CachedVerifier is an image store that verifies for a run without
-// re-hashing the blobs unchanged since their last full re-hash
-// (drivers/image.Store.VerifyCached; the trade-off is documented there).
-type CachedVerifier interface {
+	// Resolve, Pull and Unpack are core.Images'.
+	Resolve(ctx context.Context, digest, platform string) (*core.ResolvedImage, error)
+	Pull(ctx context.Context, ref string, opts core.PullOptions) ([]core.ImageRecord, error)
+	Unpack(ctx context.Context, manifestDigest string, p core.Progress) (dir string, reused bool, err error)
+	// VerifyCached verifies the image for a run without re-hashing the
+	// blobs unchanged since their last full re-hash (the trade-off is
+	// documented at drivers/image.Store.VerifyCached).
 	VerifyCached(ctx context.Context, digest string, p core.Progress) error
+	core.ImageApproval
 }
 
 // RunWriter is the write half of the run store (drivers/sqlite).
@@ -161,6 +162,9 @@ type execPlan struct {
 	// SameOwner: the container's user writes files as the runprov user
 	// (ch-run maps USER to it), so no ownership changes hands.
 	SameOwner bool `json:"same_owner,omitempty"`
+	// Overlay: a rootless run on an overlay of the image that the runtime
+	// mounts (STORE/runs/RUN/{rootfs,overlay}).
+	Overlay bool `json:"overlay,omitempty"`
 	// IDMapped are the inputs a root run binds through idmapped mounts
 	// (inputs.go).
 	IDMapped []idmappedInput `json:"idmapped,omitempty"`
@@ -228,7 +232,7 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 	if err != nil {
 		return nil, err
 	}
-	devices, err := p.devices(ctx, rf, opts, rtName)
+	devices, err := p.devices(ctx, rf, opts, rt)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +288,8 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 
 	limits := planned.Limits
 	cgroups, note := cgroupsUsable(rootless, limits)
-	if rtName != "runc" && hasCgroupLimits(limits) {
+	guar := rt.Guarantees()
+	if !guar.Cgroups && hasCgroupLimits(limits) {
 		cgroups, note = false, rtName+" cannot apply cgroup limits: cpus, memory and pids were not enforced (the timeout was)"
 	}
 	for _, m := range planned.Mounts {
@@ -313,14 +318,15 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 	// does not depend on it first (the spec and the plan).
 	pl := &execPlan{Runtime: rtName, Rootless: rootless, Rootfs: rootfs, HostUID: idmap.HostUID, HostGID: idmap.HostGID,
 		ContainerUID: planned.UID, ContainerGID: planned.GID, IDMap: idmap}
-	if rtName == "ch-run" {
+	if guar.RunsAsCaller {
 		pl.SameOwner, pl.HostUID, pl.HostGID = true, os.Getuid(), os.Getgid()
 	}
 	sb := Sandbox{Hostname: "runprov", IDMap: idmap, Annotations: map[string]string{"org.runprov.run": id}}
 	if cgroups {
 		sb.CgroupsPath = "/runprov/" + id
 	}
-	if rootless && rtName == "runc" {
+	if rootless && guar.RootlessOverlay {
+		pl.Overlay = true
 		sb.Rootfs = filepath.Join(dir, "rootfs")
 		sb.Overlay = &runtime.Overlay{Lower: rootfs, Upper: filepath.Join(dir, "overlay", "upper"), Work: filepath.Join(dir, "overlay", "work")}
 		for _, q := range []string{rootfs, dir} {
@@ -498,11 +504,7 @@ func (p *Producer) image(ctx context.Context, rf *runfile.File, opts Options, pr
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	if !vs.m[img.ManifestDigest] {
-		verify := p.Images.Verify
-		if cv, ok := p.Images.(CachedVerifier); ok {
-			verify = cv.VerifyCached
-		}
-		if err := verify(ctx, img.ManifestDigest, prog); err != nil {
+		if err := p.Images.VerifyCached(ctx, img.ManifestDigest, prog); err != nil {
 			return nil, fmt.Errorf("image %s failed verification, refusing to run it: %w", img.ManifestDigest, err)
 		}
 		vs.m[img.ManifestDigest] = true
