@@ -3,6 +3,8 @@ package core
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/user"
 	"strings"
 	"time"
 )
@@ -270,4 +272,13 @@ type ImageRecords interface {
 	RemoveImageRecords(ctx context.Context, digests []string, ev ImageEvent) error
 	// ImageEvents returns the events of digest ("" = all), oldest first.
 	ImageEvents(ctx context.Context, digest string) ([]ImageEvent, error)
+}
+
+// NewImageEvent is an image event of kind by the user running this process.
+func NewImageEvent(kind, note string) ImageEvent {
+	name := fmt.Sprintf("uid %d", os.Getuid())
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return ImageEvent{Event: kind, User: name, UID: os.Getuid(), Note: note}
 }

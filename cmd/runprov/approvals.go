@@ -177,7 +177,7 @@ func (a *app) signApproval(ctx context.Context, s *imagedrv.Store, digest string
 	if revoke {
 		kind = core.ImageEventRevoke
 	}
-	ev := imagedrv.NewEvent(kind, fmt.Sprintf("signed by key %s, envelope sha256:%s: %s", sa.KeyID, sa.SHA256, note))
+	ev := core.NewImageEvent(kind, fmt.Sprintf("signed by key %s, envelope sha256:%s: %s", sa.KeyID, sa.SHA256, note))
 	if err := a.store.PutSignedApproval(ctx, d, kind, sa.KeyID, sa.SHA256, sa.Envelope, ev); err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func (s *Store) Approve(ctx context.Context, digest, note string) (*core.ImageRe
 	if err != nil {
 		return nil, err
 	}
-	if err := s.rec.SetImageApproval(ctx, d, true, event(core.ImageEventApprove, note)); err != nil {
+	if err := s.rec.SetImageApproval(ctx, d, true, core.NewImageEvent(core.ImageEventApprove, note)); err != nil {
 		return nil, err
 	}
 	return s.rec.ImageRecord(ctx, d)
@@ -53,7 +53,7 @@ func (s *Store) Revoke(ctx context.Context, digest, note string) (*core.ImageRec
 	if !rec.Approved {
 		return nil, fmt.Errorf("revoke %s: %w: it is not approved", d, core.ErrInvalid)
 	}
-	if err := s.rec.SetImageApproval(ctx, d, false, event(core.ImageEventRevoke, note)); err != nil {
+	if err := s.rec.SetImageApproval(ctx, d, false, core.NewImageEvent(core.ImageEventRevoke, note)); err != nil {
 		return nil, err
 	}
 	return s.rec.ImageRecord(ctx, d)
@@ -148,7 +148,7 @@ func (s *Store) Remove(ctx context.Context, digest string, opts RemoveOptions) (
 	if len(runs) > 0 && !opts.Force {
 		return nil, &core.ImageUsedError{Digest: d, Runs: runs}
 	}
-	if err := s.rec.RemoveImageRecords(ctx, remove, event(core.ImageEventRemove, removeNote(rec.Ref, runs))); err != nil {
+	if err := s.rec.RemoveImageRecords(ctx, remove, core.NewImageEvent(core.ImageEventRemove, removeNote(rec.Ref, runs))); err != nil {
 		return nil, err
 	}
 	for _, r := range remove {

@@ -103,7 +103,7 @@ func (s *Store) Import(ctx context.Context, p string, opts ImportOptions) ([]cor
 	if err := c.copyLayers(ctx, "import "+filepath.Base(abs)); err != nil {
 		return nil, err
 	}
-	if err := st.commit(ctx, c.recs, event(core.ImageEventImport, c.source)); err != nil {
+	if err := st.commit(ctx, c.recs, core.NewImageEvent(core.ImageEventImport, c.source)); err != nil {
 		return nil, err
 	}
 	return c.recs, nil

@@ -64,7 +64,7 @@ func (s *Store) Pull(ctx context.Context, ref string, opts core.PullOptions) ([]
 	if err := c.copyLayers(ctx, "pull "+repo.RepositoryStr()); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
-	if err := st.commit(ctx, c.recs, event(core.ImageEventPull, c.source)); err != nil {
+	if err := st.commit(ctx, c.recs, core.NewImageEvent(core.ImageEventPull, c.source)); err != nil {
 		return nil, err
 	}
 	return c.recs, nil

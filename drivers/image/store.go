@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/user"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -301,15 +300,3 @@ func writeFileAtomic(path string, data []byte) error {
 }
 
 // --- events ---
-
-// event returns an image event of kind done by the user running runprov.
-func event(kind, note string) core.ImageEvent {
-	name := fmt.Sprintf("uid %d", os.Getuid())
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	return core.ImageEvent{Event: kind, User: name, UID: os.Getuid(), Note: note}
-}
-
-// NewEvent is event for the signed approvals the middleware stores directly.
-func NewEvent(kind, note string) core.ImageEvent { return event(kind, note) }
