@@ -20,8 +20,7 @@ import (
 // and not on every write by whichever user ran runprov.
 func signKey(p *core.Policy) (crypto.Signer, error) {
 	if p == nil || p.SignKey == "" {
-		return nil, hintedError{fmt.Errorf("sign the chain head: %w: the site policy names no sign_key", core.ErrInvalid),
-			"an administrator must set sign_key in the site policy (runprov policy show)"}
+		return nil, advise(fmt.Errorf("sign the chain head: %w: the site policy names no sign_key", core.ErrInvalid), adviceNoSiteSignKey, "")
 	}
 	data, err := os.ReadFile(p.SignKey)
 	if err != nil {

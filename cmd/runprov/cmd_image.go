@@ -57,12 +57,12 @@ func (a *app) readImages(ctx context.Context) (*imagedrv.Store, error) {
 }
 
 // sourceRefused marks a digest mismatch in what was being imported or
-// pulled: the source is damaged or tampered with, not the store, so it does
-// not unwrap to core.ErrCorrupt (whose hint is fsck).
+// pulled: the source is damaged or tampered with, not the store (so the
+// advice is not fsck's).
 func sourceRefused(err error) error {
 	var mm *core.DigestMismatchError
 	if errors.As(err, &mm) {
-		return hintedError{opaqueError{err}, "nothing was stored; the source is damaged or was tampered with: get it again from whoever published it"}
+		return advise(err, adviceSourceDamaged, "")
 	}
 	return err
 }
@@ -275,7 +275,7 @@ expected and actual digests, and the exit status is 125.`,
 				return err
 			}
 			if err := s.Verify(cmd.Context(), d, a.progress()); err != nil {
-				return hintedError{err, "remove the image (runprov image rm " + shortDigest(d) + " --force) and import or pull it again"}
+				return advise(err, adviceStoredImageDamaged, shortDigest(d))
 			}
 			if a.json {
 				return printJSON(a.stdout, map[string]any{"digest": d, "ok": true})
@@ -386,10 +386,6 @@ image_events names those runs.`,
 				}
 			}
 			removed, err := s.Remove(cmd.Context(), args[0], imagedrv.RemoveOptions{Force: force})
-			var used *core.ImageUsedError
-			if errors.As(err, &used) {
-				return hintedError{err, "keep it while those runs may need reproducing; or remove it anyway with: runprov image rm --force " + shortDigest(used.Digest) + " (image log records the runs)"}
-			}
 			if err != nil {
 				return err
 			}

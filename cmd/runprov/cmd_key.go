@@ -74,7 +74,7 @@ sha256 of its DER public key, the same for both files of a pair.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pub, err := keys.PublicFromFile(args[0], []byte(os.Getenv(keyPassphraseEnv)))
 			if errors.Is(err, keys.ErrPassphrase) {
-				return hintedError{err, "set " + keyPassphraseEnv + " to the key's passphrase, or use its public key file"}
+				return advise(err, adviceKeyIDPassphrase, "")
 			}
 			if err != nil {
 				return err

@@ -57,7 +57,7 @@ It goes to FILE with -o, else to stdout.`,
 				return err
 			}
 			if len(runs) == 0 {
-				return hintedError{fmt.Errorf("report: %w: no runs to report", core.ErrNotFound), "see runprov runs; name runs or widen --since"}
+				return advise(fmt.Errorf("report: %w: no runs to report", core.ErrNotFound), adviceNoRunsToReport, "")
 			}
 			in, err := buildReport(ctx, a, st, runs, compare)
 			if err != nil {

@@ -85,7 +85,7 @@ func (a *app) reproduce(ctx context.Context, p *producer.Producer, plan *produce
 	}}
 	rep, err := p.Reproduce(ctx, plan, runtime.Stdio{Stdout: stdout, Stderr: a.stderr}, hooks)
 	if rep == nil {
-		return runRefused(err)
+		return err
 	}
 	if err != nil {
 		return err

@@ -195,7 +195,7 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 	}}
 	run, err := p.Run(ctx, opts, stdio, hooks)
 	if run == nil {
-		return runRefused(err)
+		return err
 	}
 	signErr := a.signFinished(ctx, signer, run)
 	if a.json {
@@ -219,20 +219,6 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 		return signErr
 	}
 	return runExitError(run)
-}
-
-// runRefused adds what to do to a refusal before anything ran.
-func runRefused(err error) error {
-	var na *core.NotApprovedError
-	switch {
-	case errors.As(err, &na):
-		return err // its message says who must approve
-	case errors.As(err, new(*core.ApprovalError)):
-		return hintedError{err, approvalHint(err)}
-	case errors.Is(err, core.ErrCorrupt):
-		return hintedError{err, "the stored image no longer matches its digest: remove it (runprov image rm --force DIGEST) and import or pull it again; runprov fsck checks the rest of the store"}
-	}
-	return err
 }
 
 // hostProbe fills producer.HostProbe with plugins/env and the store.

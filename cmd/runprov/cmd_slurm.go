@@ -93,10 +93,6 @@ func (a *app) runSlurm(ctx context.Context, opts producer.Options, sf slurmFlags
 		bin = exe
 	}
 	jobID, preps, err := a.term.submit.Submit(ctx, opts, slurmplug.SubmitOptions{Array: sf.array, SbatchArgs: sf.sbatchArgs, Binary: bin})
-	var pe *slurmplug.PreparingError
-	if errors.As(err, &pe) {
-		return runRefused(pe.Err)
-	}
 	if err != nil {
 		return err
 	}

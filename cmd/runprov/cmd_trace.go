@@ -118,11 +118,11 @@ func contentDigest(arg string) (string, error) {
 	}
 	f, err := os.Open(arg)
 	if err != nil {
-		return "", hintedError{fmt.Errorf("trace: %w", err), "name a file, or its digest as sha256:HEX"}
+		return "", advise(fmt.Errorf("trace: %w", err), adviceTraceFile, "")
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		return "", hintedError{fmt.Errorf("trace: %s is a directory", arg), "trace one file in it, e.g. runprov trace " + arg + "/FILE"}
+		return "", advise(fmt.Errorf("trace: %s is a directory", arg), adviceTraceDir, arg)
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {

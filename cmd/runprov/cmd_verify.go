@@ -102,10 +102,10 @@ func (a *app) trustedRecordKey(flag string) ([]crypto.PublicKey, string, error) 
 	if flag != "" {
 		pub, err := keys.PublicFromFile(flag, pass)
 		if errors.Is(err, keys.ErrPassphrase) {
-			return nil, "", hintedError{err, "give the public key file (PREFIX.pub), or set " + keyPassphraseEnv}
+			return nil, "", advise(err, adviceVerifyKeyPassphrase, "")
 		}
 		if err != nil {
-			return nil, "", hintedError{err, "give the signer's public key file (PREFIX.pub from runprov key generate)"}
+			return nil, "", advise(err, adviceVerifyKeyFile, "")
 		}
 		return []crypto.PublicKey{pub}, flag, nil
 	}
@@ -121,7 +121,7 @@ func (a *app) trustedRecordKey(flag string) ([]crypto.PublicKey, string, error) 
 	if pub, perr := keys.ReadPublicFile(pubFile); perr == nil {
 		return []crypto.PublicKey{pub}, pubFile, nil
 	}
-	return nil, "", hintedError{fmt.Errorf("site policy %s: sign_key: %w", p.Path, err), "give the site's public key with --key PUB"}
+	return nil, "", advise(fmt.Errorf("site policy %s: sign_key: %w", p.Path, err), adviceSiteKeyUnreadable, "")
 }
 
 // verifyStoredRun checks the stored signature of run prefix and that the

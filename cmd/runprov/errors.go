@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/drivers/policy"
 	"github.com/runprov/runprov/plugins/producer"
 	slurmplug "github.com/runprov/runprov/plugins/slurm"
 )
@@ -56,30 +58,103 @@ func isCobraUsage(err error) bool {
 		strings.HasPrefix(msg, "accepts ") || strings.HasPrefix(msg, "requires at least") || strings.HasPrefix(msg, "flag needs an argument")
 }
 
-// hintedError carries the hint a command chose for err; execute prints it,
-// instead of any hint err itself would get, after the error.
-type hintedError struct {
-	err  error
-	hint string
+// advice names what a command tells the user to do about an error it
+// found; adviceText words it. The wording lives here, not at the call.
+type advice int
+
+const (
+	adviceNone                 advice = iota
+	adviceKeyPassphrase               // a private key that needs RUNPROV_KEY_PASSPHRASE
+	adviceKeyIDPassphrase             // key id of an encrypted private key
+	adviceSignKeyFile                 // --sign-key / --key is not a private key
+	adviceVerifyKeyPassphrase         // verify --key named an encrypted private key
+	adviceVerifyKeyFile               // verify --key is not a public key
+	adviceSiteKeyUnreadable           // verify without --key: the site key cannot be read
+	adviceSignedRecordsNoKey          // require_signed_records and no key
+	adviceSignedRecordsSiteKey        // require_signed_records and the site key cannot sign
+	adviceRecordUnsigned              // the run finished, signing failed
+	adviceNotSigned                   // export --signed of an unsigned run
+	adviceNoSiteSignKey               // fsck --sign-head without sign_key
+	advicePolicyFile                  // the policy file is wrong
+	advicePolicyUnsafe                // the policy file could be changed by others
+	adviceStoreReadOnly               // a write to a store this user cannot write
+	adviceTraceFile                   // trace of a file that cannot be opened
+	adviceTraceDir                    // trace of a directory (arg: it)
+	adviceNoRunsToReport              // report found no runs
+	adviceSourceDamaged               // import or pull of a blob that does not match its digest
+	adviceStoredImageDamaged          // image verify failed (arg: digest)
+)
+
+// advisedError is err with the advice for it; arg is what the advice names
+// (a path, a digest).
+type advisedError struct {
+	err    error
+	advice advice
+	arg    string
 }
 
-func (e hintedError) Error() string { return e.err.Error() }
-func (e hintedError) Unwrap() error { return e.err }
+func (e advisedError) Error() string { return e.err.Error() }
+func (e advisedError) Unwrap() error { return e.err }
 
-// opaqueError hides what err wraps from errors.Is and errors.As, so that
-// the hint of a wrapped sentinel is not given.
-type opaqueError struct{ err error }
+func advise(err error, a advice, arg string) error { return advisedError{err, a, arg} }
 
-func (e opaqueError) Error() string { return e.err.Error() }
+// adviceText words a for the user.
+func adviceText(a advice, arg string) string {
+	orUnsetPolicy := ""
+	if os.Getenv(policy.Env) != "" {
+		orUnsetPolicy = " (or unset " + policy.Env + ")"
+	}
+	switch a {
+	case adviceKeyPassphrase:
+		return "set " + keyPassphraseEnv + " to the key's passphrase"
+	case adviceKeyIDPassphrase:
+		return "set " + keyPassphraseEnv + " to the key's passphrase, or use its public key file"
+	case adviceSignKeyFile:
+		return "give a private key file that runprov key generate wrote (PREFIX.key)"
+	case adviceVerifyKeyPassphrase:
+		return "give the public key file (PREFIX.pub), or set " + keyPassphraseEnv
+	case adviceVerifyKeyFile:
+		return "give the signer's public key file (PREFIX.pub from runprov key generate)"
+	case adviceSiteKeyUnreadable:
+		return "give the site's public key with --key PUB"
+	case adviceSignedRecordsNoKey:
+		return "sign it with your own key: runprov run ... --sign-key KEY (make one with: runprov key generate --out PREFIX)"
+	case adviceSignedRecordsSiteKey:
+		return "runs signed by the site key are made as root or by the site's service; or sign with your own key: --sign-key KEY"
+	case adviceRecordUnsigned:
+		return "the record is kept; runprov verify RUN says it is not signed"
+	case adviceNotSigned:
+		return "runs are signed when they run with --sign-key KEY or under a site policy's sign_key"
+	case adviceNoSiteSignKey:
+		return "an administrator must set sign_key in the site policy (runprov policy show)"
+	case advicePolicyFile:
+		return "an administrator must correct the policy file" + orUnsetPolicy
+	case advicePolicyUnsafe:
+		return "only root may be able to change a site policy: the file and every directory above it must be owned by root and not writable by group or others; an administrator must fix that" + orUnsetPolicy
+	case adviceStoreReadOnly:
+		return "log, runs, show, diff, trace, report, query, export, cat, config and image ls/log/inspect read it as it is; to change it, use a writable copy or ask its owner"
+	case adviceTraceFile:
+		return "name a file, or its digest as sha256:HEX"
+	case adviceTraceDir:
+		return "trace one file in it, e.g. runprov trace " + arg + "/FILE"
+	case adviceNoRunsToReport:
+		return "see runprov runs; name runs or widen --since"
+	case adviceSourceDamaged:
+		return "nothing was stored; the source is damaged or was tampered with: get it again from whoever published it"
+	case adviceStoredImageDamaged:
+		return "remove the image (runprov image rm " + arg + " --force) and import or pull it again"
+	}
+	return ""
+}
 
-// hintFor is the one hint printed after err, or "": the hint of the
-// outermost hintedError (the command chose it), else hint's. A hint to run
-// the command that just failed (ran is its path, e.g. "runprov fsck") is left
-// out: it would only send the user round in a circle.
+// hintFor is the one hint printed after err, or "": the advice the command
+// chose, else hint's. A hint to run the command that just failed (ran is
+// its path, e.g. "runprov fsck") is left out: it would only send the user
+// round in a circle.
 func hintFor(err error, ran string) string {
-	var he hintedError
-	if errors.As(err, &he) {
-		return he.hint
+	var ae advisedError
+	if errors.As(err, &ae) {
+		return adviceText(ae.advice, ae.arg)
 	}
 	text, runs := hint(err)
 	if runs != "" && runs == ran {
@@ -115,6 +190,8 @@ func hint(err error) (text, runs string) {
 		runfileGone  *producer.RunfileGoneError
 		notPrepared  *slurmplug.NotPreparedError
 		notRecorded  *slurmplug.JobNotRecordedError
+		used         *core.ImageUsedError
+		verify       *producer.ImageVerifyError
 	)
 	switch {
 	case errors.As(err, &notFound):
@@ -123,6 +200,12 @@ func hint(err error) (text, runs string) {
 		return "restore the original inputs, or pass --allow-changed-inputs to run on them as they are now (the verdict will say so)", ""
 	case errors.As(err, &inputsGone):
 		return "restore it to reproduce the run", ""
+	case errors.As(err, &used):
+		return "keep it while those runs may need reproducing; or remove it anyway with: runprov image rm --force " + shortDigest(used.Digest) + " (image log records the runs)", ""
+	case errors.As(err, &verify):
+		return "the stored image no longer matches its digest: remove it (runprov image rm --force DIGEST) and import or pull it again; runprov fsck checks the rest of the store", ""
+	case errors.As(err, new(*core.ApprovalError)):
+		return approvalHint(err), ""
 	case errors.As(err, &notPrepared):
 		return "is the store on a file system this node shares?", ""
 	case errors.As(err, &notRecorded):

@@ -24,14 +24,10 @@ func (a *app) loadPolicy() error {
 	}
 	p, err := policy.Load(sitePolicyPath, os.Getenv(policy.Env), policyKeys)
 	if err != nil {
-		h := "an administrator must correct the policy file"
 		if errors.Is(err, core.ErrUnsafe) {
-			h = "only root may be able to change a site policy: the file and every directory above it must be owned by root and not writable by group or others; an administrator must fix that"
+			return advise(err, advicePolicyUnsafe, "")
 		}
-		if os.Getenv(policy.Env) != "" {
-			h += " (or unset " + policy.Env + ")"
-		}
-		return hintedError{err, h}
+		return advise(err, advicePolicyFile, "")
 	}
 	a.policy = p
 	return nil

@@ -208,8 +208,8 @@ func (a *app) openStore(ctx context.Context, write bool) (*components, error) {
 // storeReadOnly refuses a command that would change a store this user
 // cannot write.
 func storeReadOnly(dir string) error {
-	return hintedError{fmt.Errorf("%w: %s (a read-only mount, or no write permission for this user), and this command would change it", core.ErrStoreReadOnly, dir),
-		"log, runs, show, diff, trace, report, query, export, cat, config and image ls/log/inspect read it as it is; to change it, use a writable copy or ask its owner"}
+	return advise(fmt.Errorf("%w: %s (a read-only mount, or no write permission for this user), and this command would change it", core.ErrStoreReadOnly, dir),
+		adviceStoreReadOnly, "")
 }
 
 // lockedWriter serialises writes to a writer that is not safe for concurrent

@@ -42,8 +42,8 @@ func (a *app) recordSigner(flag string) (*recordSigner, error) {
 	}
 	if p.SignKey == "" {
 		if p.RequireSignedRecords {
-			return nil, hintedError{&core.PolicyError{Path: p.Path, Err: errors.New("require_signed_records is true and no key would sign this run")},
-				"sign it with your own key: runprov run ... --sign-key KEY (make one with: runprov key generate --out PREFIX)"}
+			return nil, advise(&core.PolicyError{Path: p.Path, Err: errors.New("require_signed_records is true and no key would sign this run")},
+				adviceSignedRecordsNoKey, "")
 		}
 		return nil, nil
 	}
@@ -52,8 +52,8 @@ func (a *app) recordSigner(flag string) (*recordSigner, error) {
 		return s, nil
 	}
 	if p.RequireSignedRecords {
-		return nil, hintedError{&core.PolicyError{Path: p.Path, Err: fmt.Errorf("require_signed_records is true and the site key cannot sign this run: %w", err)},
-			"runs signed by the site key are made as root or by the site's service; or sign with your own key: --sign-key KEY"}
+		return nil, advise(&core.PolicyError{Path: p.Path, Err: fmt.Errorf("require_signed_records is true and the site key cannot sign this run: %w", err)},
+			adviceSignedRecordsSiteKey, "")
 	}
 	a.log.Warn("the site's sign_key cannot be read: the run will not be signed", "key", p.SignKey, "err", err)
 	return nil, nil
@@ -77,9 +77,9 @@ func loadSigner(path, kind string) (*recordSigner, error) {
 
 func signKeyError(err error) error {
 	if errors.Is(err, keys.ErrPassphrase) {
-		return hintedError{err, "set " + keyPassphraseEnv + " to the key's passphrase"}
+		return advise(err, adviceKeyPassphrase, "")
 	}
-	return hintedError{err, "give a private key file that runprov key generate wrote (PREFIX.key)"}
+	return advise(err, adviceSignKeyFile, "")
 }
 
 // signRun signs the stored record of run id: the in-toto statement that
@@ -118,7 +118,7 @@ func (a *app) signFinished(ctx context.Context, s *recordSigner, run *core.Run) 
 	}
 	// An aborted run is signed too, after Ctrl-C cancelled ctx.
 	if err := a.signRun(context.WithoutCancel(ctx), s, run.ID); err != nil {
-		return hintedError{fmt.Errorf("the run finished but its record is not signed: %w", err), "the record is kept; runprov verify RUN says it is not signed"}
+		return advise(fmt.Errorf("the run finished but its record is not signed: %w", err), adviceRecordUnsigned, "")
 	}
 	if !a.quiet {
 		fmt.Fprintf(a.stderr, "runprov: record signed by %s key %s\n", s.kind, shortKeyID(s.id))
@@ -172,8 +172,7 @@ func signatureText(sig *core.RunSignature) string {
 // signedEnvelope is the stored envelope of rec, for export --signed.
 func signedEnvelope(rec *history.Record) (json.RawMessage, error) {
 	if rec.Signature == nil {
-		return nil, hintedError{fmt.Errorf("run %s: %w: its record is not signed", core.ShortRunID(rec.ID), core.ErrNotFound),
-			"runs are signed when they run with --sign-key KEY or under a site policy's sign_key"}
+		return nil, advise(fmt.Errorf("run %s: %w: its record is not signed", core.ShortRunID(rec.ID), core.ErrNotFound), adviceNotSigned, "")
 	}
 	return json.RawMessage(rec.Signature.Envelope), nil
 }

@@ -505,12 +505,24 @@ func (p *Producer) image(ctx context.Context, rf *runfile.File, opts Options, pr
 	defer vs.mu.Unlock()
 	if !vs.m[img.ManifestDigest] {
 		if err := p.Images.VerifyCached(ctx, img.ManifestDigest, prog); err != nil {
-			return nil, fmt.Errorf("image %s failed verification, refusing to run it: %w", img.ManifestDigest, err)
+			return nil, &ImageVerifyError{Digest: img.ManifestDigest, Err: err}
 		}
 		vs.m[img.ManifestDigest] = true
 	}
 	return img, nil
 }
+
+// ImageVerifyError: the stored image no longer matches its digest, so the
+// run is refused. It wraps what verification found (core.ErrCorrupt).
+type ImageVerifyError struct {
+	Digest string
+	Err    error
+}
+
+func (e *ImageVerifyError) Error() string {
+	return fmt.Sprintf("image %s failed verification, refusing to run it: %v", e.Digest, e.Err)
+}
+func (e *ImageVerifyError) Unwrap() error { return e.Err }
 
 // checkEmptyDir accepts a directory that does not exist or is empty.
 func checkEmptyDir(dir string) error {
