@@ -80,3 +80,23 @@ func (e *PosError) Error() string {
 
 // Is lets errors.Is(err, ErrInvalid) match any positioned input error.
 func (e *PosError) Is(target error) bool { return target == ErrInvalid }
+
+// Kinds of NameError.
+const (
+	NameRun    = "run"
+	NameCommit = "commit"
+	NameRepo   = "repo"
+	NameImage  = "image"
+)
+
+// NameError is a run id, commit, repo or image name that runprov cannot
+// use: it matches nothing (Err wraps ErrNotFound) or is malformed
+// (ErrInvalid). Kind says which kind of name, so that the CLI can say where
+// the names are listed.
+type NameError struct {
+	Kind string
+	Err  error
+}
+
+func (e *NameError) Error() string { return e.Err.Error() }
+func (e *NameError) Unwrap() error { return e.Err }

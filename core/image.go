@@ -145,9 +145,7 @@ func (e *NotApprovedError) Error() string {
 	if e.Policy != "" {
 		by = fmt.Sprintf("the site policy %s requires approval (require_approval: true)", e.Policy)
 	}
-	return fmt.Sprintf("%s: %s, and %s; "+
-		"someone entitled to approve software for this store (the TRE's software or data steward) must review it and run: runprov image approve %s --note \"...\"",
-		ErrNotApproved, what, by, e.Digest())
+	return fmt.Sprintf("%s: %s, and %s", ErrNotApproved, what, by)
 }
 
 // Is lets errors.Is(err, ErrNotApproved) match.

@@ -163,6 +163,21 @@ func hintFor(err error, ran string) string {
 	return text
 }
 
+// nameHint says where names of the kind are listed.
+func nameHint(e *core.NameError) string {
+	switch e.Kind {
+	case core.NameRun:
+		return "see runprov runs"
+	case core.NameCommit:
+		return "see runprov log"
+	case core.NameRepo:
+		return "runprov add or pull creates a repo and its commits; see runprov log"
+	case core.NameImage:
+		return "see runprov image ls"
+	}
+	return ""
+}
+
 // approvalHint says what to do about an image a signed-approval policy refused.
 func approvalHint(err error) string {
 	var ae *core.ApprovalError
@@ -191,6 +206,8 @@ func hint(err error) (text, runs string) {
 		notPrepared  *slurmplug.NotPreparedError
 		notRecorded  *slurmplug.JobNotRecordedError
 		used         *core.ImageUsedError
+		name         *core.NameError
+		notApproved  *core.NotApprovedError
 		verify       *producer.ImageVerifyError
 	)
 	switch {
@@ -200,6 +217,10 @@ func hint(err error) (text, runs string) {
 		return "restore the original inputs, or pass --allow-changed-inputs to run on them as they are now (the verdict will say so)", ""
 	case errors.As(err, &inputsGone):
 		return "restore it to reproduce the run", ""
+	case errors.As(err, &name):
+		return nameHint(name), ""
+	case errors.As(err, &notApproved):
+		return "someone entitled to approve software for this store (the TRE's software or data steward) must review it and run: runprov image approve " + notApproved.Digest() + " --note \"...\"", ""
 	case errors.As(err, &used):
 		return "keep it while those runs may need reproducing; or remove it anyway with: runprov image rm --force " + shortDigest(used.Digest) + " (image log records the runs)", ""
 	case errors.As(err, &verify):

@@ -347,7 +347,7 @@ func (r *Repo) Push(ctx context.Context, rem core.Remote, branch string, force b
 		return "", err
 	}
 	if head == "" {
-		return "", fmt.Errorf("push: %w: the repo has no commits yet (runprov add a Runfile first)", core.ErrNotFound)
+		return "", &core.NameError{Kind: core.NameRepo, Err: fmt.Errorf("push: %w: the repo has no commits yet", core.ErrNotFound)}
 	}
 	gr, err := r.remote(e)
 	if err != nil {
@@ -363,7 +363,7 @@ func (r *Repo) Push(ctx context.Context, rem core.Remote, branch string, force b
 	}
 	if !old.IsZero() && !force {
 		if ok, _ := r.IsAncestor(ctx, old.String(), head); !ok {
-			return "", fmt.Errorf("push to %s: %w: the remote branch %s is at %s, which the local head %s does not contain: pull first (runprov pull), or push --force to overwrite the remote branch",
+			return "", fmt.Errorf("push to %s: %w: the remote branch %s is at %s, which the local head %s does not contain",
 				e.display, core.ErrNonFastForward, dst.Short(), short(old.String()), short(head))
 		}
 	}
@@ -376,7 +376,7 @@ func (r *Repo) Push(ctx context.Context, rem core.Remote, branch string, force b
 	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
 	case strings.Contains(err.Error(), "non-fast-forward"):
 		// The remote moved between the listing and the push.
-		return "", fmt.Errorf("push to %s: %w: the remote branch %s moved while pushing: pull first (runprov pull)", e.display, core.ErrNonFastForward, dst.Short())
+		return "", fmt.Errorf("push to %s: %w: the remote branch %s moved while pushing", e.display, core.ErrNonFastForward, dst.Short())
 	default:
 		return "", e.fail(ctx, "push to", err)
 	}

@@ -178,7 +178,7 @@ func TestPushNonFastForward(t *testing.T) {
 	b := remoteRepo(t)
 	hb := commitN(t, b, "other/Runfile")
 	_, err := b.Push(ctx, core.Remote{URL: bare}, "main", false)
-	if !errors.Is(err, core.ErrNonFastForward) || !strings.Contains(err.Error(), "pull first") {
+	if !errors.Is(err, core.ErrNonFastForward) || !strings.Contains(err.Error(), "does not contain") {
 		t.Fatalf("push of unrelated history: %v, want ErrNonFastForward", err)
 	}
 	if got := coretest.Git(t, bare, "rev-parse", "main"); got != ha[0] {

@@ -131,7 +131,7 @@ func (s *Store) Lookup(ctx context.Context, prefix string) (string, error) {
 	}
 	p = strings.TrimPrefix(p, "sha256:")
 	if p == "" || len(p) > 64 || strings.Trim(p, "0123456789abcdef") != "" {
-		return "", fmt.Errorf("image %q: %w: give a digest (sha256:<hex>) or a unique prefix of one; see: runprov image ls", prefix, core.ErrInvalid)
+		return "", &core.NameError{Kind: core.NameImage, Err: fmt.Errorf("image %q: %w: give a digest (sha256:<hex>) or a unique prefix of one", prefix, core.ErrInvalid)}
 	}
 	ds, err := s.rec.ImageDigests(ctx, "sha256:"+p, 10)
 	if err != nil {

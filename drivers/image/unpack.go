@@ -96,7 +96,7 @@ func (s *Store) unpackLayers(ctx context.Context, rootfs string, layers []v1.Des
 		a.startLayer(i + 1)
 		f, err := os.Open(s.blobPath(l.Digest.String()))
 		if err != nil {
-			return a.notices, fmt.Errorf("layer %d %s: %w: %v (run: runprov image verify %s)", i+1, l.Digest, core.ErrCorrupt, err, shortDigest(image))
+			return a.notices, fmt.Errorf("layer %d %s: %w: %v", i+1, l.Digest, core.ErrCorrupt, err)
 		}
 		err = applyLayer(ctx, a, f, l, p)
 		f.Close()

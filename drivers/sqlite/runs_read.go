@@ -59,7 +59,7 @@ func (s *Store) Run(ctx context.Context, idPrefix string) (*core.Run, error) {
 	}
 	switch {
 	case len(found) == 0:
-		return nil, fmt.Errorf("run %s: %w (see runprov runs)", prefix, core.ErrNotFound)
+		return nil, &core.NameError{Kind: core.NameRun, Err: fmt.Errorf("run %s: %w", prefix, core.ErrNotFound)}
 	case len(found) > 1:
 		ids := make([]string, 0, len(found))
 		for _, r := range found[:min(len(found), maxAmbiguous)] {

@@ -74,7 +74,7 @@ func (c *Consumer) Push(ctx context.Context, req PushRequest) (PushResult, error
 	art, err := c.Store.Repo(ctx, req.Repo)
 	if err != nil {
 		if errors.Is(err, core.ErrNotFound) {
-			return PushResult{}, fmt.Errorf("push: %w (runprov add or pull creates it; see runprov log)", err)
+			return PushResult{}, &core.NameError{Kind: core.NameRepo, Err: fmt.Errorf("push: %w", err)}
 		}
 		return PushResult{}, err
 	}

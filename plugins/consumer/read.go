@@ -25,9 +25,9 @@ func (c *Consumer) Resolve(ctx context.Context, spec string) (core.Commit, error
 	}
 	if len(rows) == 0 {
 		if p != "" {
-			return core.Commit{}, fmt.Errorf("commit %s with Runfile %s: %w (see runprov log)", prefix, p, core.ErrNotFound)
+			return core.Commit{}, &core.NameError{Kind: core.NameCommit, Err: fmt.Errorf("commit %s with Runfile %s: %w", prefix, p, core.ErrNotFound)}
 		}
-		return core.Commit{}, fmt.Errorf("commit %s: %w (see runprov log)", prefix, core.ErrNotFound)
+		return core.Commit{}, &core.NameError{Kind: core.NameCommit, Err: fmt.Errorf("commit %s: %w", prefix, core.ErrNotFound)}
 	}
 	hashes := map[string]bool{}
 	paths := map[string]bool{}

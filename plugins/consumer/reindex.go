@@ -61,7 +61,7 @@ func (c *Consumer) reindexOnce(ctx context.Context, name string) (ReindexResult,
 	res := ReindexResult{Repo: name}
 	art, err := c.Store.Repo(ctx, name)
 	if err != nil {
-		return res, fmt.Errorf("reindex: %w (see runprov log)", err)
+		return res, &core.NameError{Kind: core.NameRepo, Err: fmt.Errorf("reindex: %w", err)}
 	}
 	res.Head = art.Head
 	if art.Head == "" {
