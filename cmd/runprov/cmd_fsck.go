@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -44,68 +45,83 @@ those signatures, so a chain rewritten from its start is found too.`,
 			if repo != "" && !repair {
 				return usagef("--repo goes with --repair")
 			}
-			t, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			var repaired []consumer.RepairResult
-			if repair {
-				repaired, err = t.consumer.Repair(cmd.Context(), repo)
-				if err != nil {
-					return err
-				}
-				if !a.json {
-					printRepairs(a.stdout, repaired)
-				}
-			}
-			problems := []core.Problem{}
-			report := func(p core.Problem) { problems = append(problems, p) }
-			for _, c := range t.checkers {
-				a.log.Debug("checking", "component", c.name)
-				if err := c.Check(cmd.Context(), report); err != nil {
-					return fmt.Errorf("fsck %s: %w", c.name, err)
-				}
-			}
-			if ok, err := checkSignedHeads(cmd.Context(), a.store, a.policy, report); err != nil {
-				return fmt.Errorf("fsck signed heads: %w", err)
-			} else if !ok {
-				a.log.Warn("the chain has signed heads but the site policy's sign_key cannot be read here: their signatures were not checked")
-			}
-			if a.json {
-				out := map[string]any{"ok": len(problems) == 0, "problems": problems}
-				if repair {
-					out["repaired"] = repaired
-				}
-				if err := printJSON(a.stdout, out); err != nil {
-					return err
-				}
-			} else {
-				for _, p := range problems {
-					fmt.Fprintf(a.stdout, "%s: %s\n", p.Where, p.What)
-				}
-			}
-			if len(problems) > 0 {
-				return fmt.Errorf("%w: fsck found %d problem(s)", core.ErrCorrupt, len(problems))
-			}
-			if !a.json {
-				fmt.Fprintf(a.stderr, "fsck: store %s holds\n", a.store.Layout().Root)
-			}
-			if signHead {
-				h, err := signChainHead(cmd.Context(), a.store, a.policy)
-				if err != nil {
-					return err
-				}
-				if !a.json && h.Seq > 0 {
-					fmt.Fprintf(a.stderr, "fsck: signed chain head %d (%s) with key %s\n", h.Seq, h.SHA256, h.KeyID)
-				}
-			}
-			return nil
+			return a.fsck(cmd.Context(), repair, repo, signHead)
 		},
 	}
 	cmd.Flags().BoolVar(&repair, "repair", false, "rebuild damaged repositories from every object that can still be read")
 	cmd.Flags().StringVar(&repo, "repo", "", "with --repair: only this repository")
 	cmd.Flags().BoolVar(&signHead, "sign-head", false, "when the store holds, sign the chain head with the site policy's sign_key")
 	return cmd
+}
+
+// fsck repairs when asked, runs every checker and prints what they found;
+// with signHead, it signs the chain head of a store that holds.
+func (a *app) fsck(ctx context.Context, repair bool, repo string, signHead bool) error {
+	t, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	var repaired []consumer.RepairResult
+	if repair {
+		if repaired, err = t.consumer.Repair(ctx, repo); err != nil {
+			return err
+		}
+		if !a.json {
+			printRepairs(a.stdout, repaired)
+		}
+	}
+	problems, err := a.check(ctx, t)
+	if err != nil {
+		return err
+	}
+	if a.json {
+		out := map[string]any{"ok": len(problems) == 0, "problems": problems}
+		if repair {
+			out["repaired"] = repaired
+		}
+		if err := printJSON(a.stdout, out); err != nil {
+			return err
+		}
+	} else {
+		for _, p := range problems {
+			fmt.Fprintf(a.stdout, "%s: %s\n", p.Where, p.What)
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: fsck found %d problem(s)", core.ErrCorrupt, len(problems))
+	}
+	if !a.json {
+		fmt.Fprintf(a.stderr, "fsck: store %s holds\n", a.store.Layout().Root)
+	}
+	if !signHead {
+		return nil
+	}
+	h, err := signChainHead(ctx, a.store, a.policy)
+	if err != nil {
+		return err
+	}
+	if !a.json && h.Seq > 0 {
+		fmt.Fprintf(a.stderr, "fsck: signed chain head %d (%s) with key %s\n", h.Seq, h.SHA256, h.KeyID)
+	}
+	return nil
+}
+
+// check runs fsck's checkers in order and the signed heads' check.
+func (a *app) check(ctx context.Context, t *components) ([]core.Problem, error) {
+	problems := []core.Problem{}
+	report := func(p core.Problem) { problems = append(problems, p) }
+	for _, c := range t.checkers {
+		a.log.Debug("checking", "component", c.name)
+		if err := c.Check(ctx, report); err != nil {
+			return nil, fmt.Errorf("fsck %s: %w", c.name, err)
+		}
+	}
+	if ok, err := checkSignedHeads(ctx, a.store, a.policy, report); err != nil {
+		return nil, fmt.Errorf("fsck signed heads: %w", err)
+	} else if !ok {
+		a.log.Warn("the chain has signed heads but the site policy's sign_key cannot be read here: their signatures were not checked")
+	}
+	return problems, nil
 }
 
 // printRepairs says, per repository, what --repair found and did.

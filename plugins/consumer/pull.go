@@ -159,26 +159,10 @@ func (c *Consumer) fetchOnce(ctx context.Context, name string, rem core.Remote, 
 		return PullResult{}, fmt.Errorf("%s into repo %q: %w", verb, name, err)
 	}
 	res := PullResult{Repo: name, Ref: refName, Old: head, Head: head}
-	if head != "" {
-		if remoteHead == head {
-			return res, nil
-		}
-		if behind, err := g.IsAncestor(ctx, remoteHead, head); err != nil {
-			return PullResult{}, err
-		} else if behind {
-			ahead, err := g.NewCommits(ctx, remoteHead, head)
-			if err != nil {
-				return PullResult{}, err
-			}
-			res.Ahead = len(ahead)
-			return res, nil
-		}
-		if ff, err := g.IsAncestor(ctx, head, remoteHead); err != nil {
-			return PullResult{}, err
-		} else if !ff {
-			return PullResult{}, fmt.Errorf("%s into repo %q: %w: the local head %s and the remote's %s (%s) each have commits the other lacks; runprov only fast-forwards: %s",
-				verb, name, core.ErrDiverged, short(head), strings.TrimPrefix(refName, "refs/heads/"), short(remoteHead), divergedAdvice(verb))
-		}
+	if done, err := fastForwardable(ctx, g, &res, remoteHead, verb); err != nil {
+		return PullResult{}, err
+	} else if done {
+		return res, nil
 	}
 	commits, err := g.NewCommits(ctx, head, remoteHead)
 	if err != nil {
@@ -197,14 +181,58 @@ func (c *Consumer) fetchOnce(ctx context.Context, name string, rem core.Remote, 
 	if err != nil {
 		return PullResult{}, fmt.Errorf("%s into repo %q refused, nothing was changed: %w", verb, name, err)
 	}
-	if err := g.SetHead(ctx, remoteHead); err != nil {
+	if err := c.storeFetched(ctx, g, name, baseSHA, remoteHead, rows); err != nil {
 		return PullResult{}, err
+	}
+	res.Head, res.Commits, res.Indexed = remoteHead, len(commits), rows
+	c.logger().Debug("fast-forwarded", "repo", name, "old", head, "head", remoteHead, "commits", len(commits), "runfiles", len(rows))
+	return res, nil
+}
+
+// fastForwardable says whether the local head res.Old can move to the
+// remote's: done when there is nothing to do (the same, or the local head
+// is ahead: res.Ahead), an error wrapping ErrDiverged when each has commits
+// the other lacks.
+func fastForwardable(ctx context.Context, g core.RemoteGitRepo, res *PullResult, remoteHead, verb string) (done bool, err error) {
+	head := res.Old
+	if head == "" {
+		return false, nil
+	}
+	if remoteHead == head {
+		return true, nil
+	}
+	behind, err := g.IsAncestor(ctx, remoteHead, head)
+	if err != nil {
+		return false, err
+	}
+	if behind {
+		ahead, err := g.NewCommits(ctx, remoteHead, head)
+		if err != nil {
+			return false, err
+		}
+		res.Ahead = len(ahead)
+		return true, nil
+	}
+	if ff, err := g.IsAncestor(ctx, head, remoteHead); err != nil {
+		return false, err
+	} else if !ff {
+		return false, fmt.Errorf("%s into repo %q: %w: the local head %s and the remote's %s (%s) each have commits the other lacks; runprov only fast-forwards: %s",
+			verb, res.Repo, core.ErrDiverged, short(head), strings.TrimPrefix(res.Ref, "refs/heads/"), short(remoteHead), divergedAdvice(verb))
+	}
+	return false, nil
+}
+
+// storeFetched stores the fast-forwarded repo and its new commit rows,
+// unless the stored repo changed since baseSHA was read (errRepoMoved).
+func (c *Consumer) storeFetched(ctx context.Context, g core.RemoteGitRepo, name, baseSHA, head string, rows []core.Commit) error {
+	if err := g.SetHead(ctx, head); err != nil {
+		return err
 	}
 	tar, err := g.Archive(ctx)
 	if err != nil {
-		return PullResult{}, err
+		return err
 	}
-	err = c.Store.UpdateRepo(ctx, name, func(ctx context.Context, now *core.RepoArtifact) (*core.RepoUpdate, error) {
+	return c.Store.UpdateRepo(ctx, name, func(ctx context.Context, now *core.RepoArtifact) (*core.RepoUpdate, error) {
 		nowSHA := ""
 		if now != nil {
 			nowSHA = now.SHA256
@@ -212,14 +240,8 @@ func (c *Consumer) fetchOnce(ctx context.Context, name string, rem core.Remote, 
 		if nowSHA != baseSHA {
 			return nil, errRepoMoved
 		}
-		return &core.RepoUpdate{Tarball: tar, Head: remoteHead, Commits: rows}, nil
+		return &core.RepoUpdate{Tarball: tar, Head: head, Commits: rows}, nil
 	})
-	if err != nil {
-		return PullResult{}, err
-	}
-	res.Head, res.Commits, res.Indexed = remoteHead, len(commits), rows
-	c.logger().Debug("fast-forwarded", "repo", name, "old", head, "head", remoteHead, "commits", len(commits), "runfiles", len(rows))
-	return res, nil
 }
 
 func divergedAdvice(verb string) string {
