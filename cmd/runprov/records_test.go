@@ -155,7 +155,7 @@ func TestSignedRecordVerifies(t *testing.T) {
 	if rec := showRecord(t, rs.dir, rep.Run); rec.Signature == nil || rec.Signature.KeyKind != core.SignerPersonal {
 		t.Fatalf("reproduce --sign-key: signature %+v\n%s", rec.Signature, errs)
 	}
-	out, _ = mustCLI(t, 0, rs.dir, "verify", rep.Run, "--key", bob+".pub")
+	mustCLI(t, 0, rs.dir, "verify", rep.Run, "--key", bob+".pub")
 	if env, _ := mustCLI(t, 0, rs.dir, "export", rep.Run, "--format", "intoto", "--signed"); !strings.Contains(env, `"payload"`) {
 		t.Errorf("export --signed of the reproduction:\n%s", env)
 	}

@@ -68,7 +68,8 @@ func applyHooks(s *specs.Spec, hooks []core.DeviceHook) error {
 		oh := specs.Hook{Path: h.Path, Args: h.Args, Env: h.Env, Timeout: h.Timeout}
 		switch h.HookName {
 		case "prestart":
-			s.Hooks.Prestart = append(s.Hooks.Prestart, oh) //nolint:staticcheck // CDI may still name it
+			//lint:ignore SA1019 CDI specs may still name prestart; the spec's hook is kept as written
+			s.Hooks.Prestart = append(s.Hooks.Prestart, oh)
 		case "createRuntime":
 			s.Hooks.CreateRuntime = append(s.Hooks.CreateRuntime, oh)
 		case "createContainer":
