@@ -251,37 +251,13 @@ func (a *applier) resolveDir(entry, rel string, create bool) (int, string, error
 			stack, cur = append(stack, c), fd
 			continue
 		}
-		fd, err := unix.Openat(cur, c, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		switch {
-		case err == nil:
-		case errors.Is(err, unix.ENOENT) && create:
-			if err := unix.Mkdirat(cur, c, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
-				return -1, "", fmt.Errorf("layer %d: create directory %q: %w", a.layer, next, err)
-			}
-			a.dirs[next] = dirMeta{mode: 0o755}
-			a.markCreated(next)
-			if fd, err = unix.Openat(cur, c, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err != nil {
-				return -1, "", fmt.Errorf("layer %d: open directory %q: %w", a.layer, next, err)
-			}
-		case errors.Is(err, unix.ENOENT):
-			return -1, "", errNoDir
-		case errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR):
-			var st unix.Stat_t
-			if err := unix.Fstatat(cur, c, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				return -1, "", fmt.Errorf("layer %d: stat %q: %w", a.layer, next, err)
-			}
-			if st.Mode&unix.S_IFMT != unix.S_IFLNK {
-				if !create {
-					return -1, "", errNoDir
-				}
-				return -1, "", a.refuse(entry, core.ErrInvalid, "parent %q is not a directory", next)
-			}
+		fd, target, err := a.openChild(entry, cur, c, next, create)
+		if err != nil {
+			return -1, "", err
+		}
+		if fd < 0 { // a symlink: follow it within the rootfs
 			if hops++; hops > maxSymlinkHops {
 				return -1, "", a.refuse(entry, core.ErrInvalid, "too many levels of symbolic links under %q", rel)
-			}
-			target, err := readlinkat(cur, c)
-			if err != nil {
-				return -1, "", fmt.Errorf("layer %d: read symlink %q: %w", a.layer, next, err)
 			}
 			link, ltgt = next, target
 			if path.IsAbs(target) {
@@ -290,13 +266,52 @@ func (a *applier) resolveDir(entry, rel string, create bool) (int, string, error
 			}
 			parts = append(strings.Split(target, "/"), parts...)
 			continue
-		default:
-			return -1, "", fmt.Errorf("layer %d: open directory %q: %w", a.layer, next, err)
 		}
 		a.cache[next] = fd
 		stack, cur = append(stack, c), fd
 	}
 	return cur, strings.Join(stack, "/"), nil
+}
+
+// openChild opens directory c of the directory cur (next is its path in
+// the rootfs), creating it when asked. When c is a symlink, fd is -1 and
+// target is the link's target, for resolveDir to follow inside the rootfs.
+func (a *applier) openChild(entry string, cur int, c, next string, create bool) (fd int, target string, err error) {
+	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fd, err = unix.Openat(cur, c, flags, 0)
+	switch {
+	case err == nil:
+		return fd, "", nil
+	case errors.Is(err, unix.ENOENT) && create:
+		if err := unix.Mkdirat(cur, c, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+			return -1, "", fmt.Errorf("layer %d: create directory %q: %w", a.layer, next, err)
+		}
+		a.dirs[next] = dirMeta{mode: 0o755}
+		a.markCreated(next)
+		if fd, err = unix.Openat(cur, c, flags, 0); err != nil {
+			return -1, "", fmt.Errorf("layer %d: open directory %q: %w", a.layer, next, err)
+		}
+		return fd, "", nil
+	case errors.Is(err, unix.ENOENT):
+		return -1, "", errNoDir
+	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR):
+		var st unix.Stat_t
+		if err := unix.Fstatat(cur, c, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return -1, "", fmt.Errorf("layer %d: stat %q: %w", a.layer, next, err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+			if !create {
+				return -1, "", errNoDir
+			}
+			return -1, "", a.refuse(entry, core.ErrInvalid, "parent %q is not a directory", next)
+		}
+		target, err := readlinkat(cur, c)
+		if err != nil {
+			return -1, "", fmt.Errorf("layer %d: read symlink %q: %w", a.layer, next, err)
+		}
+		return -1, target, nil
+	}
+	return -1, "", fmt.Errorf("layer %d: open directory %q: %w", a.layer, next, err)
 }
 
 // dirFD returns the descriptor of the real directory stack names, from the

@@ -107,8 +107,6 @@ func (s *Store) verify(ctx context.Context, digest string, p core.Progress, useC
 	if err != nil {
 		return err
 	}
-	cache := s.readVerifyCache()
-	changed := false
 	p = core.OrNoProgress(p)
 	var total int64
 	for _, b := range blobs {
@@ -116,9 +114,9 @@ func (s *Store) verify(ctx context.Context, digest string, p core.Progress, useC
 	}
 	p.Start("verify "+shortDigest(d), total)
 	defer p.Done()
+	v := &blobVerifier{ctx: ctx, cache: s.readVerifyCache(), p: p}
 	var errs []error
 	seen := map[string]bool{}
-	var buf []byte
 	for _, b := range blobs {
 		bd := b.desc.Digest.String()
 		if seen[bd] {
@@ -127,51 +125,79 @@ func (s *Store) verify(ctx context.Context, digest string, p core.Progress, useC
 		seen[bd] = true
 		path := s.blobPath(bd)
 		if useCache {
-			if fp, ok := statFingerprint(path); ok && fp == cache[bd] && fp.Size == b.desc.Size {
+			if fp, ok := statFingerprint(path); ok && fp == v.cache[bd] && fp.Size == b.desc.Size {
 				p.Add(b.desc.Size)
 				continue
 			}
 		}
-		f, err := os.Open(path)
-		if errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("%s: blob %s: %w: missing from the store", b.what, bd, core.ErrCorrupt))
-			changed = changed || deleteKey(cache, bd)
-			continue
-		}
+		problem, err := v.check(b, path)
 		if err != nil {
 			return err
 		}
-		start := time.Now()
-		before, okBefore := fileFingerprint(f)
-		if buf == nil {
-			buf = make([]byte, 1<<20)
-		}
-		h := sha256.New()
-		n, err := io.CopyBuffer(progressWriter{h, p}, ctxReader{ctx, f}, buf)
-		after, okAfter := fileFingerprint(f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("verify %s: %w", b.what, err)
-		}
-		if got := hexDigest(h); got != bd {
-			errs = append(errs, &core.DigestMismatchError{What: b.what, Want: bd, Got: got})
-			changed = changed || deleteKey(cache, bd)
-		} else if n != b.desc.Size {
-			errs = append(errs, fmt.Errorf("%s: blob %s: %w: %d bytes, the manifest says %d", b.what, bd, core.ErrCorrupt, n, b.desc.Size))
-			changed = changed || deleteKey(cache, bd)
-		} else if okBefore && okAfter && before == after && before.Size == n && before.settled(start) {
-			if cache[bd] != before {
-				cache[bd] = before
-				changed = true
-			}
-		} else {
-			changed = changed || deleteKey(cache, bd)
+		if problem != nil {
+			errs = append(errs, problem)
 		}
 	}
-	if changed {
-		s.writeVerifyCache(cache)
+	if v.changed {
+		s.writeVerifyCache(v.cache)
 	}
 	return errors.Join(errs...)
+}
+
+// blobVerifier re-hashes blobs, keeping in cache the fingerprint of each
+// that hashed right and did not change while it was read.
+type blobVerifier struct {
+	ctx     context.Context
+	cache   map[string]fingerprint
+	changed bool // cache differs from the file's
+	buf     []byte
+	p       core.Progress
+}
+
+// check re-hashes the blob b at path. problem is what is wrong with it (nil
+// when it is whole); err is a failure that stops the verification.
+func (v *blobVerifier) check(b blobRef, path string) (problem, err error) {
+	bd := b.desc.Digest.String()
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		v.forget(bd)
+		return fmt.Errorf("%s: blob %s: %w: missing from the store", b.what, bd, core.ErrCorrupt), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	before, okBefore := fileFingerprint(f)
+	if v.buf == nil {
+		v.buf = make([]byte, 1<<20)
+	}
+	h := sha256.New()
+	n, err := io.CopyBuffer(progressWriter{h, v.p}, ctxReader{v.ctx, f}, v.buf)
+	after, okAfter := fileFingerprint(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: %w", b.what, err)
+	}
+	switch got := hexDigest(h); {
+	case got != bd:
+		v.forget(bd)
+		return &core.DigestMismatchError{What: b.what, Want: bd, Got: got}, nil
+	case n != b.desc.Size:
+		v.forget(bd)
+		return fmt.Errorf("%s: blob %s: %w: %d bytes, the manifest says %d", b.what, bd, core.ErrCorrupt, n, b.desc.Size), nil
+	case okBefore && okAfter && before == after && before.Size == n && before.settled(start):
+		if v.cache[bd] != before {
+			v.cache[bd] = before
+			v.changed = true
+		}
+	default:
+		v.forget(bd)
+	}
+	return nil, nil
+}
+
+func (v *blobVerifier) forget(digest string) {
+	v.changed = deleteKey(v.cache, digest) || v.changed
 }
 
 func deleteKey(m map[string]fingerprint, k string) bool {
