@@ -313,59 +313,27 @@ func (c *copier) dockerArchive(ctx context.Context, ix *tarIndex) error {
 	if err := json.Unmarshal(data, &entries); err != nil {
 		return fmt.Errorf("%s: manifest.json: %w: %v", c.srcName, core.ErrInvalid, err)
 	}
-	type planned struct {
-		e       dockerEntry
-		cfg     []byte
-		cfgDig  string
-		diffIDs []string
-		plat    v1.Platform
-	}
 	var (
-		plan  []planned
+		plan  []dockerPlanned
 		total int64
 		sized = map[string]bool{}
 	)
 	for _, e := range entries {
-		cfg, err := ix.read(e.Config, maxConfigSize)
-		if err != nil {
-			return fmt.Errorf("%s: config %s: %w", c.srcName, e.Config, err)
-		}
-		cfgDig := sha256Digest(cfg)
-		if want := digestInName(e.Config); want != "" && want != cfgDig {
-			return &core.DigestMismatchError{What: fmt.Sprintf("config %s in %s", e.Config, c.srcName), Want: want, Got: cfgDig}
-		}
-		cf, err := parseConfig(cfg, cfgDig)
+		pl, ok, err := c.planDockerEntry(ctx, ix, e)
 		if err != nil {
 			return err
 		}
-		plat := configPlatform(cf)
-		if c.platform != nil && !platformMatches(*c.platform, plat) {
+		if !ok {
 			continue
 		}
-		if len(cf.RootFS.DiffIDs) != len(e.Layers) {
-			return fmt.Errorf("%s: image %s: %w: %d layers but its config lists %d diff ids", c.srcName, e.Config, core.ErrInvalid, len(e.Layers), len(cf.RootFS.DiffIDs))
-		}
-		var diffIDs []string
-		for _, d := range cf.RootFS.DiffIDs {
-			if err := checkDigest(d.String()); err != nil {
-				return fmt.Errorf("%s: config %s: %w", c.srcName, e.Config, err)
-			}
-			diffIDs = append(diffIDs, d.String())
-		}
 		for _, l := range e.Layers {
-			le, ok := ix.lookup(l)
-			if !ok {
-				return fmt.Errorf("%s: layer %s: %w: not in the archive", c.srcName, l, core.ErrInvalid)
-			}
+			le, _ := ix.lookup(l) // planDockerEntry found each
 			if !sized[l] {
 				sized[l] = true
 				total += le.size
 			}
 		}
-		if err := c.st.put(ctx, "config "+e.Config, cfgDig, int64(len(cfg)), bytesReader(cfg), false); err != nil {
-			return err
-		}
-		plan = append(plan, planned{e, cfg, cfgDig, diffIDs, plat})
+		plan = append(plan, pl)
 	}
 	if len(plan) == 0 {
 		return nil
@@ -374,41 +342,100 @@ func (c *copier) dockerArchive(ctx context.Context, ix *tarIndex) error {
 	defer c.st.p.Done()
 	done := map[string]v1.Descriptor{} // layer file → its stored descriptor
 	for _, pl := range plan {
-		m := v1.Manifest{SchemaVersion: 2, MediaType: mediaTypeOf(core.MediaTypeOCIManifest),
-			Config: v1.Descriptor{MediaType: mtOCIConfig, Size: int64(len(pl.cfg)), Digest: mustHash(pl.cfgDig)}}
-		size := int64(len(pl.cfg))
-		for i, l := range pl.e.Layers {
-			d, ok := done[l]
-			if !ok {
-				what := fmt.Sprintf("layer %d (%s) of %s in %s", i+1, l, pl.e.Config, c.srcName)
-				var err error
-				if d, err = c.stageDockerLayer(ctx, ix, l, pl.diffIDs[i], what); err != nil {
-					return err
-				}
-				done[l] = d
-			}
-			m.Layers = append(m.Layers, d)
-			size += d.Size
-		}
-		mdata, err := json.Marshal(m)
-		if err != nil {
+		if err := c.stageDockerImage(ctx, ix, pl, done); err != nil {
 			return err
 		}
-		mdig := sha256Digest(mdata)
-		if err := c.st.put(ctx, "manifest", mdig, int64(len(mdata)), bytesReader(mdata), false); err != nil {
-			return err
-		}
-		ref := ""
-		if len(pl.e.RepoTags) > 0 {
-			ref = pl.e.RepoTags[0]
-		}
-		if c.done[mdig] {
-			continue
-		}
-		c.done[mdig] = true
-		c.recs = append(c.recs, core.ImageRecord{Digest: mdig, MediaType: core.MediaTypeOCIManifest, Ref: ref, Source: c.source,
-			Platform: platformString(pl.plat), ConfigDigest: pl.cfgDig, Size: size + int64(len(mdata))})
 	}
+	return nil
+}
+
+// dockerPlanned is an image of a docker archive whose config is checked
+// and stored.
+type dockerPlanned struct {
+	e       dockerEntry
+	cfg     []byte
+	cfgDig  string
+	diffIDs []string
+	plat    v1.Platform
+}
+
+// planDockerEntry checks and stores the config of e; ok is false for an
+// image of a platform not asked for.
+func (c *copier) planDockerEntry(ctx context.Context, ix *tarIndex, e dockerEntry) (pl dockerPlanned, ok bool, err error) {
+	cfg, err := ix.read(e.Config, maxConfigSize)
+	if err != nil {
+		return pl, false, fmt.Errorf("%s: config %s: %w", c.srcName, e.Config, err)
+	}
+	cfgDig := sha256Digest(cfg)
+	if want := digestInName(e.Config); want != "" && want != cfgDig {
+		return pl, false, &core.DigestMismatchError{What: fmt.Sprintf("config %s in %s", e.Config, c.srcName), Want: want, Got: cfgDig}
+	}
+	cf, err := parseConfig(cfg, cfgDig)
+	if err != nil {
+		return pl, false, err
+	}
+	plat := configPlatform(cf)
+	if c.platform != nil && !platformMatches(*c.platform, plat) {
+		return pl, false, nil
+	}
+	if len(cf.RootFS.DiffIDs) != len(e.Layers) {
+		return pl, false, fmt.Errorf("%s: image %s: %w: %d layers but its config lists %d diff ids", c.srcName, e.Config, core.ErrInvalid, len(e.Layers), len(cf.RootFS.DiffIDs))
+	}
+	var diffIDs []string
+	for _, d := range cf.RootFS.DiffIDs {
+		if err := checkDigest(d.String()); err != nil {
+			return pl, false, fmt.Errorf("%s: config %s: %w", c.srcName, e.Config, err)
+		}
+		diffIDs = append(diffIDs, d.String())
+	}
+	for _, l := range e.Layers {
+		if _, ok := ix.lookup(l); !ok {
+			return pl, false, fmt.Errorf("%s: layer %s: %w: not in the archive", c.srcName, l, core.ErrInvalid)
+		}
+	}
+	if err := c.st.put(ctx, "config "+e.Config, cfgDig, int64(len(cfg)), bytesReader(cfg), false); err != nil {
+		return pl, false, err
+	}
+	return dockerPlanned{e, cfg, cfgDig, diffIDs, plat}, true, nil
+}
+
+// stageDockerImage stores the layers of pl not yet in done and an OCI
+// manifest over them, and records the image.
+func (c *copier) stageDockerImage(ctx context.Context, ix *tarIndex, pl dockerPlanned, done map[string]v1.Descriptor) error {
+	m := v1.Manifest{SchemaVersion: 2, MediaType: mediaTypeOf(core.MediaTypeOCIManifest),
+		Config: v1.Descriptor{MediaType: mtOCIConfig, Size: int64(len(pl.cfg)), Digest: mustHash(pl.cfgDig)}}
+	size := int64(len(pl.cfg))
+	for i, l := range pl.e.Layers {
+		d, ok := done[l]
+		if !ok {
+			what := fmt.Sprintf("layer %d (%s) of %s in %s", i+1, l, pl.e.Config, c.srcName)
+			var err error
+			if d, err = c.stageDockerLayer(ctx, ix, l, pl.diffIDs[i], what); err != nil {
+				return err
+			}
+			done[l] = d
+		}
+		m.Layers = append(m.Layers, d)
+		size += d.Size
+	}
+	mdata, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	mdig := sha256Digest(mdata)
+	if err := c.st.put(ctx, "manifest", mdig, int64(len(mdata)), bytesReader(mdata), false); err != nil {
+		return err
+	}
+	ref := ""
+	if len(pl.e.RepoTags) > 0 {
+		ref = pl.e.RepoTags[0]
+	}
+	if c.done[mdig] {
+		return nil
+	}
+	c.done[mdig] = true
+	c.recs = append(c.recs, core.ImageRecord{Digest: mdig, MediaType: core.MediaTypeOCIManifest, Ref: ref, Source: c.source,
+		Platform: platformString(pl.plat), ConfigDigest: pl.cfgDig, Size: size + int64(len(mdata))})
 	return nil
 }
 
