@@ -64,49 +64,10 @@ func build(out, busybox string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	add := func(h *tar.Header, data []byte) error {
-		h.ModTime, h.Format = epoch, tar.FormatPAX
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		_, err := tw.Write(data)
-		return err
-	}
-	for _, d := range dirs {
-		mode := int64(0o755)
-		if d == "tmp" {
-			mode = 0o1777
-		}
-		if err := add(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: mode}, nil); err != nil {
-			return "", err
-		}
-	}
-	files := []struct {
-		name string
-		mode int64
-		data []byte
-	}{
-		{"bin/busybox", 0o755, bb},
-		{"usr/local/bin/csv-summary", 0o755, prog},
-		{"etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nanalyst:x:1000:1000:analyst:/work:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")},
-		{"etc/group", 0o644, []byte("root:x:0:\nanalyst:x:1000:\nnogroup:x:65534:\n")},
-	}
-	for _, f := range files {
-		if err := add(&tar.Header{Name: f.name, Typeflag: tar.TypeReg, Mode: f.mode, Size: int64(len(f.data))}, f.data); err != nil {
-			return "", err
-		}
-	}
-	for _, a := range applets {
-		if err := add(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777}, nil); err != nil {
-			return "", err
-		}
-	}
-	if err := tw.Close(); err != nil {
+	layerBytes, err := rootfsTar(bb, prog)
+	if err != nil {
 		return "", err
 	}
-	layerBytes := buf.Bytes()
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(layerBytes)), nil
 	})
@@ -144,6 +105,54 @@ func build(out, busybox string) (string, error) {
 		return "", err
 	}
 	return d.String(), nil
+}
+
+// rootfsTar is the image's one layer: busybox and its applets, the
+// example program, and the users it runs as.
+func rootfsTar(bb, prog []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(h *tar.Header, data []byte) error {
+		h.ModTime, h.Format = epoch, tar.FormatPAX
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		_, err := tw.Write(data)
+		return err
+	}
+	for _, d := range dirs {
+		mode := int64(0o755)
+		if d == "tmp" {
+			mode = 0o1777
+		}
+		if err := add(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: mode}, nil); err != nil {
+			return nil, err
+		}
+	}
+	files := []struct {
+		name string
+		mode int64
+		data []byte
+	}{
+		{"bin/busybox", 0o755, bb},
+		{"usr/local/bin/csv-summary", 0o755, prog},
+		{"etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nanalyst:x:1000:1000:analyst:/work:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")},
+		{"etc/group", 0o644, []byte("root:x:0:\nanalyst:x:1000:\nnogroup:x:65534:\n")},
+	}
+	for _, f := range files {
+		if err := add(&tar.Header{Name: f.name, Typeflag: tar.TypeReg, Mode: f.mode, Size: int64(len(f.data))}, f.data); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range applets {
+		if err := add(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777}, nil); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // buildProgram compiles examples/csv-summary statically and reproducibly.
