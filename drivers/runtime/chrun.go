@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -131,31 +129,25 @@ func (c *ChRun) Run(ctx context.Context, bundle, id string, stdio Stdio) (int, e
 	cmd.Env = chEnv()
 	stderr := &tailWriter{w: stdio.Stderr}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.Stdin, stdio.Stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
+	done, err := startProcess(cmd)
+	if err != nil {
 		return -1, fmt.Errorf("start ch-run: %w", err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
-		if err == nil {
-			return 0, nil
-		}
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
+		code, signaled, exited := waitStatus(err)
+		switch {
+		case !exited:
 			return -1, fmt.Errorf("ch-run: %w", err)
-		}
-		if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
-			return 128 + int(st.Signal()), nil
+		case code == 0 || signaled:
+			return code, nil
 		}
 		if err := chExecFailure(stderr.tail()); err != nil {
 			return -1, err
 		}
-		return ee.ExitCode(), nil
+		return code, nil
 	case <-ctx.Done():
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killGroup(cmd)
 		<-done
 		return -1, ctx.Err()
 	}

@@ -133,13 +133,10 @@ func (r *Runc) Run(ctx context.Context, bundle, id string, stdio Stdio) (int, er
 	args := append(r.base(), "--log", logPath, "--log-format", "json", "run", "--bundle", bundle, id)
 	cmd := exec.Command(r.bin(), args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.Stdin, stdio.Stdout, stdio.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = 5 * time.Second // a process that kept the output pipes open
-	if err := cmd.Start(); err != nil {
+	done, err := startProcess(cmd)
+	if err != nil {
 		return -1, fmt.Errorf("start runc: %w", err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
 		return r.exitOf(err, logPath)
@@ -152,7 +149,7 @@ func (r *Runc) Run(ctx context.Context, bundle, id string, stdio Stdio) (int, er
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killGroup(cmd)
 		<-done
 	}
 	if err := r.Delete(bg, id); err != nil {
@@ -164,12 +161,12 @@ func (r *Runc) Run(ctx context.Context, bundle, id string, stdio Stdio) (int, er
 // exitOf turns runc's exit into the container's status, or into an error
 // when runc itself failed (it logged an error).
 func (r *Runc) exitOf(err error, logPath string) (int, error) {
-	if err == nil {
-		return 0, nil
-	}
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
+	code, _, exited := waitStatus(err)
+	switch {
+	case !exited:
 		return -1, fmt.Errorf("runc: %w", err)
+	case code == 0:
+		return 0, nil
 	}
 	if msg := runcError(logPath); msg != "" {
 		if sentinel := execFailure(msg); sentinel != nil {
@@ -177,10 +174,7 @@ func (r *Runc) exitOf(err error, logPath string) (int, error) {
 		}
 		return -1, fmt.Errorf("runc could not run the container: %s", msg)
 	}
-	if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
-		return 128 + int(st.Signal()), nil
-	}
-	return ee.ExitCode(), nil
+	return code, nil
 }
 
 // execFailure classifies runc's error when it could not exec the
