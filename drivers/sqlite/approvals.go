@@ -29,15 +29,8 @@ func (s *Store) PutSignedApproval(ctx context.Context, digest, kind, keyID, sum 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil
 		}
-		if kind == core.ImageEventApprove {
-			_, err = tx.ExecContext(ctx, `UPDATE images SET approved = 1, approval_note = ?, approved_by = ?, approved_at = ? WHERE digest = ?`,
-				ev.Note, ev.User, timeText(ev.At), digest)
-		} else {
-			_, err = tx.ExecContext(ctx, `UPDATE images SET approved = 0, approval_note = ?, approved_by = ?, approved_at = '' WHERE digest = ?`,
-				ev.Note, ev.User, digest)
-		}
-		if err != nil {
-			return fmt.Errorf("set approval of %s: %w", digest, err)
+		if _, err := setApproved(ctx, tx, digest, kind == core.ImageEventApprove, ev); err != nil {
+			return err
 		}
 		return insertImageEvent(ctx, tx, ev)
 	})

@@ -134,17 +134,9 @@ func (s *Store) SetImageApproval(ctx context.Context, digest string, approved bo
 	}
 	ev.Digest = digest
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		var res sql.Result
-		var err error
-		if approved {
-			res, err = tx.ExecContext(ctx, `UPDATE images SET approved = 1, approval_note = ?, approved_by = ?, approved_at = ? WHERE digest = ?`,
-				ev.Note, ev.User, timeText(ev.At), digest)
-		} else {
-			res, err = tx.ExecContext(ctx, `UPDATE images SET approved = 0, approval_note = ?, approved_by = ?, approved_at = '' WHERE digest = ?`,
-				ev.Note, ev.User, digest)
-		}
+		res, err := setApproved(ctx, tx, digest, approved, ev)
 		if err != nil {
-			return fmt.Errorf("set approval of %s: %w", digest, err)
+			return err
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
@@ -153,6 +145,21 @@ func (s *Store) SetImageApproval(ctx context.Context, digest string, approved bo
 		}
 		return insertImageEvent(ctx, tx, ev)
 	})
+}
+
+// setApproved sets the approved flag of image digest and who set it, why
+// and when (ev).
+func setApproved(ctx context.Context, tx *sql.Tx, digest string, approved bool, ev core.ImageEvent) (sql.Result, error) {
+	at := ""
+	if approved {
+		at = timeText(ev.At)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE images SET approved = ?, approval_note = ?, approved_by = ?, approved_at = ? WHERE digest = ?`,
+		approved, ev.Note, ev.User, at, digest)
+	if err != nil {
+		return nil, fmt.Errorf("set approval of %s: %w", digest, err)
+	}
+	return res, nil
 }
 
 // RemoveImageRecords implements core.ImageRecords.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -394,6 +395,15 @@ func writeJSON(p string, v any) error {
 		return err
 	}
 	return os.Rename(tmp, p)
+}
+
+// ReadPreparedRun reads the record of the run prepared in dir (run.json).
+func ReadPreparedRun(dir string) (*core.Run, error) {
+	var r core.Run
+	if err := readJSON(filepath.Join(dir, "run.json"), &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 func readJSON(p string, v any) error {

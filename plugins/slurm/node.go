@@ -2,11 +2,9 @@ package slurm
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -45,8 +43,8 @@ func (n *Node) Exec(ctx context.Context, id string) (*core.Run, error) {
 		return nil, fmt.Errorf("%w: %q is not a full run id (32 hex digits)", core.ErrInvalid, id)
 	}
 	dir := n.Layout.Run(id)
-	var prepared core.Run
-	if err := readRunJSON(filepath.Join(dir, "run.json"), &prepared); err != nil {
+	prepared, err := producer.ReadPreparedRun(dir)
+	if err != nil {
 		return nil, &NotPreparedError{ID: id, Store: n.Layout.Root, Err: err}
 	}
 	rt, ok := n.Runtimes[prepared.Runtime]
@@ -124,15 +122,4 @@ func JobFromEnv() *core.SlurmJob {
 		}
 	}
 	return job
-}
-
-func readRunJSON(p string, r *core.Run) error {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, r); err != nil {
-		return fmt.Errorf("%s: %w: %v", p, core.ErrCorrupt, err)
-	}
-	return nil
 }
