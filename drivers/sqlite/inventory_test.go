@@ -1,0 +1,37 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/runprov/runprov/core"
+)
+
+func TestInventoryOncePerConfig(t *testing.T) {
+	ctx := context.Background()
+	s := newImageTestStore(t)
+	const cfg = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+	if _, err := s.Inventory(ctx, cfg); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("before: %v, want ErrNotFound", err)
+	}
+	pkgs := []core.Package{
+		{Ecosystem: "deb", Name: "bash", Version: "5.2", Arch: "amd64", PURL: "pkg:deb/debian/bash@5.2?arch=amd64", Location: "/var/lib/dpkg/status"},
+		{Ecosystem: "pypi", Name: "numpy", Version: "1.24.2", License: "BSD", PURL: "pkg:pypi/numpy@1.24.2", Location: "/usr/lib/python3/dist-packages/numpy-1.24.2.dist-info"},
+	}
+	if err := s.PutInventory(ctx, &core.Inventory{ConfigDigest: cfg, Packages: pkgs}); err != nil {
+		t.Fatal(err)
+	}
+	// A second inventory of the same config changes nothing.
+	if err := s.PutInventory(ctx, &core.Inventory{ConfigDigest: cfg, Packages: pkgs[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := s.Inventory(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(inv.Packages, pkgs) {
+		t.Errorf("got %+v, want %+v", inv.Packages, pkgs)
+	}
+}
