@@ -46,3 +46,23 @@ func (inv *Inventory) Counts() map[string]int {
 	}
 	return m
 }
+
+// LayerScan is what the entries of an image's layers say about modes and
+// size once whiteouts are applied: what unpacking does not keep (runprov
+// drops setuid and setgid bits) but a TRE reviewer wants to know.
+type LayerScan struct {
+	// Setuid are the regular files with the setuid or setgid bit, absolute.
+	Setuid []string `json:"setuid"`
+	// WorldWritable are the directories anyone may write to, absolute.
+	WorldWritable []string `json:"world_writable"`
+	// Size is the bytes of the regular files of the unpacked image.
+	Size int64 `json:"size"`
+}
+
+// RootfsFacts are what TRE checks look up in an unpacked root filesystem.
+type RootfsFacts struct {
+	// Dirs says, for each directory asked about, whether it exists.
+	Dirs map[string]bool `json:"dirs"`
+	// Caches are model hub cache directories found (~/.cache/huggingface).
+	Caches []string `json:"caches"`
+}
