@@ -141,6 +141,9 @@ func copyHostPaths(t *testing.T, rootfs string, paths []string) {
 		switch {
 		case fi.Mode()&fs.ModeSymlink != 0:
 			link, _ := os.Readlink(p)
+			if st, serr := os.Stat(p); serr == nil && st.IsDir() && !filepath.IsAbs(link) {
+				os.MkdirAll(filepath.Join(filepath.Dir(dst), link), 0o755) // lib -> usr/lib
+			}
 			err = os.Symlink(link, dst)
 		case fi.IsDir():
 			err = os.Mkdir(dst, fi.Mode().Perm())
