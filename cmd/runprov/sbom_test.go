@@ -337,7 +337,9 @@ func TestImageSBOMDebian(t *testing.T) {
 	}
 
 	// SPDX lists the same packages, plus the image itself.
-	var doc struct{ Packages []struct{ Name, VersionInfo string } }
+	var doc struct {
+		Packages []struct{ Name, VersionInfo string }
+	}
 	if err := json.Unmarshal(sbomDocument(t, store, d[:16], sbom.FormatSPDX), &doc); err != nil {
 		t.Fatal(err)
 	}
