@@ -56,15 +56,18 @@ func (s *Store) ScanLayers(ctx context.Context, manifestDigest string) (*core.La
 			comp = sniffCompression(head)
 		}
 		err = st.layer(raw, comp)
-		if err == nil {
-			_, err = io.Copy(io.Discard, raw)
-		}
+		// Read to the end either way: a changed blob is named as such, not
+		// by the tar error it may cause.
+		_, rerr := io.Copy(io.Discard, raw)
 		f.Close()
+		if got := hexDigest(h); rerr == nil && got != l.Digest.String() {
+			return nil, &core.DigestMismatchError{What: fmt.Sprintf("layer %d blob in the store", i+1), Want: l.Digest.String(), Got: got}
+		}
+		if err == nil {
+			err = rerr
+		}
 		if err != nil {
 			return nil, fmt.Errorf("scan layer %d %s: %w", i+1, l.Digest, err)
-		}
-		if got := hexDigest(h); got != l.Digest.String() {
-			return nil, &core.DigestMismatchError{What: fmt.Sprintf("layer %d blob in the store", i+1), Want: l.Digest.String(), Got: got}
 		}
 	}
 	return st.result(), nil
@@ -83,6 +86,9 @@ func (st *scanState) layer(r io.Reader, comp compression) error {
 	}
 	defer dec.Close()
 	tr := tar.NewReader(dec)
+	// An opaque directory hides what lower layers put there, not what this
+	// layer did (a tar may list entries before the marker).
+	cur := map[string]bool{}
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -95,16 +101,17 @@ func (st *scanState) layer(r io.Reader, comp compression) error {
 		dir, base := path.Split(p)
 		switch {
 		case base == ".wh..wh..opq":
-			st.remove(path.Clean(dir), false)
+			st.remove(path.Clean(dir), false, cur)
 			continue
 		case strings.HasPrefix(base, ".wh."):
-			st.remove(path.Join(dir, strings.TrimPrefix(base, ".wh.")), true)
+			st.remove(path.Join(dir, strings.TrimPrefix(base, ".wh.")), true, nil)
 			continue
 		}
 		// A later entry replaces an earlier one at the same path (whiteouts,
 		// rare, are the only prefix scans: this stays linear).
 		delete(st.special, p)
 		delete(st.sizes, p)
+		cur[p] = true
 		mode := hdr.Mode
 		switch hdr.Typeflag {
 		case tar.TypeReg:
@@ -120,16 +127,17 @@ func (st *scanState) layer(r io.Reader, comp compression) error {
 	}
 }
 
-// remove forgets p (when self) and everything under it.
-func (st *scanState) remove(p string, self bool) {
+// remove forgets p (when self) and everything under it but keep.
+func (st *scanState) remove(p string, self bool, keep map[string]bool) {
 	prefix := strings.TrimSuffix(p, "/") + "/"
+	gone := func(k string) bool { return ((self && k == p) || strings.HasPrefix(k, prefix)) && !keep[k] }
 	for k := range st.special {
-		if (self && k == p) || strings.HasPrefix(k, prefix) {
+		if gone(k) {
 			delete(st.special, k)
 		}
 	}
 	for k := range st.sizes {
-		if (self && k == p) || strings.HasPrefix(k, prefix) {
+		if gone(k) {
 			delete(st.sizes, k)
 		}
 	}
