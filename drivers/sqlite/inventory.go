@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/runprov/runprov/core"
 )
@@ -47,7 +48,9 @@ func (s *Store) Inventory(ctx context.Context, configDigest string) (*core.Inven
 	inv := &core.Inventory{ConfigDigest: configDigest, Packages: []core.Package{}}
 	var created string
 	err := s.db.QueryRowContext(ctx, `SELECT created FROM image_inventories WHERE config_digest = ?`, configDigest).Scan(&created)
-	if errors.Is(err, sql.ErrNoRows) {
+	// A store opened read-only before its migration to 0011 has no table:
+	// no inventory either.
+	if errors.Is(err, sql.ErrNoRows) || (err != nil && strings.Contains(err.Error(), "no such table")) {
 		return nil, fmt.Errorf("inventory of image config %s: %w", configDigest, core.ErrNotFound)
 	}
 	if err != nil {

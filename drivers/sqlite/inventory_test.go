@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/runprov/runprov/core"
@@ -33,5 +34,18 @@ func TestInventoryOncePerConfig(t *testing.T) {
 	}
 	if !slices.Equal(inv.Packages, pkgs) {
 		t.Errorf("got %+v, want %+v", inv.Packages, pkgs)
+	}
+}
+
+// TestInventoryOldStore: a store not yet migrated to image_packages (as a
+// read-only open leaves it) has no inventory, which is not an error.
+func TestInventoryOldStore(t *testing.T) {
+	s, _, err := Init(context.Background(), t.TempDir(), nil, Options{migrateTo: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Inventory(context.Background(), "sha256:"+strings.Repeat("c", 64)); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("inventory in a version 10 store: %v, want ErrNotFound", err)
 	}
 }
