@@ -57,14 +57,20 @@ writing it again gives the same bytes.`,
 }
 
 // imageInventory resolves an image and returns its inventory, taking it
-// when the store has none.
+// when the store has none (only that needs a writable store).
 func imageInventory(ctx context.Context, a *app, digest, platform string) (*core.ResolvedImage, *core.Inventory, error) {
-	t, err := a.open(ctx)
+	t, err := a.openRead(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	img, err := t.images.Resolve(ctx, digest, platform)
 	if err != nil {
+		return nil, nil, err
+	}
+	if inv := recordPackages(ctx, a, t.store, img.ConfigDigest); inv != nil {
+		return img, inv, nil
+	}
+	if t, err = a.open(ctx); err != nil {
 		return nil, nil, err
 	}
 	inv, err := t.sbom.Inventory(ctx, img, a.progress())

@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"io/fs"
@@ -361,6 +362,28 @@ func TestImageSBOMAlpine(t *testing.T) {
 	want := []string{"pkg:apk/alpine/busybox@1.36.1-r15?arch=x86_64", "pkg:apk/alpine/musl@1.2.4_git20230717-r4?arch=x86_64"}
 	if !slices.Equal(got, want) {
 		t.Errorf("alpine packages %v, want %v", got, want)
+	}
+
+	// An image stored before inventories existed gets one on first use.
+	db, err := sql.Open("sqlite", filepath.Join(store, "runprov.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec("DELETE FROM image_packages; DELETE FROM image_inventories")
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := mustCLI(t, 0, store, "query", "--csv", "SELECT count(*) FROM image_packages")
+	if !strings.HasSuffix(strings.TrimSpace(out), "\n0") {
+		t.Fatalf("packages left after deleting the inventory:\n%s", out)
+	}
+	got = nil
+	for _, c := range cdxComponents(t, sbomDocument(t, store, d, sbom.FormatCycloneDX)) {
+		got = append(got, c.Purl)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("alpine packages taken on first use %v, want %v", got, want)
 	}
 }
 
