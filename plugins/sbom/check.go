@@ -88,23 +88,51 @@ func Guidance(img *core.ResolvedImage, facts *core.RootfsFacts, scan *core.Layer
 	if maxSize <= 0 {
 		maxSize = 10 << 30
 	}
-	cfg := img.Config
-	env := envMap(cfg.Env)
-	var fs []Finding
-	add := func(check string, ok bool, format string, args ...any) {
-		fs = append(fs, Finding{Check: check, OK: ok, Detail: fmt.Sprintf(format, args...)})
+	var fs findings
+	env := envMap(img.Config.Env)
+	fs.layout(facts)
+	fs.config(img.Config, env)
+	fs.files(scan)
+	switch {
+	case len(facts.Caches) > 0 && env["HF_HUB_OFFLINE"] != "1":
+		fs.add(CheckModelCache, false, "model cache %s without HF_HUB_OFFLINE=1: set ENV HF_HUB_OFFLINE=1", strings.Join(facts.Caches, ", "))
+	case len(facts.Caches) > 0:
+		fs.add(CheckModelCache, true, "model cache %s, HF_HUB_OFFLINE=1", strings.Join(facts.Caches, ", "))
+	default:
+		fs.add(CheckModelCache, true, "no model hub cache")
 	}
+	fs.add(CheckSize, scan.Size <= maxSize, "%s unpacked, %s stored (limit %s)", sizeText(scan.Size), sizeText(img.Size), sizeText(maxSize))
+	r := &Report{Image: img, Findings: fs, Passed: true}
+	for _, f := range fs {
+		r.Passed = r.Passed && f.OK
+	}
+	return r
+}
+
+// findings are Guidance's results so far, in check order.
+type findings []Finding
+
+func (fs *findings) add(check string, ok bool, format string, args ...any) {
+	*fs = append(*fs, Finding{Check: check, OK: ok, Detail: fmt.Sprintf(format, args...)})
+}
+
+// layout checks the TRE directories.
+func (fs *findings) layout(facts *core.RootfsFacts) {
 	for _, d := range treDirs {
 		if facts.Dirs[d] {
-			add(strings.TrimPrefix(d, "/"), true, "%s exists", d)
+			fs.add(strings.TrimPrefix(d, "/"), true, "%s exists", d)
 		} else {
-			add(strings.TrimPrefix(d, "/"), false, "%s is missing: add RUN mkdir -p %s to the image build", d, d)
+			fs.add(strings.TrimPrefix(d, "/"), false, "%s is missing: add RUN mkdir -p %s to the image build", d, d)
 		}
 	}
+}
+
+// config checks the user, the temporary directory and what the image runs.
+func (fs *findings) config(cfg core.ImageConfig, env map[string]string) {
 	if isRoot(cfg.User) {
-		add(CheckUser, false, "the image runs as root (USER %q): add a non-root USER to the image build", orEmpty(cfg.User))
+		fs.add(CheckUser, false, "the image runs as root (USER %q): add a non-root USER to the image build", orEmpty(cfg.User))
 	} else {
-		add(CheckUser, true, "USER %s", cfg.User)
+		fs.add(CheckUser, true, "USER %s", cfg.User)
 	}
 	var badTmp []string
 	for _, k := range []string{"TMPDIR", "TMP"} {
@@ -113,19 +141,23 @@ func Guidance(img *core.ResolvedImage, facts *core.RootfsFacts, scan *core.Layer
 		}
 	}
 	if len(badTmp) > 0 {
-		add(CheckTmpdir, false, "%s: set ENV TMPDIR=/scratch TMP=/scratch", strings.Join(badTmp, ", "))
+		fs.add(CheckTmpdir, false, "%s: set ENV TMPDIR=/scratch TMP=/scratch", strings.Join(badTmp, ", "))
 	} else {
-		add(CheckTmpdir, true, "TMPDIR and TMP point at /scratch")
+		fs.add(CheckTmpdir, true, "TMPDIR and TMP point at /scratch")
 	}
 	if len(cfg.Entrypoint)+len(cfg.Cmd) == 0 {
-		add(CheckEntrypoint, false, "no ENTRYPOINT or CMD: add one saying what the image runs")
+		fs.add(CheckEntrypoint, false, "no ENTRYPOINT or CMD: add one saying what the image runs")
 	} else {
-		add(CheckEntrypoint, true, "runs %s", strings.Join(append(slices.Clone(cfg.Entrypoint), cfg.Cmd...), " "))
+		fs.add(CheckEntrypoint, true, "runs %s", strings.Join(append(slices.Clone(cfg.Entrypoint), cfg.Cmd...), " "))
 	}
+}
+
+// files checks file modes as the layers give them.
+func (fs *findings) files(scan *core.LayerScan) {
 	if n := len(scan.Setuid); n > 0 {
-		add(CheckSetuid, false, "%d setuid or setgid file(s): %s", n, listSome(scan.Setuid))
+		fs.add(CheckSetuid, false, "%d setuid or setgid file(s): %s", n, listSome(scan.Setuid))
 	} else {
-		add(CheckSetuid, true, "no setuid or setgid files")
+		fs.add(CheckSetuid, true, "no setuid or setgid files")
 	}
 	var ww []string
 	for _, d := range scan.WorldWritable {
@@ -134,24 +166,10 @@ func Guidance(img *core.ResolvedImage, facts *core.RootfsFacts, scan *core.Layer
 		}
 	}
 	if len(ww) > 0 {
-		add(CheckWorldWritable, false, "%d world-writable director(ies) outside /tmp: %s", len(ww), listSome(ww))
+		fs.add(CheckWorldWritable, false, "%d world-writable director(ies) outside /tmp: %s", len(ww), listSome(ww))
 	} else {
-		add(CheckWorldWritable, true, "no world-writable directories outside /tmp")
+		fs.add(CheckWorldWritable, true, "no world-writable directories outside /tmp")
 	}
-	switch {
-	case len(facts.Caches) > 0 && env["HF_HUB_OFFLINE"] != "1":
-		add(CheckModelCache, false, "model cache %s without HF_HUB_OFFLINE=1: set ENV HF_HUB_OFFLINE=1", strings.Join(facts.Caches, ", "))
-	case len(facts.Caches) > 0:
-		add(CheckModelCache, true, "model cache %s, HF_HUB_OFFLINE=1", strings.Join(facts.Caches, ", "))
-	default:
-		add(CheckModelCache, true, "no model hub cache")
-	}
-	add(CheckSize, scan.Size <= maxSize, "%s unpacked, %s stored (limit %s)", sizeText(scan.Size), sizeText(img.Size), sizeText(maxSize))
-	r := &Report{Image: img, Findings: fs, Passed: true}
-	for _, f := range fs {
-		r.Passed = r.Passed && f.OK
-	}
-	return r
 }
 
 func envMap(env []string) map[string]string {
