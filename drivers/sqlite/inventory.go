@@ -72,3 +72,14 @@ func (s *Store) Inventory(ctx context.Context, configDigest string) (*core.Inven
 	}
 	return inv, mapErr(rows.Err())
 }
+
+// HasInventory reports whether the image config has an inventory: one
+// indexed lookup, for the producer's check on every run.
+func (s *Store) HasInventory(ctx context.Context, configDigest string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM image_inventories WHERE config_digest = ?`, configDigest).Scan(&n)
+	if err != nil && strings.Contains(err.Error(), "no such table") {
+		return false, nil
+	}
+	return n > 0, mapErr(err)
+}

@@ -21,8 +21,14 @@ func TestInventoryOncePerConfig(t *testing.T) {
 		{Ecosystem: "deb", Name: "bash", Version: "5.2", Arch: "amd64", PURL: "pkg:deb/debian/bash@5.2?arch=amd64", Location: "/var/lib/dpkg/status"},
 		{Ecosystem: "pypi", Name: "numpy", Version: "1.24.2", License: "BSD", PURL: "pkg:pypi/numpy@1.24.2", Location: "/usr/lib/python3/dist-packages/numpy-1.24.2.dist-info"},
 	}
+	if ok, err := s.HasInventory(ctx, cfg); ok || err != nil {
+		t.Fatalf("HasInventory before: %v %v", ok, err)
+	}
 	if err := s.PutInventory(ctx, &core.Inventory{ConfigDigest: cfg, Packages: pkgs}); err != nil {
 		t.Fatal(err)
+	}
+	if ok, err := s.HasInventory(ctx, cfg); !ok || err != nil {
+		t.Fatalf("HasInventory after: %v %v", ok, err)
 	}
 	// A second inventory of the same config changes nothing.
 	if err := s.PutInventory(ctx, &core.Inventory{ConfigDigest: cfg, Packages: pkgs[:1]}); err != nil {

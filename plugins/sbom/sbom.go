@@ -26,6 +26,8 @@ type Store interface {
 	// Inventory returns the inventory of an image config; an error
 	// wrapping core.ErrNotFound when there is none.
 	Inventory(ctx context.Context, configDigest string) (*core.Inventory, error)
+	// HasInventory reports whether an image config has one.
+	HasInventory(ctx context.Context, configDigest string) (bool, error)
 	// PutInventory stores one, once per config digest.
 	PutInventory(ctx context.Context, inv *core.Inventory) error
 }
@@ -80,6 +82,9 @@ func (s *Service) Take(ctx context.Context, img *core.ResolvedImage, dir string)
 // TakeUnpacked is Take for the producer, which has just unpacked the
 // image: it never fails a run, only logs.
 func (s *Service) TakeUnpacked(ctx context.Context, img *core.ResolvedImage, dir string) {
+	if ok, err := s.Store.HasInventory(ctx, img.ConfigDigest); ok && err == nil {
+		return
+	}
 	if _, err := s.Take(ctx, img, dir); err != nil && s.Log != nil {
 		s.Log.Warn("could not take the image's package inventory", "image", img.ManifestDigest, "err", err)
 	}
