@@ -454,8 +454,10 @@ func TestExportsListPackages(t *testing.T) {
 		t.Fatal(err)
 	}
 	meta := files[ROCrateMetadataFile]
-	if err := validate(t, compileSchema(t, "ro-crate-1.1.schema.json"), meta); err != nil {
-		t.Fatalf("crate does not validate: %v", err)
+	for _, schema := range []string{"ro-crate-1.1.schema.json", "process-run-crate-0.5.schema.json"} {
+		if err := validate(t, compileSchema(t, schema), meta); err != nil {
+			t.Fatalf("crate does not validate against %s: %v", schema, err)
+		}
 	}
 	if !strings.Contains(string(meta), `"softwareRequirements"`) || !strings.Contains(string(meta), `"identifier": "pkg:pypi/numpy@1.26.4"`) {
 		t.Errorf("crate does not list the image's software:\n%s", meta)
