@@ -505,3 +505,70 @@ func TestImageCheck(t *testing.T) {
 	}
 	mustCLI(t, 0, store, "image", "approve", good, "--check", "--note", "checked")
 }
+
+// TestSignedRecordAndInventory: a signed run lists its image's packages in
+// the signed statement and verifies; a run signed before its image had an
+// inventory (here: the inventory failed on a damaged rpm database, and
+// came later) still verifies.
+func TestSignedRecordAndInventory(t *testing.T) {
+	requireRunc(t)
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		coretest.Unavailable(t, "/bin/busybox is missing: install busybox-static")
+	}
+	root := filepath.Join(t.TempDir(), "rootfs")
+	for _, d := range []string{"bin", "etc", "var/lib/rpm"} {
+		must(t, os.MkdirAll(filepath.Join(root, d), 0o755))
+	}
+	must(t, os.WriteFile(filepath.Join(root, "bin/busybox"), bb, 0o755))
+	for _, l := range []string{"sh", "true"} {
+		os.Symlink("busybox", filepath.Join(root, "bin", l))
+	}
+	must(t, os.WriteFile(filepath.Join(root, "var/lib/rpm/rpmdb.sqlite"), []byte("not a database"), 0o644))
+	lay, d := layoutFromDir(t, root, nil)
+	store := newCLIStore(t)
+	_, errs := mustCLI(t, 0, store, "image", "import", lay)
+	if !strings.Contains(errs, "could not take the image's package inventory") {
+		t.Errorf("import of an image whose inventory fails:\n%s", errs)
+	}
+	mustCLI(t, exitRunprov, store, "image", "sbom", d)
+	rs := &runStore{dir: store, image: d}
+	rs.commit = rs.add(t, "FROM IMAGE\nCMD [\"/bin/true\"]\n")
+	t.Cleanup(func() { checkNoContainers(t, store) })
+	alice, _ := newKeyPair(t, store, t.TempDir(), "alice")
+	old, errs, code := rs.run(t, "--no-input", "--sign-key", alice+".key")
+	if old == nil || code != 0 {
+		t.Fatalf("run: exit %d\n%s", code, errs)
+	}
+
+	// The inventory arrives later (as a later runprov would take it).
+	db, err := sql.Open("sqlite", filepath.Join(store, "runprov.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`INSERT INTO image_inventories(config_digest, created, packages) VALUES(?, '2026-01-01T00:00:00Z', 1);
+		INSERT INTO image_packages(config_digest, ecosystem, name, version, purl, location) VALUES(?, 'rpm', 'bash', '5.1.8-6.el9', 'pkg:rpm/rocky/bash@5.1.8-6.el9', '/var/lib/rpm/rpmdb.sqlite')`,
+		old.ConfigDigest, old.ConfigDigest)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := mustCLI(t, 0, store, "export", old.ID, "--format", "intoto"); !strings.Contains(out, "pkg:rpm/rocky/bash@5.1.8-6.el9") {
+		t.Errorf("the export does not list the package")
+	}
+	mustCLI(t, 0, store, "verify", old.ID, "--key", alice+".pub")
+
+	// A run signed now carries the package in its signed statement.
+	cur, errs, code := rs.run(t, "--no-input", "--sign-key", alice+".key")
+	if cur == nil || code != 0 {
+		t.Fatalf("second run: exit %d\n%s", code, errs)
+	}
+	env := filepath.Join(t.TempDir(), "run.dsse.json")
+	mustCLI(t, 0, store, "export", cur.ID, "--format", "intoto", "--signed", "-o", env)
+	data, _ := os.ReadFile(env)
+	var envelope struct{ Payload []byte }
+	if err := json.Unmarshal(data, &envelope); err != nil || !strings.Contains(string(envelope.Payload), "pkg:rpm/rocky/bash@5.1.8-6.el9") {
+		t.Errorf("the signed statement does not list the package (%v)", err)
+	}
+	mustCLI(t, 0, store, "verify", cur.ID, "--key", alice+".pub")
+}
