@@ -111,14 +111,30 @@ type GitRepo interface {
 	// container_run_commands.
 	Archive(ctx context.Context) ([]byte, error)
 	Close() error
-}
 
-// RepoFileReader is what a RepoOpener may also offer: reading one file of
-// one commit straight from a tarball, without restoring it to disk.
-type RepoFileReader interface {
-	// ReadRepoFile returns the file's bytes and blob id; errors as
-	// GitRepo.ReadFile and RepoOpener.OpenRepo give them.
-	ReadRepoFile(ctx context.Context, tarball []byte, commit, filePath string) ([]byte, string, error)
+	// What a repository exchanges with git remotes:
+
+	// Fetch resolves ref on the remote ("" is the remote's HEAD; a short
+	// name is tried as a branch, then as a tag; "refs/..." is taken as is),
+	// fetches the commit it names and its history into the object store,
+	// and returns the commit hash and the full ref name. The local branch
+	// does not move. A ref the remote lacks, or an empty remote, gives an
+	// error wrapping ErrNotFound.
+	Fetch(ctx context.Context, r Remote, ref string) (commit, refName string, err error)
+	// Push sends the local branch to branch on the remote and returns the
+	// commit the remote branch held before ("" when it was new). When the
+	// remote branch holds commits the local one lacks, Push refuses with an
+	// error wrapping ErrNonFastForward unless force is set.
+	Push(ctx context.Context, r Remote, branch string, force bool) (old string, err error)
+	// NewCommits returns the commits reachable from to but not from from
+	// ("" for none), every parent before its children.
+	NewCommits(ctx context.Context, from, to string) ([]CommitInfo, error)
+	// Changes returns the regular files commit adds or changes compared
+	// with every one of its parents (all of them for a root commit), by path.
+	Changes(ctx context.Context, commit string) ([]FileChange, error)
+	// SetHead moves the branch to commit, which must be in the object
+	// store, and compacts the object store.
+	SetHead(ctx context.Context, commit string) error
 }
 
 // RepoOpener opens Runfile repositories from their tarballs (drivers/git).
@@ -127,4 +143,8 @@ type RepoOpener interface {
 	// opens it. A nil tarball creates a new, empty repository. A tarball that
 	// is not a safe tar of a .git directory is refused with ErrCorrupt.
 	OpenRepo(ctx context.Context, tmpDir string, tarball []byte) (GitRepo, error)
+	// ReadRepoFile reads one file of one commit straight from a tarball,
+	// without restoring it to disk: the file's bytes and blob id; errors as
+	// GitRepo.ReadFile and OpenRepo give them.
+	ReadRepoFile(ctx context.Context, tarball []byte, commit, filePath string) ([]byte, string, error)
 }

@@ -50,3 +50,7 @@ func formatSize(n int64) string {
 	}
 	return strconv.FormatInt(n, 10)
 }
+
+// ParseSize reads a size as SCRATCH and LIMIT memory take it, for flags
+// that take sizes the same way.
+func ParseSize(s string) (int64, error) { return parseSize(s) }

@@ -35,6 +35,7 @@ var benchmarks = []benchmark{
 	slurmBench,
 	recordsBench,
 	chainBench,
+	inventoryBench,
 }
 
 func main() {

@@ -24,8 +24,9 @@ func newDiffCmd(a *app) *cobra.Command {
 		Short: "Show what differs between two runs",
 		Long: `Compare two runs: the Runfile (a unified diff when the commits' Runfiles
 differ), image digests, arguments, environment, mounts, runtime, host and the
-SystemKernel snapshot (summarised; every setting with -v), input and output
-files by sha256 (added, removed, changed), exit status and duration.
+SystemKernel snapshot (summarised; every setting with -v), the packages in
+the two images (added, removed, changed: numpy 1.24.2 -> 1.26.4), input and
+output files by sha256 (added, removed, changed), exit status and duration.
 
 Exit status: 0 when the runs are equivalent, 1 when they differ, 125 on
 errors. Values every run has of its own (its id, times, the host directory its
@@ -40,6 +41,9 @@ outputs went to, its duration) never make runs differ.`,
 					return err
 				}
 				sides[i] = history.Side{Run: &rec.Run, SystemKernel: rec.SystemKernel, Environment: rec.Environment}
+				if rec.Packages != nil {
+					sides[i].Packages = rec.Packages.Packages
+				}
 			}
 			ra, rb := sides[0].Run, sides[1].Run
 			// The Runfile texts are read only when they can differ.
@@ -126,6 +130,25 @@ func printDiff(w io.Writer, d *history.Diff, verbose bool) error {
 			fmt.Fprintf(w, "  ... and %d more files (all of them with -v)\n", total-n)
 		}
 	}
+	if pd := d.Packages; pd != nil && pd.Differs() {
+		fmt.Fprintf(w, "\npackages: %d changed, %d added, %d removed, %d same\n", len(pd.Changed), len(pd.Added), len(pd.Removed), pd.Same)
+		n := 0
+		list := func(mark string, pcs []history.PackageChange) {
+			for _, pc := range pcs {
+				if !verbose && n == maxListed {
+					return
+				}
+				n++
+				fmt.Fprintf(w, "  %s %s\n", mark, packageChangeText(pc))
+			}
+		}
+		list("~", pd.Changed)
+		list("+", pd.Added)
+		list("-", pd.Removed)
+		if total := len(pd.Changed) + len(pd.Added) + len(pd.Removed); n < total {
+			fmt.Fprintf(w, "  ... and %d more packages (all of them with -v)\n", total-n)
+		}
+	}
 	files("inputs", d.Inputs)
 	files("outputs", d.Outputs)
 	section("exit", d.Exit)
@@ -172,4 +195,18 @@ func fileChangeText(fc history.FileChange) string {
 		return side(fc.A)
 	}
 	return side(fc.A) + " -> " + side(fc.B)
+}
+
+// packageChangeText is "numpy 1.24.2 -> 1.26.4 (pypi)".
+func packageChangeText(pc history.PackageChange) string {
+	var v string
+	switch {
+	case pc.A == "":
+		v = pc.B
+	case pc.B == "":
+		v = pc.A
+	default:
+		v = pc.A + " -> " + pc.B
+	}
+	return fmt.Sprintf("%s %s (%s)", pc.Name, v, pc.Ecosystem)
 }

@@ -33,7 +33,7 @@ approved with "runprov image approve".`,
 		newImageImportCmd(a), newImagePullCmd(a), newImageLsCmd(a), newImageInspectCmd(a),
 		newImageVerifyCmd(a), newImageApproveCmd(a, true), newImageApproveCmd(a, false),
 		newImageRmCmd(a), newImageGCCmd(a), newImageUnpackCmd(a), newImageLogCmd(a),
-		newImageApprovalsCmd(a),
+		newImageApprovalsCmd(a), newImageSBOMCmd(a), newImageCheckCmd(a),
 	)
 	return cmd
 }
@@ -119,6 +119,7 @@ either digest in a Runfile's FROM line.`,
 			if err != nil {
 				return sourceRefused(err)
 			}
+			inventoryImported(cmd.Context(), a, recs)
 			return printImported(a, recs)
 		},
 	}
@@ -153,6 +154,7 @@ registries on loopback).`,
 			if err != nil {
 				return sourceRefused(err)
 			}
+			inventoryImported(cmd.Context(), a, recs)
 			return printImported(a, recs)
 		},
 	}
@@ -288,6 +290,7 @@ expected and actual digests, and the exit status is 125.`,
 
 func newImageApproveCmd(a *app, approve bool) *cobra.Command {
 	var note, key, expires, out string
+	var check bool
 	use, short := "approve DIGEST", "Approve an image to run in this store"
 	long := `Record that the image may run when the store requires approval, with a note
 (who reviewed it, a ticket). Approving an index approves every platform of
@@ -317,6 +320,11 @@ and outranks every earlier signed approval.`
 			if err != nil {
 				return err
 			}
+			if check {
+				if err := checkBeforeApproval(cmd.Context(), a, args[0]); err != nil {
+					return err
+				}
+			}
 			if key != "" {
 				return a.signApproval(cmd.Context(), s, args[0], !approve, key, note, expires, out)
 			}
@@ -340,6 +348,9 @@ and outranks every earlier signed approval.`
 				verb = "revoked the approval of"
 			}
 			fmt.Fprintf(a.stderr, "%s %s\n", verb, rec.Digest)
+			if approve && !check {
+				fmt.Fprintf(a.stderr, "check it against TRE build guidance with: runprov image check %s\n", shortDigest(rec.Digest))
+			}
 			return nil
 		},
 	}
@@ -347,6 +358,7 @@ and outranks every earlier signed approval.`
 	cmd.Flags().StringVar(&key, "key", "", "sign with this private `KEY` file (runprov key generate)")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "also write the signed envelope to `FILE`")
 	if approve {
+		cmd.Flags().BoolVar(&check, "check", false, "run runprov image check first; approve only when every check passes")
 		cmd.Flags().StringVar(&expires, "expires", "", "the signed approval ends on `DATE` (YYYY-MM-DD, or RFC 3339)")
 	}
 	return cmd

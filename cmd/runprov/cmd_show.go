@@ -25,7 +25,8 @@ func newShowCmd(a *app) *cobra.Command {
 		Long: `Show the record of a run: the Runfile commit, the image digests, the
 arguments, environment, mounts and limits, the runtime, the host and its
 SystemKernel snapshot, each step's exit status and times, and every input and
-output file with its size and sha256. RUN is any unique prefix of a run id
+output file with its size and sha256, and the packages in the image (counts
+per ecosystem; every package with -v). RUN is any unique prefix of a run id
 (see runprov runs). With --json the record is printed as runprov export
 --format json writes it; with -v the full SystemKernel snapshot is shown.`,
 		Args: cobra.ExactArgs(1),
@@ -73,6 +74,7 @@ func loadRecord(ctx context.Context, a *app, prefix string) (*history.Record, er
 		}
 	}
 	rec.Signature = runSignature(ctx, a, st, r.ID) // sign.go
+	rec.Packages = recordPackages(ctx, a, st, r.ConfigDigest)
 	return rec, nil
 }
 
@@ -125,6 +127,7 @@ func printRecord(w io.Writer, rec *history.Record, layout core.Layout, verbose b
 	if ap := r.Approval; ap != nil {
 		p("", "approval key %s, envelope sha256:%s", ap.KeyID, ap.SHA256)
 	}
+	printPackages(p, rec.Packages, r.ImageDigest, verbose)
 	p("argv", "%s", quoteArgv(r.Argv))
 	for _, k := range slices.Sorted(maps.Keys(r.Args)) {
 		p("arg", "%s=%s", k, r.Args[k])

@@ -83,6 +83,7 @@ const (
 	adviceNoRunsToReport              // report found no runs
 	adviceSourceDamaged               // import or pull of a blob that does not match its digest
 	adviceStoredImageDamaged          // image verify failed (arg: digest)
+	adviceImageFailsGuidance          // approve --check of an image that fails image check
 )
 
 // advisedError is err with the advice for it; arg is what the advice names
@@ -141,6 +142,8 @@ func adviceText(a advice, arg string) string {
 		return "see runprov runs; name runs or widen --since"
 	case adviceSourceDamaged:
 		return "nothing was stored; the source is damaged or was tampered with: get it again from whoever published it"
+	case adviceImageFailsGuidance:
+		return "fix the image, or approve without --check, noting why"
 	case adviceStoredImageDamaged:
 		return "remove the image (runprov image rm " + arg + " --force) and import or pull it again"
 	}

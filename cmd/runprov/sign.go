@@ -90,7 +90,8 @@ func (a *app) signRun(ctx context.Context, s *recordSigner, id string) error {
 	if err != nil {
 		return err
 	}
-	stmt, err := history.InToto(&history.Record{Run: *r}, history.ExportOptions{Version: version})
+	rec := &history.Record{Run: *r, Packages: recordPackages(ctx, a, st, r.ConfigDigest)}
+	stmt, err := history.InToto(rec, history.ExportOptions{Version: version})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/runprov/runprov/drivers/cdi"
 	gitdrv "github.com/runprov/runprov/drivers/git"
 	imagedrv "github.com/runprov/runprov/drivers/image"
+	"github.com/runprov/runprov/drivers/inventory"
 	"github.com/runprov/runprov/drivers/keys"
 	"github.com/runprov/runprov/drivers/policy"
 	"github.com/runprov/runprov/drivers/runtime"
@@ -18,6 +19,7 @@ import (
 	"github.com/runprov/runprov/plugins/consumer"
 	"github.com/runprov/runprov/plugins/history"
 	"github.com/runprov/runprov/plugins/producer"
+	"github.com/runprov/runprov/plugins/sbom"
 	slurmplug "github.com/runprov/runprov/plugins/slurm"
 )
 
@@ -41,6 +43,7 @@ type components struct {
 	images   *imagedrv.Store
 	consumer *consumer.Consumer
 	producer *producer.Producer
+	sbom     *sbom.Service
 	slurm    *slurmdrv.Client
 	tracker  *slurmplug.Tracker
 	submit   *slurmplug.Submission
@@ -85,12 +88,14 @@ func wire(a *app, st *sqlite.Store) *components {
 	layout := st.Layout()
 	gitOpener := gitdrv.Opener{}
 	images := imagedrv.New(layout, st, imagedrv.Options{Logger: a.log})
+	sb := &sbom.Service{Images: images, Store: st, Read: inventory.Read, Probe: inventory.Probe, Log: a.log}
 	cons := &consumer.Consumer{Store: st, Git: gitOpener, Salvager: gitOpener, TmpDir: layout.Tmp(), Log: a.log}
 	prod := &producer.Producer{
 		Layout: layout, Runfiles: cons, Images: policyImages{images, a.policy, st}, Runs: st,
-		Host:     hostProbe{st: st, kernel: a.kernel},
-		Runtimes: runtimes(layout),
-		Log:      a.log,
+		Host:      hostProbe{st: st, kernel: a.kernel},
+		Runtimes:  runtimes(layout),
+		Log:       a.log,
+		Inventory: sb,
 		// CDI hooks run as root on the host: only the site policy allows them.
 		Devices: &cdi.Resolver{Dirs: cdi.DirsFromEnv(), AllowHooks: a.policy.Active() && a.policy.AllowCDIHooks},
 	}
@@ -100,7 +105,7 @@ func wire(a *app, st *sqlite.Store) *components {
 	slurm := &slurmdrv.Client{Log: a.log}
 	tracker := &slurmplug.Tracker{Store: st, Layout: layout, Scheduler: slurm, Log: a.log, Grace: slurmGrace()}
 	return &components{
-		store: st, images: images, consumer: cons, producer: prod, slurm: slurm, tracker: tracker,
+		store: st, images: images, consumer: cons, producer: prod, sbom: sb, slurm: slurm, tracker: tracker,
 		submit: &slurmplug.Submission{Producer: prod, Runs: st, Scheduler: slurm, Store: layout.Root, Log: a.log},
 		checkers: []namedChecker{
 			{"chain", sqlite.ChainChecker{Store: st}},

@@ -14,9 +14,7 @@ import (
 	"github.com/runprov/runprov/core"
 )
 
-var _ core.RepoFileReader = Opener{}
-
-// ReadRepoFile implements core.RepoFileReader: it opens the repository from
+// ReadRepoFile implements core.RepoOpener: it opens the repository from
 // the tarball in memory, with the same checks as a restore to disk, and
 // reads one file of one commit. `cat` and `run` only read, and restoring to
 // disk cost them a directory and file creation per entry.

@@ -45,8 +45,6 @@ const remoteName = "runprov"
 // before Fetch returns.
 const fetchRef = plumbing.ReferenceName("refs/runprov/fetch")
 
-var _ core.RemoteGitRepo = (*Repo)(nil)
-
 // endpoint is a remote resolved for one call: the URL go-git gets, what
 // messages may show, the credentials and every secret string to scrub.
 type endpoint struct {
@@ -332,7 +330,7 @@ func (e *endpoint) remoteRefs(ctx context.Context, rem *gogit.Remote) (map[plumb
 	return refs, head, nil
 }
 
-// Push implements core.RemoteGitRepo.
+// Push implements core.GitRepo.
 func (r *Repo) Push(ctx context.Context, rem core.Remote, branch string, force bool) (string, error) {
 	dst, err := branchName(branch)
 	if err != nil {
@@ -397,7 +395,7 @@ func branchName(branch string) (plumbing.ReferenceName, error) {
 	return name, nil
 }
 
-// Fetch implements core.RemoteGitRepo.
+// Fetch implements core.GitRepo.
 func (r *Repo) Fetch(ctx context.Context, rem core.Remote, ref string) (string, string, error) {
 	e, err := newEndpoint(rem)
 	if err != nil {
@@ -503,7 +501,7 @@ func (r *Repo) peel(h plumbing.Hash) (plumbing.Hash, error) {
 	return plumbing.ZeroHash, fmt.Errorf("%w: too many nested tags", core.ErrInvalid)
 }
 
-// NewCommits implements core.RemoteGitRepo.
+// NewCommits implements core.GitRepo.
 func (r *Repo) NewCommits(ctx context.Context, from, to string) ([]core.CommitInfo, error) {
 	known := map[plumbing.Hash]bool{}
 	if from != "" {
@@ -565,7 +563,7 @@ func (r *Repo) NewCommits(ctx context.Context, from, to string) ([]core.CommitIn
 	return out, nil
 }
 
-// Changes implements core.RemoteGitRepo.
+// Changes implements core.GitRepo.
 func (r *Repo) Changes(ctx context.Context, hash string) ([]core.FileChange, error) {
 	c, err := r.repo.CommitObject(plumbing.NewHash(hash))
 	if err != nil {
@@ -631,7 +629,7 @@ func isRegular(m filemode.FileMode) bool {
 	return m == filemode.Regular || m == filemode.Executable || m == filemode.Deprecated
 }
 
-// SetHead implements core.RemoteGitRepo.
+// SetHead implements core.GitRepo.
 func (r *Repo) SetHead(ctx context.Context, commit string) error {
 	h := plumbing.NewHash(commit)
 	if _, err := r.repo.CommitObject(h); err != nil {

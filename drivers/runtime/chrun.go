@@ -206,3 +206,7 @@ func (*ChRun) Kill(context.Context, string, syscall.Signal) error { return nil }
 
 // Delete implements Runtime; ch-run keeps no state.
 func (*ChRun) Delete(context.Context, string) error { return nil }
+
+// List implements Runtime: a ch-run container is its process, with no
+// state to list.
+func (*ChRun) List(context.Context) ([]Container, error) { return nil, nil }

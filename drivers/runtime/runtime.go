@@ -57,4 +57,7 @@ type Runtime interface {
 	// Delete removes the container, killing it first if it runs; a
 	// container that does not exist is not an error.
 	Delete(ctx context.Context, id string) error
+	// List returns the containers the runtime keeps state for (none for a
+	// runtime whose containers are only processes).
+	List(ctx context.Context) ([]Container, error)
 }

@@ -193,7 +193,7 @@ func (c *Consumer) fetchOnce(ctx context.Context, name string, rem core.Remote, 
 // remote's: done when there is nothing to do (the same, or the local head
 // is ahead: res.Ahead), an error wrapping ErrDiverged when each has commits
 // the other lacks.
-func fastForwardable(ctx context.Context, g core.RemoteGitRepo, res *PullResult, remoteHead, verb string) (done bool, err error) {
+func fastForwardable(ctx context.Context, g core.GitRepo, res *PullResult, remoteHead, verb string) (done bool, err error) {
 	head := res.Old
 	if head == "" {
 		return false, nil
@@ -224,7 +224,7 @@ func fastForwardable(ctx context.Context, g core.RemoteGitRepo, res *PullResult,
 
 // storeFetched stores the fast-forwarded repo and its new commit rows,
 // unless the stored repo changed since baseSHA was read (errRepoMoved).
-func (c *Consumer) storeFetched(ctx context.Context, g core.RemoteGitRepo, name, baseSHA, head string, rows []core.Commit) error {
+func (c *Consumer) storeFetched(ctx context.Context, g core.GitRepo, name, baseSHA, head string, rows []core.Commit) error {
 	if err := g.SetHead(ctx, head); err != nil {
 		return err
 	}
@@ -254,7 +254,7 @@ func divergedAdvice(verb string) string {
 // indexCommits validates the Runfiles each commit adds or changes and
 // returns their index rows, oldest commit first and by path within one.
 // One invalid Runfile refuses them all.
-func (c *Consumer) indexCommits(ctx context.Context, g core.RemoteGitRepo, repo string, commits []core.CommitInfo, sel selector) ([]core.Commit, error) {
+func (c *Consumer) indexCommits(ctx context.Context, g core.GitRepo, repo string, commits []core.CommitInfo, sel selector) ([]core.Commit, error) {
 	rows, bad, err := c.scanCommits(ctx, g, repo, commits, sel)
 	if err != nil {
 		return nil, err
@@ -271,7 +271,7 @@ func (c *Consumer) indexCommits(ctx context.Context, g core.RemoteGitRepo, repo 
 // scanCommits returns the index rows of the Runfiles each commit adds or
 // changes (see selector.pick), oldest commit first and by path within one,
 // and one error per selected file that is not a valid Runfile.
-func (c *Consumer) scanCommits(ctx context.Context, g core.RemoteGitRepo, repo string, commits []core.CommitInfo, sel selector) ([]core.Commit, []error, error) {
+func (c *Consumer) scanCommits(ctx context.Context, g core.GitRepo, repo string, commits []core.CommitInfo, sel selector) ([]core.Commit, []error, error) {
 	var (
 		rows []core.Commit
 		bad  []error
@@ -330,17 +330,12 @@ func cleanRepoPath(p string) bool {
 }
 
 // openRemote restores a repository that can talk to remotes.
-func (c *Consumer) openRemote(ctx context.Context, name string, tarball []byte) (core.RemoteGitRepo, error) {
+func (c *Consumer) openRemote(ctx context.Context, name string, tarball []byte) (core.GitRepo, error) {
 	g, err := c.Git.OpenRepo(ctx, c.TmpDir, tarball)
 	if err != nil {
 		return nil, fmt.Errorf("open repo %q: %w", name, err)
 	}
-	rg, ok := g.(core.RemoteGitRepo)
-	if !ok {
-		g.Close()
-		return nil, fmt.Errorf("open repo %q: %w: the git driver cannot talk to remotes", name, core.ErrUnsupported)
-	}
-	return rg, nil
+	return g, nil
 }
 
 func (c *Consumer) logger() *slog.Logger {

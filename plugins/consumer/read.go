@@ -79,18 +79,8 @@ func (c *Consumer) Cat(ctx context.Context, spec string) ([]byte, core.Commit, e
 	return data, row, nil
 }
 
-// readFile reads row's Runfile from the repository artifact, in memory when
-// the git driver can.
+// readFile reads row's Runfile from the repository artifact, in memory.
 func (c *Consumer) readFile(ctx context.Context, art *core.RepoArtifact, row core.Commit) ([]byte, error) {
-	if r, ok := c.Git.(core.RepoFileReader); ok {
-		data, _, err := r.ReadRepoFile(ctx, art.Tarball, row.Hash, row.Path)
-		return data, err
-	}
-	repo, err := c.Git.OpenRepo(ctx, c.TmpDir, art.Tarball)
-	if err != nil {
-		return nil, fmt.Errorf("open repo %q: %w", row.Repo, err)
-	}
-	defer repo.Close()
-	data, _, err := repo.ReadFile(ctx, row.Hash, row.Path)
+	data, _, err := c.Git.ReadRepoFile(ctx, art.Tarball, row.Hash, row.Path)
 	return data, err
 }

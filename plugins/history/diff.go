@@ -21,6 +21,9 @@ type Side struct {
 	SystemKernel *core.SystemKernel
 	// Environment is the run's environments row; nil when not recorded.
 	Environment *core.Environment
+	// Packages is the inventory of the run's image; nil when unknown (then
+	// packages are not compared).
+	Packages []core.Package
 }
 
 // Change is one value that differs between run A and run B.
@@ -86,7 +89,9 @@ type Diff struct {
 	SystemKernel *KernelDiff `json:"system_kernel,omitempty"`
 	Inputs       FilesDiff   `json:"inputs"`
 	Outputs      FilesDiff   `json:"outputs"`
-	Exit         []Change    `json:"exit"`
+	// Packages compares the images' inventories; nil when either is unknown.
+	Packages *PackagesDiff `json:"packages,omitempty"`
+	Exit     []Change      `json:"exit"`
 	// DurationSeconds are the two runs' durations; never a difference.
 	DurationSeconds [2]float64 `json:"duration_seconds"`
 }
@@ -167,6 +172,10 @@ func Compare(a, b Side) *Diff {
 
 	d.Inputs = CompareFiles(ra.Inputs, rb.Inputs)
 	d.Outputs = CompareFiles(ra.Outputs, rb.Outputs)
+	if a.Packages != nil && b.Packages != nil {
+		pd := ComparePackages(a.Packages, b.Packages)
+		d.Packages = &pd
+	}
 
 	d.Exit = cmpStr(nil, "status", string(ra.Status), string(rb.Status), false)
 	var xa, xb any

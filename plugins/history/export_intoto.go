@@ -69,8 +69,8 @@ type Provenance struct {
 
 // InToto returns the run as an in-toto Statement v1 whose subjects are the
 // run's output files (by sha256) and whose predicate is SLSA Provenance v1:
-// the Runfile commit, the image and the input files as resolved
-// dependencies, the run's parameters, runprov as the builder. The subject
+// the Runfile commit, the image, the packages in the image (when
+// inventoried, by package URL) and the input files as resolved dependencies, the run's parameters, runprov as the builder. The subject
 // of a run without output files is the run, named by its id (RunDigest).
 func InToto(rec *Record, opts ExportOptions) (*Statement, error) {
 	r := &rec.Run
@@ -141,6 +141,14 @@ func InToto(rec *Record, opts ExportOptions) (*Statement, error) {
 			img.Annotations["indexDigest"] = r.IndexDigest
 		}
 		bd.ResolvedDependencies = append(bd.ResolvedDependencies, img)
+	}
+	if rec.Packages != nil {
+		for _, pk := range rec.Packages.Packages {
+			bd.ResolvedDependencies = append(bd.ResolvedDependencies, ResourceDescriptor{
+				Name: pk.Name, URI: pk.PURL,
+				Annotations: map[string]any{"ecosystem": pk.Ecosystem, "version": pk.Version, "location": pk.Location, "inImage": r.ImageDigest},
+			})
+		}
 	}
 	for _, f := range r.Inputs {
 		if f.SHA256 == "" {

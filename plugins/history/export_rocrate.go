@@ -92,6 +92,22 @@ func ROCrate(rec *Record, runfile []byte, opts ExportOptions) (map[string][]byte
 		if tag != "" {
 			img["tag"] = tag
 		}
+		if rec.Packages != nil && len(rec.Packages.Packages) > 0 {
+			var sw []map[string]any
+			for i, pk := range rec.Packages.Packages {
+				id := fmt.Sprintf("#software-%d-%s", i+1, provLocal(pk.Name))
+				e := map[string]any{
+					"@id": id, "@type": "SoftwareApplication", "name": pk.Name, "softwareVersion": pk.Version,
+					"identifier": pk.PURL, "description": pk.Ecosystem + " package found at " + pk.Location + " in the image",
+				}
+				if pk.License != "" {
+					e["license"] = pk.License
+				}
+				add(e)
+				sw = append(sw, ref(id))
+			}
+			img["softwareRequirements"] = sw
+		}
 		add(img)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -419,5 +420,46 @@ func checkCrate(t *testing.T, dir string, doc []byte, rec *Record) {
 	}
 	if refs(byID["./"]["mentions"])[0] != action["@id"] {
 		t.Errorf("the root does not mention the action")
+	}
+}
+
+// TestExportsListPackages: the image's packages are resolved dependencies
+// of the in-toto statement and software of the RO-Crate, and both still
+// validate.
+func TestExportsListPackages(t *testing.T) {
+	rec := testRecord()
+	rec.Packages = &core.Inventory{ConfigDigest: rec.ConfigDigest, Packages: []core.Package{
+		{Ecosystem: "deb", Name: "bash", Version: "5.2.15-2+b2", PURL: "pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64", Location: "/var/lib/dpkg/status"},
+		{Ecosystem: "pypi", Name: "numpy", Version: "1.26.4", License: "BSD-3-Clause", PURL: "pkg:pypi/numpy@1.26.4", Location: "/usr/lib/python3/dist-packages/numpy-1.26.4.dist-info"},
+	}}
+	st, err := InToto(rec, ExportOptions{Version: "v0.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := mustMarshal(t, st)
+	if err := validate(t, compileSchema(t, "intoto-statement-v1.schema.json"), doc); err != nil {
+		t.Fatalf("statement does not validate: %v", err)
+	}
+	var uris []string
+	for _, d := range st.Predicate.BuildDefinition.ResolvedDependencies {
+		uris = append(uris, d.URI)
+	}
+	for _, p := range rec.Packages.Packages {
+		if !slices.Contains(uris, p.PURL) {
+			t.Errorf("resolved dependencies lack %s: %v", p.PURL, uris)
+		}
+	}
+	files, err := ROCrate(rec, []byte("FROM x\n"), ExportOptions{Version: "v0.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := files[ROCrateMetadataFile]
+	for _, schema := range []string{"ro-crate-1.1.schema.json", "process-run-crate-0.5.schema.json"} {
+		if err := validate(t, compileSchema(t, schema), meta); err != nil {
+			t.Fatalf("crate does not validate against %s: %v", schema, err)
+		}
+	}
+	if !strings.Contains(string(meta), `"softwareRequirements"`) || !strings.Contains(string(meta), `"identifier": "pkg:pypi/numpy@1.26.4"`) {
+		t.Errorf("crate does not list the image's software:\n%s", meta)
 	}
 }

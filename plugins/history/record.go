@@ -16,6 +16,9 @@ type Record struct {
 	Environment *core.Environment `json:"environment,omitempty"`
 	// Signature says which key signed the record; nil when unsigned.
 	Signature *core.RunSignature `json:"signature,omitempty"`
+	// Packages is the inventory of the run's image (by config digest); nil
+	// when the image was never inventoried.
+	Packages *core.Inventory `json:"packages,omitempty"`
 }
 
 // Duration is how long the run took from start to end; 0 when unknown.

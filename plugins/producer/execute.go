@@ -432,14 +432,10 @@ func (p *Producer) CleanStale(ctx context.Context) (int, error) {
 			continue
 		}
 		for _, rt := range p.Runtimes {
-			if l, ok := rt.(interface {
-				List(context.Context) ([]runtime.Container, error)
-			}); ok {
-				cs, _ := l.List(ctx)
-				for _, c := range cs {
-					if strings.HasPrefix(c.ID, "runprov-"+e.Name()+"-") {
-						errs = append(errs, rt.Delete(ctx, c.ID))
-					}
+			cs, _ := rt.List(ctx)
+			for _, c := range cs {
+				if strings.HasPrefix(c.ID, "runprov-"+e.Name()+"-") {
+					errs = append(errs, rt.Delete(ctx, c.ID))
 				}
 			}
 		}

@@ -76,6 +76,10 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 		return nil, err
 	}
 	lap("unpack", "reused", reused)
+	if p.Inventory != nil {
+		p.Inventory.TakeUnpacked(ctx, img, rootfs)
+		lap("inventory")
+	}
 
 	// The host snapshot may still be under way: build and write what
 	// does not depend on it first (the spec and the plan).

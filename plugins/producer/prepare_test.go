@@ -87,6 +87,7 @@ func (f fakeRuntime) Name() string                                       { retur
 func (f fakeRuntime) Version(context.Context) (string, error)            { return "0.0-fake", nil }
 func (f fakeRuntime) Guarantees() runtime.Guarantees                     { return f.g }
 func (f fakeRuntime) Kill(context.Context, string, syscall.Signal) error { return nil }
+func (f fakeRuntime) List(context.Context) ([]runtime.Container, error)  { return nil, nil }
 func (f fakeRuntime) Delete(context.Context, string) error               { return nil }
 func (f fakeRuntime) Run(context.Context, string, string, runtime.Stdio) (int, error) {
 	return -1, errors.New("the fake runtime runs nothing")

@@ -64,6 +64,12 @@ type HostProbe interface {
 	Drift(ctx context.Context, prevSHA, curSHA string) (string, error)
 }
 
+// Inventorier records what is inside an image (plugins/sbom): once per
+// image config, cheap when already known, never failing a run.
+type Inventorier interface {
+	TakeUnpacked(ctx context.Context, img *core.ResolvedImage, rootfs string)
+}
+
 // Producer is the Producer plugin of the seed: commit → verified image →
 // sandboxed run → run record. Prepare, Execute and Finish are separate so
 // that an executor on another node (Slurm) can Execute a prepared run from
@@ -76,6 +82,9 @@ type Producer struct {
 	Host     HostProbe // nil: no snapshot is recorded
 	Runtimes map[string]runtime.Runtime
 	Devices  DeviceResolver // nil: runs may not have CDI devices
+	// Inventory takes the package inventory of an image on its first run
+	// (nil: none is taken).
+	Inventory Inventorier
 	// RuntimeDir is where root runs mount their overlay roots (default
 	// /run/runprov); see sandbox.go.
 	RuntimeDir string
