@@ -101,8 +101,17 @@ type Input struct {
 // Output is an OUTPUT line: a directory collected and hashed after the run.
 type Output struct {
 	Target string
-	Line   int
+	// Sensitivity is SensitivityHigh (the default: its files never leave)
+	// or SensitivityModerate (they may be requested for release).
+	Sensitivity string
+	Line        int
 }
+
+// Output sensitivities: OUTPUT PATH sensitivity=high|moderate.
+const (
+	SensitivityHigh     = "high"
+	SensitivityModerate = "moderate"
+)
 
 // Scratch is a SCRATCH line: temporary space deleted after the run.
 type Scratch struct {
