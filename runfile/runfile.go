@@ -1,6 +1,10 @@
 package runfile
 
-import "time"
+import (
+	"time"
+
+	"github.com/runprov/runprov/core"
+)
 
 // Version is the newest Runfile format version this package reads.
 const Version = 2
@@ -109,8 +113,8 @@ type Output struct {
 
 // Output sensitivities: OUTPUT PATH sensitivity=high|moderate.
 const (
-	SensitivityHigh     = "high"
-	SensitivityModerate = "moderate"
+	SensitivityHigh     = core.SensitivityHigh
+	SensitivityModerate = core.SensitivityModerate
 )
 
 // Scratch is a SCRATCH line: temporary space deleted after the run.
