@@ -198,7 +198,7 @@ type RunStore interface {
 
 // MarkSensitivity sets each output file's Sensitivity from its OUTPUT
 // mount: the mount records it (in the hash chain, with the run), the file
-// rows do not.
+// rows do not. A mount without one leaves it "" (high).
 func (r *Run) MarkSensitivity() {
 	sens := map[string]string{}
 	for _, m := range r.Mounts {
@@ -207,10 +207,6 @@ func (r *Run) MarkSensitivity() {
 		}
 	}
 	for i := range r.Outputs {
-		s := sens[r.Outputs[i].Name]
-		if s == "" {
-			s = SensitivityHigh
-		}
-		r.Outputs[i].Sensitivity = s
+		r.Outputs[i].Sensitivity = sens[r.Outputs[i].Name]
 	}
 }
