@@ -286,4 +286,3 @@ func SpecFor(p *Planned, sb Sandbox) (*specs.Spec, error) {
 	s.Annotations = sb.Annotations
 	return s, nil
 }
-
