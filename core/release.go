@@ -69,3 +69,11 @@ func (p *Policy) Release() ReleaseRules {
 	}
 	return r
 }
+
+// SpoolEntry is one entry of the release spool's log: its number (from 1;
+// 0 for a file whose name is not a number), file name and bytes.
+type SpoolEntry struct {
+	Seq  int
+	Name string
+	Data []byte
+}

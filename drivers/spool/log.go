@@ -9,18 +9,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-)
 
-// LogEntry is one file of the log: its number (from 1) and its bytes.
-type LogEntry struct {
-	Seq  int
-	Name string
-	Data []byte
-}
+	"github.com/runprov/runprov/core"
+)
 
 // Log returns every log entry in order. Names that are not numbers are
 // listed with Seq 0, so that a checker of the log can refuse them.
-func (s *Spool) Log(ctx context.Context) ([]LogEntry, error) {
+func (s *Spool) Log(ctx context.Context) ([]core.SpoolEntry, error) {
 	dir := filepath.Join(s.Dir, logDir)
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -29,7 +24,7 @@ func (s *Spool) Log(ctx context.Context) ([]LogEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("release log: %w", err)
 	}
-	var out []LogEntry
+	var out []core.SpoolEntry
 	for _, e := range ents {
 		n := e.Name()
 		if strings.HasPrefix(n, ".tmp-") {
@@ -43,7 +38,7 @@ func (s *Spool) Log(ctx context.Context) ([]LogEntry, error) {
 		if n != logName(seq) {
 			seq = 0
 		}
-		out = append(out, LogEntry{Seq: seq, Name: n, Data: data})
+		out = append(out, core.SpoolEntry{Seq: seq, Name: n, Data: data})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
 	return out, nil

@@ -1,0 +1,178 @@
+package release
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"strings"
+	"time"
+
+	"github.com/runprov/runprov/core"
+)
+
+// Release is the airlock over one spool, under the site policy's rules.
+type Release struct {
+	Spool    Spool
+	Verifier Verifier
+	Rules    core.ReleaseRules
+	Policy   string // the policy file, as requests and exports name it
+	// Checkers are the output checkers' public keys (PKIX PEM) by key id.
+	Checkers map[string][]byte
+	Now      func() time.Time
+}
+
+func (r *Release) now() time.Time {
+	if r.Now != nil {
+		return r.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// refusef is a refusal: what the policy does not allow, and why.
+func refusef(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{core.ErrReleaseRefused}, args...)...)
+}
+
+func newHash() hash.Hash { return sha256.New() }
+
+func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
+
+func sum(data []byte) string {
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
+
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// Bundle is a request as read from the spool, with what its log says.
+type Bundle struct {
+	Request Request
+	// Data is request.json as kept, SHA256 its hex sha256.
+	Data   []byte
+	SHA256 string
+	// Logged: the log has the request's entry, naming this sha256.
+	Logged bool
+	// Signed: the requester signed it, and the signature verifies with
+	// the requester's key (a key only the requester vouches for).
+	Signed bool
+}
+
+// load reads request id and checks it against the log: request.json must
+// be what the log's request entry names, and its signature (when the
+// requester signed it) must verify.
+func (r *Release) load(ctx context.Context, id string, entries []logged) (*Bundle, error) {
+	data, err := r.Spool.ReadRequestFile(ctx, id, "request.json")
+	if err != nil {
+		return nil, fmt.Errorf("release request %s: %w", id, err)
+	}
+	b := &Bundle{Data: data, SHA256: sum(data)}
+	if err := json.Unmarshal(data, &b.Request); err != nil || b.Request.Type != RequestType || b.Request.ID != id {
+		return nil, fmt.Errorf("release request %s: %w: request.json is not a release request of that id", id, core.ErrInvalid)
+	}
+	for _, e := range entries {
+		if e.Action == ActionRequest && e.Request == id {
+			if e.SHA256 != b.SHA256 {
+				return nil, fmt.Errorf("release request %s: %w: request.json (sha256 %s) is not what was requested (the log says %s): it was changed", id, core.ErrUnverified, b.SHA256, e.SHA256)
+			}
+			b.Logged = true
+		}
+	}
+	if !b.Logged {
+		return nil, fmt.Errorf("release request %s: %w: the log has no entry for it", id, core.ErrUnverified)
+	}
+	if b.Request.Requester.KeyID == "" {
+		return b, nil
+	}
+	env, err1 := r.Spool.ReadRequestFile(ctx, id, "request.dsse.json")
+	pub, err2 := r.Spool.ReadRequestFile(ctx, id, "requester.pub")
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("release request %s: %w: its signature: %v", id, core.ErrUnverified, err)
+	}
+	kid, payload, err := r.Verifier.Verify(ctx, env, PayloadTypeRequest, [][]byte{pub})
+	if err != nil || kid != b.Request.Requester.KeyID || string(payload) != string(data) {
+		return nil, fmt.Errorf("release request %s: %w: the requester's signature does not verify over request.json", id, core.ErrUnverified)
+	}
+	b.Signed = true
+	return b, nil
+}
+
+// Open reads request prefix as it is, checked against the log.
+func (r *Release) Open(ctx context.Context, prefix string) (*Bundle, error) {
+	id, err := r.Spool.Resolve(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	entries, _, err := r.readLog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.load(ctx, id, entries)
+}
+
+// List returns every request, newest last; one that cannot be read is
+// left out and named in problems.
+func (r *Release) List(ctx context.Context) ([]Request, []string, error) {
+	ids, err := r.Spool.RequestIDs(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	entries, _, err := r.readLog(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []Request
+	var problems []string
+	for _, id := range ids {
+		b, err := r.load(ctx, id, entries)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		out = append(out, b.Request)
+	}
+	sortRequests(out)
+	return out, problems, nil
+}
+
+func sortRequests(rs []Request) {
+	for i := 1; i < len(rs); i++ {
+		for j := i; j > 0 && rs[j].Created < rs[j-1].Created; j-- {
+			rs[j], rs[j-1] = rs[j-1], rs[j]
+		}
+	}
+}
+
+// checkName refuses a vote or path that names no file of the request.
+func (b *Bundle) files(paths []string) ([]File, error) {
+	if len(paths) == 0 {
+		return b.Request.Files, nil
+	}
+	var out []File
+	for _, p := range paths {
+		f := b.Request.File(strings.TrimPrefix(p, "./"))
+		if f == nil {
+			return nil, fmt.Errorf("%s: %w in release request %s (it has: %s)", p, core.ErrNotFound, b.Request.ID, strings.Join(names(b.Request.Files), ", "))
+		}
+		out = append(out, *f)
+	}
+	return out, nil
+}
+
+func names(fs []File) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Name)
+	}
+	return out
+}
