@@ -132,6 +132,8 @@ func hint(err error) (text, runs string) {
 		return "run: runprov fsck", "runprov fsck"
 	case errors.Is(err, core.ErrNonFastForward):
 		return "pull first: runprov pull URL (or push --force to overwrite the remote branch)", "runprov pull"
+	case errors.Is(err, core.ErrReleaseRefused):
+		return "the release rules are the site policy's: runprov policy show; docs/release.md says how output checking works", ""
 	case errors.Is(err, core.ErrDiverged):
 		return "the histories diverged: runprov only fast-forwards; pull into a new repo with --repo NAME, or reconcile with git and push", ""
 	}

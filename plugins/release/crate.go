@@ -69,7 +69,7 @@ func fiveSafesCrate(b *Bundle, votes []CastVote, files []File, statement []byte,
 			"identifier": "sha256:" + b.SHA256},
 		obj{"@id": "#run-" + q.Run.ID, "@type": "CreateAction", "name": "runprov run " + q.Run.ID,
 			"description": fmt.Sprintf("Runfile %s at commit %s, image %s; record %s (sha256 %s, signed: %t)", q.Run.Path, q.Run.Commit, q.Run.Image, q.Run.Record, q.Run.RecordSHA256, q.Run.Signed),
-			"agent": person(q.Requester), "result": refs(fileIDs), "actionStatus": statusCompleted, "identifier": q.Run.ID},
+			"agent":       person(q.Requester), "result": refs(fileIDs), "actionStatus": statusCompleted, "identifier": q.Run.ID},
 	)
 	for i, v := range votes {
 		if !v.Verified {
@@ -90,7 +90,7 @@ func fiveSafesCrate(b *Bundle, votes []CastVote, files []File, statement []byte,
 	}
 	mentions = append(mentions, "#signoff")
 	graph = append(graph, obj{"@id": "#signoff", "@type": "AssessAction", "additionalType": ref(shpSignOff),
-		"name": fmt.Sprintf("Release approved: %d file(s), each with %d independent approvals", len(files), st.Predicate.ReviewsRequired),
+		"name":  fmt.Sprintf("Release approved: %d file(s), each with %d independent approvals", len(files), st.Predicate.ReviewsRequired),
 		"agent": person(in.Actor), "object": ref("./"), "instrument": ref("#policy"), "endTime": exportedAt, "actionStatus": statusCompleted})
 	for _, f := range files {
 		graph = append(graph, obj{"@id": f.Name, "@type": "File", "name": path.Base(f.Name), "contentSize": fmt.Sprint(f.Size),

@@ -31,13 +31,13 @@ func (r *Release) readLog(ctx context.Context) ([]logged, []string, error) {
 	}
 	var out []logged
 	var problems []string
-	prev := ""
-	for i, e := range raw {
+	prev, want := "", 1
+	for _, e := range raw {
 		l, p := r.readEntry(ctx, e)
 		switch {
 		case p != "":
-		case e.Seq != i+1:
-			p = fmt.Sprintf("expected entry %d, found %s: an entry was removed or added", i+1, e.Name)
+		case e.Seq != want:
+			p = fmt.Sprintf("expected entry %d, found %s: an entry was removed or added", want, e.Name)
 		case l.Seq != e.Seq:
 			p = fmt.Sprintf("says it is entry %d", l.Seq)
 		case l.Prev != prev:
@@ -46,7 +46,7 @@ func (r *Release) readLog(ctx context.Context) ([]logged, []string, error) {
 		if p != "" {
 			problems = append(problems, fmt.Sprintf("log %s: %s", e.Name, p))
 		}
-		prev = sum(e.Data)
+		prev, want = sum(e.Data), e.Seq+1
 		if l != nil {
 			out = append(out, *l)
 		}
