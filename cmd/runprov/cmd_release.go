@@ -191,11 +191,12 @@ func printReleaseView(w io.Writer, v *release.View) {
 		signed = "signed by key " + q.Requester.KeyID
 	}
 	fmt.Fprintf(w, "request   %s (%s)\ncreated   %s by %s (uid %d)\nnote      %s\n", q.ID, signed, q.Created, q.Requester.User, q.Requester.UID, q.Note)
-	run := "unsigned record"
+	fmt.Fprintf(w, "run       %s (%s), Runfile %s at commit %s, image %s\n", q.Run.ID, q.Run.Status, q.Run.Path, q.Run.Commit, q.Run.Image)
+	signer := ""
 	if q.Run.Signed {
-		run = fmt.Sprintf("record signed by a %s key %s", q.Run.SignerKind, q.Run.SignerKeyID)
+		signer = fmt.Sprintf(" (a %s key %s)", q.Run.SignerKind, q.Run.SignerKeyID)
 	}
-	fmt.Fprintf(w, "run       %s (%s), commit %s, image %s, %s\n", q.Run.ID, q.Run.Status, q.Run.Commit, q.Run.Image, run)
+	fmt.Fprintf(w, "record    %s%s\n", v.Run.Status(), signer)
 	for _, f := range q.Files {
 		fmt.Fprintf(w, "file      %s  %d bytes  sha256:%s  %s\n", f.Name, f.Size, f.SHA256, f.Sensitivity)
 		if f.Table != nil {

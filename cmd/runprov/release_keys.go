@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"strings"
 
 	"github.com/runprov/runprov/core"
 	"github.com/runprov/runprov/drivers/dsse"
@@ -128,3 +129,23 @@ func errNoSpool(p *core.Policy) error {
 }
 
 var errNoDecision = errors.New("give one of --approve, --reject or --return")
+
+// siteRecordKey is the public key (PKIX PEM) of the policy's sign_key, from
+// the private key when this user can read it, else from the .pub beside it;
+// nil when there is none.
+func siteRecordKey(p *core.Policy) []byte {
+	if !p.Active() || p.SignKey == "" {
+		return nil
+	}
+	pub, err := keys.PublicFromFile(p.SignKey, []byte(os.Getenv(keyPassphraseEnv)))
+	if err != nil {
+		if pub, err = keys.ReadPublicFile(strings.TrimSuffix(p.SignKey, ".key") + ".pub"); err != nil {
+			return nil
+		}
+	}
+	pem, err := keys.MarshalPublic(pub)
+	if err != nil {
+		return nil
+	}
+	return pem
+}

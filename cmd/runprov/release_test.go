@@ -188,7 +188,8 @@ func TestReleaseThreeUsers(t *testing.T) {
 		t.Errorf("checker 2 sees checker 1's vote before voting:\n%s", view)
 	}
 	ck2.run(t, 0, "release", "review", id, "--key", s.k2+".key", "--approve", "--note", "fine, small count is suppressed upstream")
-	if view, _ = ck2.run(t, 0, "release", "show", id); !strings.Contains(view, "counts are large") || !strings.Contains(view, "table.csv: approved, 2 of 2") {
+	if view, _ = ck2.run(t, 0, "release", "show", id); !strings.Contains(view, "counts are large") || !strings.Contains(view, "table.csv: approved, 2 of 2") ||
+		!strings.Contains(view, "signed; verified with the requester's key") {
 		t.Errorf("after voting, checker 2 does not see both votes:\n%s", view)
 	}
 
@@ -202,7 +203,38 @@ func TestReleaseThreeUsers(t *testing.T) {
 		}
 	}
 	tamperRelease(t, s, id)
+
+	// An output changed since the run recorded it cannot be requested.
+	var changed string
+	filepath.WalkDir(filepath.Join(an.store, "runs"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Name() == "table.csv" {
+			changed = p
+		}
+		return nil
+	})
+	if err := os.WriteFile(changed, []byte("region,n\nnorth,1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	an.refusedWith(t, []string{"changed since run", "only what the run made"}, append(req, "table.csv")...)
 }
+
+// TestReleaseNeedsSpool: without a policy naming a release spool, every
+// release command is refused, saying what an administrator must set; a
+// review needs exactly one decision.
+func TestReleaseNeedsSpool(t *testing.T) {
+	policyDir(t)
+	t.Setenv("RUNPROV_POLICY", "")
+	store := newCLIStore(t)
+	for _, args := range [][]string{{"release", "ls"}, {"release", "verify"}, {"release", "show", "abc"}} {
+		_, errs := mustCLI(t, exitRunprov, store, args...)
+		if !strings.Contains(errs, "no release spool") || !strings.Contains(errs, "release_dir") {
+			t.Errorf("%v: %s", args, errs)
+		}
+	}
+	mustCLI(t, exitUsage, store, "release", "review", "abc", "--key", "k", "--approve", "--reject", "--note", "x")
+	mustCLI(t, exitUsage, store, "release", "request", "last")
+}
+
 
 // checkReleaseExport: the files listed are the files exported and the
 // envelope's subjects; the envelope verifies with pub in securesystemslib;
@@ -332,6 +364,7 @@ func tamperRelease(t *testing.T, s *releaseSite, id string) {
 		{"edited log entry", logs[2], func(b []byte) []byte { return bytes.Replace(b, []byte(`"view"`), []byte(`"vote"`), 1) }, "does not follow the entry before it"},
 		{"deleted log entry", logs[1], nil, "an entry was removed or added"},
 		{"deleted vote's log entry", logs[3], nil, "has no entry in the log"},
+		{"changed run record", filepath.Join(s.spool, "requests", id, "run.dsse.json"), func(b []byte) []byte { return append(b, ' ') }, "the run's record run.dsse.json is not the one requested"},
 		{"changed snapshot", snaps[0], func(b []byte) []byte { return append(b, "9,9\n"...) }, "changed after it was requested"},
 	} {
 		undo := edit(tc.path, tc.f)

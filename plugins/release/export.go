@@ -87,6 +87,9 @@ func (r *Release) Export(ctx context.Context, prefix string, in ExportInput) (*E
 	if err != nil {
 		return nil, err
 	}
+	if rc := r.checkRun(ctx, b); rc.Problem != "" {
+		return nil, fmt.Errorf("%w: request %s: %s", core.ErrUnverified, b.Request.ID, rc.Problem)
+	}
 	votes, err := r.votes(ctx, b.Request.ID)
 	if err != nil {
 		return nil, err

@@ -176,7 +176,8 @@ func (r *Release) Verify(ctx context.Context) ([]string, error) {
 	return problems, nil
 }
 
-// checkSnapshots re-hashes a request's file snapshots.
+// checkSnapshots re-hashes a request's file snapshots and its copy of the
+// run's record.
 func (r *Release) checkSnapshots(ctx context.Context, id string) []string {
 	data, err := r.Spool.ReadRequestFile(ctx, id, "request.json")
 	if err != nil {
@@ -187,6 +188,9 @@ func (r *Release) checkSnapshots(ctx context.Context, id string) []string {
 		return []string{fmt.Sprintf("request %s: request.json does not parse", id)}
 	}
 	var out []string
+	if rec, err := r.Spool.ReadRequestFile(ctx, id, req.Run.Record); err != nil || sum(rec) != req.Run.RecordSHA256 {
+		out = append(out, fmt.Sprintf("request %s: the run's record %s is not the one requested: it was changed or removed", id, req.Run.Record))
+	}
 	for _, f := range req.Files {
 		if got, err := r.snapshotSum(ctx, id, f); err != nil || got != f.SHA256 {
 			out = append(out, fmt.Sprintf("request %s: file %s: %s", id, f.Name, changed(f, got, err)))

@@ -23,7 +23,10 @@ type Release struct {
 	Policy   string // the policy file, as requests and exports name it
 	// Checkers are the output checkers' public keys (PKIX PEM) by key id.
 	Checkers map[string][]byte
-	Now      func() time.Time
+	// SiteKey is the public key (PKIX PEM) of the policy's sign_key, which
+	// signs run records for the site; nil when there is none.
+	SiteKey []byte
+	Now     func() time.Time
 }
 
 func (r *Release) now() time.Time {

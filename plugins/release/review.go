@@ -229,6 +229,7 @@ type View struct {
 	Votes     []CastVote   `json:"votes"`
 	Hidden    int          `json:"hidden_votes"`
 	Status    []FileStatus `json:"status,omitempty"`
+	Run       RunCheck     `json:"run_check"`
 	Snapshots []string     `json:"snapshot_problems,omitempty"`
 }
 
@@ -262,6 +263,7 @@ func (r *Release) Show(ctx context.Context, prefix string, viewer Person) (*View
 		v.Status = r.Tally(b, votes)
 	}
 	v.Snapshots = r.checkSnapshots(ctx, b.Request.ID)
+	v.Run = r.checkRun(ctx, b)
 	if err := r.appendLog(ctx, Entry{Action: ActionView, Request: b.Request.ID, Actor: viewer}, nil); err != nil {
 		return nil, err
 	}
