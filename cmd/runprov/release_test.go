@@ -235,7 +235,6 @@ func TestReleaseNeedsSpool(t *testing.T) {
 	mustCLI(t, exitUsage, store, "release", "request", "last")
 }
 
-
 // checkReleaseExport: the files listed are the files exported and the
 // envelope's subjects; the envelope verifies with pub in securesystemslib;
 // the crate validates.
