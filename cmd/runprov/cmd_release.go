@@ -158,13 +158,15 @@ func names(fs []release.File) []string {
 }
 
 func newReleaseShowCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "show REQ",
+	var page string
+	cmd := &cobra.Command{
+		Use:   "show REQ [--html FILE]",
 		Short: "One release request: its files, findings, run and votes",
 		Long: `Show a release request: each file with its pre-check findings and table
 summary, the run that made it and whether its record is signed, and the
 votes. A checker sees the other checkers' votes only after voting; the
-requester sees them all. The view is logged.`,
+requester sees them all. The view is logged. --html FILE writes the same as a
+self-contained HTML page for checkers.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rl, err := airlock(a)
@@ -175,6 +177,9 @@ requester sees them all. The view is logged.`,
 			if err != nil {
 				return err
 			}
+			if page != "" {
+				return writeReleasePage(page, v)
+			}
 			if a.json {
 				return printJSON(a.stdout, v)
 			}
@@ -182,6 +187,20 @@ requester sees them all. The view is logged.`,
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&page, "html", "", "write the request as an HTML page to `FILE`")
+	return cmd
+}
+
+func writeReleasePage(path string, v *release.View) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write the page: %w", err)
+	}
+	if err := release.WritePage(f, v); err != nil {
+		f.Close()
+		return fmt.Errorf("write the page: %w", err)
+	}
+	return f.Close()
 }
 
 func printReleaseView(w io.Writer, v *release.View) {

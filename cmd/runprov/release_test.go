@@ -193,6 +193,14 @@ func TestReleaseThreeUsers(t *testing.T) {
 		t.Errorf("after voting, checker 2 does not see both votes:\n%s", view)
 	}
 
+	pagePath := filepath.Join(ck2.base, "req.html")
+	ck2.run(t, 0, "release", "show", id, "--html", pagePath)
+	page, _ := os.ReadFile(pagePath)
+	for _, w := range []string{"small-count at row 2, column 2 (count)", "<td>count</td><td>true</td><td>3</td><td>40</td>", "verified with the requester&#39;s key", "counts are large"} {
+		if !strings.Contains(string(page), w) {
+			t.Errorf("the HTML page lacks %q", w)
+		}
+	}
 	listed, _ := ck2.run(t, 0, "release", "export", id, "-o", exp, "--key", s.k2+".key")
 	checkReleaseExport(t, exp, s.k2+".pub", listed, "table.csv", "small.csv")
 	ck1.run(t, 0, "release", "verify")
