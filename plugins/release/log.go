@@ -86,6 +86,9 @@ func (r *Release) readEntry(ctx context.Context, e core.SpoolEntry) (*logged, st
 
 // appendLog adds an entry, signed by s unless it is nil.
 func (r *Release) appendLog(ctx context.Context, e Entry, s Signer) error {
+	if err := r.Spool.Ready(ctx); err != nil {
+		return err
+	}
 	e.Type = LogType
 	e.Time = stamp(r.now())
 	if s != nil {

@@ -43,6 +43,9 @@ func (r *Release) Review(ctx context.Context, prefix string, in ReviewInput) (*C
 		}
 		st.Subject = append(st.Subject, Subject{Name: f.Name, Digest: map[string]string{"sha256": f.SHA256}})
 	}
+	if err := r.Spool.Ready(ctx); err != nil {
+		return nil, err
+	}
 	head, err := r.logHead(ctx)
 	if err != nil {
 		return nil, err
