@@ -56,7 +56,9 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+// stamp is an RFC 3339 time with fixed nanoseconds, so that times sort as
+// strings (a checker's latest vote is the one that counts).
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z07:00") }
 
 // Bundle is a request as read from the spool, with what its log says.
 type Bundle struct {
