@@ -10,26 +10,23 @@ import (
 	"github.com/runprov/runprov/core"
 )
 
-// logged is a log entry as read: the entry, its file and whether a
+// LogLine is a log entry as read: the entry, its file and whether a
 // signature over it verified.
-type logged struct {
+type LogLine struct {
 	Entry
 	Name   string `json:"file"`
 	Signed bool   `json:"signed"`
 }
 
-// LogLine is a log entry for release log.
-type LogLine = logged
-
 // readLog reads the log and checks it: numbers without gaps, each entry
 // naming the hash of the one before, each signature verifying with the key
 // the entry names. What does not hold is returned as problems.
-func (r *Release) readLog(ctx context.Context) ([]logged, []string, error) {
+func (r *Release) readLog(ctx context.Context) ([]LogLine, []string, error) {
 	raw, err := r.Spool.Log(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	var out []logged
+	var out []LogLine
 	var problems []string
 	prev, want := "", 1
 	for _, e := range raw {
@@ -56,8 +53,8 @@ func (r *Release) readLog(ctx context.Context) ([]logged, []string, error) {
 
 // readEntry decodes one entry: a DSSE envelope (signed) or the entry's
 // JSON. A problem is what makes it untrustworthy.
-func (r *Release) readEntry(ctx context.Context, e core.SpoolEntry) (*logged, string) {
-	l := &logged{Name: e.Name}
+func (r *Release) readEntry(ctx context.Context, e core.SpoolEntry) (*LogLine, string) {
+	l := &LogLine{Name: e.Name}
 	data := e.Data
 	signed := bytes.Contains(data, []byte(`"payloadType"`))
 	if signed {
@@ -152,6 +149,9 @@ func (r *Release) Verify(ctx context.Context) ([]string, error) {
 		case ActionVote:
 			n := strings.TrimPrefix(e.Object, "votes/")
 			seen["vote "+n] = true
+			if _, ok := r.Checkers[e.Actor.KeyID]; !ok || !e.Signed {
+				problems = append(problems, fmt.Sprintf("log %s: a vote not signed by an output checker's key (key %q)", e.Name, e.Actor.KeyID))
+			}
 			data, ok := votes[n]
 			switch {
 			case !ok:

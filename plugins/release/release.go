@@ -76,7 +76,7 @@ type Bundle struct {
 // load reads request id and checks it against the log: request.json must
 // be what the log's request entry names, and its signature (when the
 // requester signed it) must verify.
-func (r *Release) load(ctx context.Context, id string, entries []logged) (*Bundle, error) {
+func (r *Release) load(ctx context.Context, id string, entries []LogLine) (*Bundle, error) {
 	data, err := r.Spool.ReadRequestFile(ctx, id, "request.json")
 	if err != nil {
 		return nil, fmt.Errorf("release request %s: %w", id, err)
@@ -158,7 +158,8 @@ func sortRequests(rs []Request) {
 	}
 }
 
-// checkName refuses a vote or path that names no file of the request.
+// files are the request's files that paths name (all when none); a path
+// that names none is core.ErrNotFound.
 func (b *Bundle) files(paths []string) ([]File, error) {
 	if len(paths) == 0 {
 		return b.Request.Files, nil
