@@ -95,7 +95,9 @@ func airlockWithRequest(t *testing.T) (*Release, *Request, *testKey, *testKey) {
 	}}
 	stmt, _ := json.Marshal(map[string]any{"subject": []Subject{{Name: "/out/t.csv", Digest: map[string]string{"sha256": run.Outputs[0].SHA256}}}})
 	in := RequestInput{Note: "n", Actor: Person{User: "ana", UID: 1000}, Run: RunInput{Run: run, Statement: stmt,
-		Open: func(f core.FileRecord) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(content[f.Path])), nil }}}
+		Open: func(f core.FileRecord) (io.ReadCloser, error) {
+			return io.NopCloser(strings.NewReader(content[f.Path])), nil
+		}}}
 	if _, err := r.NewRequest(ctx, RequestInput{Paths: []string{"raw.csv"}, Run: in.Run, Actor: in.Actor}); !errors.Is(err, core.ErrReleaseRefused) || !strings.Contains(err.Error(), "high sensitivity") {
 		t.Fatalf("a high file: %v", err)
 	}
