@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
-	"strings"
 )
 
 // Five Safes RO-Crate (TRE-FX) terms.
@@ -71,23 +70,8 @@ func fiveSafesCrate(b *Bundle, votes []CastVote, files []File, statement []byte,
 			"description": fmt.Sprintf("Runfile %s at commit %s, image %s; record %s (sha256 %s, signed: %t)", q.Run.Path, q.Run.Commit, q.Run.Image, q.Run.Record, q.Run.RecordSHA256, q.Run.Signed),
 			"agent":       person(q.Requester), "result": refs(fileIDs), "actionStatus": statusCompleted, "identifier": q.Run.ID},
 	)
-	for i, v := range votes {
-		if !v.Verified {
-			continue
-		}
-		id := fmt.Sprintf("#review-%d", i+1)
-		mentions = append(mentions, id)
-		var voted []string
-		for _, n := range sortedKeys(v.Files) {
-			if strings.Contains(strings.Join(fileIDs, "\x00")+"\x00", n+"\x00") {
-				voted = append(voted, n)
-			}
-		}
-		graph = append(graph, obj{"@id": id, "@type": "AssessAction", "additionalType": ref(shpDisclosure),
-			"name": "Disclosure check: " + v.Decision, "description": v.Note, "agent": person(v.Checker),
-			"object": refs(append(voted, "#request-"+q.ID)), "endTime": v.Time, "actionStatus": voteStatus(v.Decision),
-			"identifier": "key " + v.Checker.KeyID + ", vote sha256:" + v.SHA256})
-	}
+	reviews, ids := reviewEntities(votes, fileIDs, q.ID, person)
+	graph, mentions = append(graph, reviews...), append(mentions, ids...)
 	mentions = append(mentions, "#signoff")
 	graph = append(graph, obj{"@id": "#signoff", "@type": "AssessAction", "additionalType": ref(shpSignOff),
 		"name":  fmt.Sprintf("Release approved: %d file(s), each with %d independent approvals", len(files), st.Predicate.ReviewsRequired),
@@ -132,4 +116,33 @@ func mediaType(name string) string {
 		return t
 	}
 	return "application/octet-stream"
+}
+
+// reviewEntities are the checkers' verified votes as DisclosureCheck
+// actions on the released files they name, and their ids.
+func reviewEntities(votes []CastVote, fileIDs []string, reqID string, person func(Person) obj) ([]any, []string) {
+	released := map[string]bool{}
+	for _, f := range fileIDs {
+		released[f] = true
+	}
+	var out []any
+	var ids []string
+	for i, v := range votes {
+		if !v.Verified {
+			continue
+		}
+		id := fmt.Sprintf("#review-%d", i+1)
+		ids = append(ids, id)
+		var voted []string
+		for _, n := range sortedKeys(v.Files) {
+			if released[n] {
+				voted = append(voted, n)
+			}
+		}
+		out = append(out, obj{"@id": id, "@type": "AssessAction", "additionalType": ref(shpDisclosure),
+			"name": "Disclosure check: " + v.Decision, "description": v.Note, "agent": person(v.Checker),
+			"object": refs(append(voted, "#request-"+reqID)), "endTime": v.Time, "actionStatus": voteStatus(v.Decision),
+			"identifier": "key " + v.Checker.KeyID + ", vote sha256:" + v.SHA256})
+	}
+	return out, ids
 }

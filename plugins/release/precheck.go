@@ -78,20 +78,8 @@ func checkTable(name string, data []byte, tsv bool, rules core.ReleaseRules) ([]
 	if err != nil {
 		return []Finding{{File: name, Rule: RuleFormat, Refuse: true, Detail: fmt.Sprintf("not a readable table: %v", err)}}, nil
 	}
-	var out []Finding
 	t := &Table{}
-	counts := map[int]bool{}
-	for i, h := range header {
-		col := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
-		t.Columns = append(t.Columns, Column{Name: h, Numeric: true})
-		if p := matchAny(rules.ForbiddenColumns, col); p != "" {
-			out = append(out, Finding{File: name, Rule: RuleColumn, Refuse: true, Where: fmt.Sprintf("column %d (%s)", i+1, h),
-				Detail: fmt.Sprintf("column name %q matches %q (release_forbidden_columns): it may identify people", h, p)})
-		}
-		if matchAny(rules.CountColumns, col) != "" {
-			counts[i] = true
-		}
-	}
+	out, counts := checkHeader(name, header, t, rules)
 	small := 0
 	for {
 		rec, err := cr.Read()
@@ -170,4 +158,23 @@ func Refusals(fs []Finding) []Finding {
 		}
 	}
 	return out
+}
+
+// checkHeader names t's columns, finds the forbidden ones and returns which
+// hold counts.
+func checkHeader(name string, header []string, t *Table, rules core.ReleaseRules) ([]Finding, map[int]bool) {
+	var out []Finding
+	counts := map[int]bool{}
+	for i, h := range header {
+		col := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		t.Columns = append(t.Columns, Column{Name: h, Numeric: true})
+		if p := matchAny(rules.ForbiddenColumns, col); p != "" {
+			out = append(out, Finding{File: name, Rule: RuleColumn, Refuse: true, Where: fmt.Sprintf("column %d (%s)", i+1, h),
+				Detail: fmt.Sprintf("column name %q matches %q (release_forbidden_columns): it may identify people", h, p)})
+		}
+		if matchAny(rules.CountColumns, col) != "" {
+			counts[i] = true
+		}
+	}
+	return out, counts
 }
