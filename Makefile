@@ -56,6 +56,7 @@ man:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./runfile
+	$(GO) test -run '^$$' -fuzz FuzzPrecheck -fuzztime 60s ./plugins/release
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -71,3 +71,28 @@ func TestPrecheckTable(t *testing.T) {
 		t.Errorf("table %+v, n %+v", tab, n)
 	}
 }
+
+// FuzzPrecheck: any table gives findings about its own file, and never a
+// panic; a refusal always has a reason.
+func FuzzPrecheck(f *testing.F) {
+	for _, s := range []string{"a,n\nx,3\n", "patient_id\n1\n", "\"a\nb\",n\n1,2", "\ufeffcount\n-1\n1e9\nNaN\n", ""} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	rules := (&core.Policy{}).Release()
+	f.Fuzz(func(t *testing.T, content string, tsv bool) {
+		name := "f.csv"
+		if tsv {
+			name = "f.tsv"
+		}
+		fs, _, err := Precheck(name, int64(len(content)), opener(content), rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range fs {
+			if x.File != name || x.Rule == "" || x.Detail == "" {
+				t.Errorf("finding %+v", x)
+			}
+		}
+	})
+}
