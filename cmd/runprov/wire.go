@@ -127,5 +127,6 @@ func airlock(a *app) (*release.Release, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &release.Release{Spool: &spool.Spool{Dir: p.ReleaseRules.Dir}, Verifier: releaseVerifier{}, Rules: p.Release(), Policy: p.Path, Checkers: checkers, SiteKey: siteRecordKey(p)}, nil
+	return &release.Release{Spool: &spool.Spool{Dir: p.ReleaseRules.Dir}, Verifier: releaseVerifier{}, Rules: p.Release(), Policy: p.Path, Checkers: checkers, SiteKey: siteRecordKey(p),
+		RequireSigned: p.RequireSignedRecords}, nil
 }

@@ -87,8 +87,12 @@ func (r *Release) Export(ctx context.Context, prefix string, in ExportInput) (*E
 	if err != nil {
 		return nil, err
 	}
-	if rc := r.checkRun(ctx, b); rc.Problem != "" {
+	rc := r.checkRun(ctx, b)
+	if rc.Problem != "" {
 		return nil, fmt.Errorf("%w: request %s: %s", core.ErrUnverified, b.Request.ID, rc.Problem)
+	}
+	if r.RequireSigned && !rc.Signed {
+		return nil, refusef("request %s: the record of run %s is not signed, and the policy requires signed records (require_signed_records)", b.Request.ID, core.ShortRunID(b.Request.Run.ID))
 	}
 	votes, err := r.votes(ctx, b.Request.ID)
 	if err != nil {

@@ -26,7 +26,10 @@ type Release struct {
 	// SiteKey is the public key (PKIX PEM) of the policy's sign_key, which
 	// signs run records for the site; nil when there is none.
 	SiteKey []byte
-	Now     func() time.Time
+	// RequireSigned: the policy's require_signed_records; a run whose
+	// record is unsigned cannot release files.
+	RequireSigned bool
+	Now           func() time.Time
 }
 
 func (r *Release) now() time.Time {

@@ -139,6 +139,11 @@ func TestReviewAndExport(t *testing.T) {
 	if v, _ := r.Show(ctx, req.ID, Person{UID: 1002}); len(v.Votes) != 2 || v.Hidden != 0 || !v.Status[0].Released {
 		t.Errorf("after voting: %+v", v)
 	}
+	r.RequireSigned = true
+	if _, err := r.Export(ctx, req.ID, ExportInput{Actor: Person{UID: 1002}, Signer: c2, Dir: dir}); !errors.Is(err, core.ErrReleaseRefused) || !strings.Contains(err.Error(), "require_signed_records") {
+		t.Errorf("an unsigned run under require_signed_records: %v", err)
+	}
+	r.RequireSigned = false
 	ex, err := r.Export(ctx, req.ID, ExportInput{Actor: Person{UID: 1002}, Signer: c2, Dir: dir})
 	if err != nil || len(ex.Released) != 1 {
 		t.Fatalf("export: %+v %v", ex, err)
