@@ -384,5 +384,11 @@ func tamperRelease(t *testing.T, s *releaseSite, id string) {
 		}
 		undo()
 	}
+	// A log entry by checker 1 that the analyst's account wrote.
+	os.Chown(logs[1], s.analyst.uid, s.analyst.gid)
+	if out, _ := s.ck1.run(t, 1, "release", "verify"); !strings.Contains(out, "but uid "+strconv.Itoa(s.analyst.uid)+" wrote it") {
+		t.Errorf("an entry written by another account:\n%s", out)
+	}
+	os.Chown(logs[1], s.ck1.uid, s.ck1.gid)
 	s.ck1.run(t, 0, "release", "verify")
 }

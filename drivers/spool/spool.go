@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/runprov/runprov/core"
 )
@@ -277,4 +278,22 @@ func putExclusive(dir, n string, data []byte) error {
 		return err
 	}
 	return os.Link(tmp, filepath.Join(dir, n))
+}
+
+// Owner returns the uid that owns a request (part "requests", name its id),
+// a vote ("votes") or a log entry ("log"): the kernel sets it when the file
+// is made, so it says which OS account wrote it whatever the file claims.
+func (s *Spool) Owner(ctx context.Context, part, n string) (int, error) {
+	if (part != requestsDir && part != votesDir && part != logDir) || !name.MatchString(n) {
+		return 0, fmt.Errorf("spool %s/%s: %w", part, n, core.ErrInvalid)
+	}
+	fi, err := os.Lstat(filepath.Join(s.Dir, part, n))
+	if err != nil {
+		return 0, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, fmt.Errorf("spool %s/%s: %w: no owner", part, n, core.ErrUnsupported)
+	}
+	return int(st.Uid), nil
 }

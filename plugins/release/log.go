@@ -31,6 +31,9 @@ func (r *Release) readLog(ctx context.Context) ([]LogLine, []string, error) {
 	prev, want := "", 1
 	for _, e := range raw {
 		l, p := r.readEntry(ctx, e)
+		if p == "" && l != nil {
+			p = r.ownedBy(ctx, "log", e.Name, l.Actor.UID)
+		}
 		switch {
 		case p != "":
 		case e.Seq != want:

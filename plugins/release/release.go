@@ -88,6 +88,9 @@ func (r *Release) load(ctx context.Context, id string, entries []LogLine) (*Bund
 	if err := json.Unmarshal(data, &b.Request); err != nil || b.Request.Type != RequestType || b.Request.ID != id {
 		return nil, fmt.Errorf("release request %s: %w: request.json is not a release request of that id", id, core.ErrInvalid)
 	}
+	if p := r.ownedBy(ctx, "requests", id, b.Request.Requester.UID); p != "" {
+		return nil, fmt.Errorf("release request %s: %w: %s", id, core.ErrUnverified, p)
+	}
 	for _, e := range entries {
 		if e.Action == ActionRequest && e.Request == id {
 			if e.SHA256 != b.SHA256 {
@@ -184,4 +187,17 @@ func names(fs []File) []string {
 		out = append(out, f.Name)
 	}
 	return out
+}
+
+// ownedBy says how the OS account that made a spool file differs from the
+// uid the file claims; "" when they agree. Root may write for anyone.
+func (r *Release) ownedBy(ctx context.Context, part, name string, uid int) string {
+	owner, err := r.Spool.Owner(ctx, part, name)
+	switch {
+	case err != nil:
+		return "its owner cannot be read: " + err.Error()
+	case owner != uid && owner != 0:
+		return fmt.Sprintf("it says it is by uid %d, but uid %d wrote it", uid, owner)
+	}
+	return ""
 }

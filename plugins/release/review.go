@@ -121,6 +121,11 @@ func (r *Release) votes(ctx context.Context, id string) ([]CastVote, error) {
 		} else if cv.Problem == "" {
 			cv.Problem = "not a release vote: not counted"
 		}
+		if cv.Problem == "" {
+			if p := r.ownedBy(ctx, "votes", n, cv.Checker.UID); p != "" {
+				cv.Problem = p + ": not counted"
+			}
+		}
 		switch {
 		case cv.Problem != "":
 		case kid != cv.Checker.KeyID:

@@ -59,6 +59,9 @@ type Spool interface {
 	Votes(ctx context.Context, id string) (map[string][]byte, error)
 	// Log returns the log's entries in order.
 	Log(ctx context.Context) ([]core.SpoolEntry, error)
+	// Owner is the uid that owns a request (part "requests"), a vote
+	// ("votes") or a log entry ("log").
+	Owner(ctx context.Context, part, name string) (int, error)
 	// Append adds an entry built from the next number and the hex sha256
 	// of the last entry.
 	Append(ctx context.Context, build func(seq int, prev string) ([]byte, error)) (int, error)
