@@ -56,6 +56,7 @@ man:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./runfile
+	$(GO) test -run '^$$' -fuzz FuzzPrecheck -fuzztime 60s ./plugins/release
 
 STATICCHECK_VERSION ?= v0.8.2
 

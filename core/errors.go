@@ -36,6 +36,9 @@ var (
 	// ErrUnsafe: refused because acting on it could escape a sandbox or root
 	// (a layer writing outside its rootfs, a weaker sandbox than asked for).
 	ErrUnsafe = errors.New("unsafe")
+	// ErrReleaseRefused: the release airlock refuses what was asked: a
+	// request, a vote or an export the site policy does not allow.
+	ErrReleaseRefused = errors.New("release refused")
 	// ErrNonFastForward: the remote has commits the local repo lacks.
 	ErrNonFastForward = errors.New("non-fast-forward")
 	// ErrDiverged: local and remote histories each have commits the other lacks.

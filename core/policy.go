@@ -32,6 +32,9 @@ type Policy struct {
 	// AllowCDIHooks permits the hooks of CDI specs, which run as root on
 	// the host; false refuses a device whose spec has one.
 	AllowCDIHooks bool
+	// ReleaseRules are the release settings the file gives (zero where it
+	// gives none); Release() fills in the defaults.
+	ReleaseRules ReleaseRules
 	// Given are the keys the policy file sets (the others have their
 	// defaults), to say where each setting came from.
 	Given map[string]bool

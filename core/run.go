@@ -39,6 +39,9 @@ type RunMount struct {
 	Target   string `json:"target"`         // container path
 	ReadOnly bool   `json:"read_only"`
 	Size     int64  `json:"size,omitempty"` // SCRATCH size in bytes, 0: unlimited
+	// Sensitivity of an OUTPUT: high or moderate; "" (the TRE layout's
+	// outputs, runs made before it was recorded) is high.
+	Sensitivity string `json:"sensitivity,omitempty"`
 }
 
 // RunLimits are the Runfile's LIMITs as the run applied them.
@@ -67,7 +70,25 @@ type FileRecord struct {
 	Size   int64  `json:"size"`             // bytes; 0 for links
 	SHA256 string `json:"sha256,omitempty"` // hex; "" for links
 	Link   string `json:"link,omitempty"`   // symlink target, not followed
+	// Sensitivity of an output file: "high" (never leaves) or "moderate"
+	// (may be requested for release), from its OUTPUT line; "" for inputs.
+	Sensitivity string `json:"sensitivity,omitempty"`
 }
+
+// FileSensitivity is f's sensitivity, high when none was recorded (runs
+// made before sensitivities were recorded, and inputs).
+func (f FileRecord) FileSensitivity() string {
+	if f.Sensitivity == "" {
+		return SensitivityHigh
+	}
+	return f.Sensitivity
+}
+
+// Output sensitivities, as a Runfile's OUTPUT line gives them.
+const (
+	SensitivityHigh     = "high"
+	SensitivityModerate = "moderate"
+)
 
 // SlurmJob is where a run went when its executor was Slurm.
 type SlurmJob struct {
@@ -173,4 +194,19 @@ type RunStore interface {
 	Run(ctx context.Context, idPrefix string) (*Run, error)
 	// Runs returns runs matching f, newest first, without steps and manifests.
 	Runs(ctx context.Context, f RunFilter) ([]Run, error)
+}
+
+// MarkSensitivity sets each output file's Sensitivity from its OUTPUT
+// mount: the mount records it (in the hash chain, with the run), the file
+// rows do not. A mount without one leaves it "" (high).
+func (r *Run) MarkSensitivity() {
+	sens := map[string]string{}
+	for _, m := range r.Mounts {
+		if m.Kind == MountOutput {
+			sens[m.Target] = m.Sensitivity
+		}
+	}
+	for i := range r.Outputs {
+		r.Outputs[i].Sensitivity = sens[r.Outputs[i].Name]
+	}
 }

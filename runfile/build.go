@@ -547,12 +547,27 @@ func (b *builder) input() {
 
 func (b *builder) output() {
 	words := splitWords(b.ins.rest, b.escape)
-	if len(words) != 1 {
-		b.errorf("OUTPUT takes one absolute path, like OUTPUT /outputs; it has %s", count(len(words), "word"))
+	if len(words) != 1 && len(words) != 2 {
+		b.errorf("OUTPUT takes one absolute path and an optional sensitivity, like OUTPUT /outputs sensitivity=moderate; it has %s", count(len(words), "word"))
 		return
 	}
-	if t, ok := b.target("OUTPUT", words[0]); ok {
-		b.f.Outputs = append(b.f.Outputs, Output{Target: t, Line: b.ins.line})
+	t, ok := b.target("OUTPUT", words[0])
+	sens := SensitivityHigh
+	if len(words) == 2 {
+		v, found := strings.CutPrefix(words[1], "sensitivity=")
+		switch {
+		case !found:
+			b.errorf("OUTPUT %s: %s is not an option; OUTPUT takes sensitivity=high or sensitivity=moderate", show(words[0]), show(words[1]))
+			ok = false
+		case v == SensitivityHigh || v == SensitivityModerate:
+			sens = v
+		default:
+			b.errorf("OUTPUT %s: sensitivity %s: want high (never leaves) or moderate (may be requested for release)", show(words[0]), show(v))
+			ok = false
+		}
+	}
+	if ok {
+		b.f.Outputs = append(b.f.Outputs, Output{Target: t, Sensitivity: sens, Line: b.ins.line})
 	}
 }
 

@@ -80,7 +80,11 @@ func (f *File) Format() string {
 		}
 	}
 	for _, o := range f.Outputs {
-		if !pending[o.Line] {
+		switch {
+		case pending[o.Line]:
+		case o.Sensitivity == SensitivityModerate:
+			add(o.Line, "OUTPUT %s sensitivity=%s", q(o.Target), o.Sensitivity)
+		default:
 			add(o.Line, "OUTPUT %s", q(o.Target))
 		}
 	}

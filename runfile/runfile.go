@@ -1,6 +1,10 @@
 package runfile
 
-import "time"
+import (
+	"time"
+
+	"github.com/runprov/runprov/core"
+)
 
 // Version is the newest Runfile format version this package reads.
 const Version = 2
@@ -101,8 +105,17 @@ type Input struct {
 // Output is an OUTPUT line: a directory collected and hashed after the run.
 type Output struct {
 	Target string
-	Line   int
+	// Sensitivity is SensitivityHigh (the default: its files never leave)
+	// or SensitivityModerate (they may be requested for release).
+	Sensitivity string
+	Line        int
 }
+
+// Output sensitivities: OUTPUT PATH sensitivity=high|moderate.
+const (
+	SensitivityHigh     = core.SensitivityHigh
+	SensitivityModerate = core.SensitivityModerate
+)
 
 // Scratch is a SCRATCH line: temporary space deleted after the run.
 type Scratch struct {

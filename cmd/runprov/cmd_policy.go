@@ -90,6 +90,24 @@ func effectiveSettings(ctx context.Context, a *app) ([]string, map[string]policy
 		"allow_cdi_hooks":      from("allow_cdi_hooks", p.AllowCDIHooks, false),
 	}
 	names := []string{"require_approval", "approver_keys", "approvals_dir", "sign_key", "require_signed_records", "allow_weaker_sandbox", "allow_cdi_hooks"}
+	given, rules := p.ReleaseRules, p.Release()
+	for _, r := range []struct {
+		key        string
+		value, def any
+	}{
+		{"release_dir", given.Dir, ""},
+		{"output_checker_keys", given.CheckerKeys, []core.PolicyKey{}},
+		{"release_reviews_required", rules.ReviewsRequired, core.DefaultReleaseReviews},
+		{"release_max_bytes", rules.MaxBytes, core.DefaultReleaseMaxBytes},
+		{"release_allowed_types", rules.Types, core.DefaultReleaseTypes},
+		{"release_max_rows", rules.MaxRows, core.DefaultReleaseMaxRows},
+		{"release_forbidden_columns", rules.ForbiddenColumns, core.DefaultReleaseForbidden},
+		{"release_count_columns", rules.CountColumns, core.DefaultReleaseCountColumns},
+		{"release_min_count", rules.MinCount, core.DefaultReleaseMinCount},
+	} {
+		s[r.key] = from(r.key, r.value, r.def)
+		names = append(names, r.key)
+	}
 	return names, s, nil
 }
 
@@ -123,6 +141,8 @@ func policyValueText(v any) string {
 			parts[i] = fmt.Sprintf("%s (id %s)", k.Path, k.ID)
 		}
 		return strings.Join(parts, ", ")
+	case []string:
+		return strings.Join(x, ", ")
 	}
 	return fmt.Sprint(v)
 }

@@ -84,6 +84,7 @@ const (
 	adviceSourceDamaged               // import or pull of a blob that does not match its digest
 	adviceStoredImageDamaged          // image verify failed (arg: digest)
 	adviceImageFailsGuidance          // approve --check of an image that fails image check
+	adviceNoReleaseSpool              // release commands without a spool in the policy
 )
 
 // advisedError is err with the advice for it; arg is what the advice names
@@ -142,6 +143,8 @@ func adviceText(a advice, arg string) string {
 		return "see runprov runs; name runs or widen --since"
 	case adviceSourceDamaged:
 		return "nothing was stored; the source is damaged or was tampered with: get it again from whoever published it"
+	case adviceNoReleaseSpool:
+		return "an administrator names the release spool with release_dir and the output checkers' keys with output_checker_keys in /etc/runprov/policy.json (see docs/release.md)"
 	case adviceImageFailsGuidance:
 		return "fix the image, or approve without --check, noting why"
 	case adviceStoredImageDamaged:
@@ -246,6 +249,8 @@ func hint(err error) (text, runs string) {
 		return "run: runprov fsck", "runprov fsck"
 	case errors.Is(err, core.ErrNonFastForward):
 		return "pull first: runprov pull URL (or push --force to overwrite the remote branch)", "runprov pull"
+	case errors.Is(err, core.ErrReleaseRefused):
+		return "the release rules are the site policy's: runprov policy show; docs/release.md says how output checking works", ""
 	case errors.Is(err, core.ErrDiverged):
 		return "the histories diverged: runprov only fast-forwards; pull into a new repo with --repo NAME, or reconcile with git and push", ""
 	}

@@ -15,10 +15,12 @@ import (
 	"github.com/runprov/runprov/drivers/policy"
 	"github.com/runprov/runprov/drivers/runtime"
 	slurmdrv "github.com/runprov/runprov/drivers/slurm"
+	"github.com/runprov/runprov/drivers/spool"
 	"github.com/runprov/runprov/drivers/sqlite"
 	"github.com/runprov/runprov/plugins/consumer"
 	"github.com/runprov/runprov/plugins/history"
 	"github.com/runprov/runprov/plugins/producer"
+	"github.com/runprov/runprov/plugins/release"
 	"github.com/runprov/runprov/plugins/sbom"
 	slurmplug "github.com/runprov/runprov/plugins/slurm"
 )
@@ -116,4 +118,22 @@ func wire(a *app, st *sqlite.Store) *components {
 			{"slurm-records", tracker},
 		},
 	}
+}
+
+// airlock builds the release airlock over the policy's release spool; it
+// needs no store (checkers have none of the analyst's).
+func airlock(a *app) (*release.Release, error) {
+	if err := a.loadPolicy(); err != nil {
+		return nil, err
+	}
+	p := a.policy
+	if p.ReleaseRules.Dir == "" {
+		return nil, errNoSpool(p)
+	}
+	checkers, err := checkerKeys(p)
+	if err != nil {
+		return nil, err
+	}
+	return &release.Release{Spool: &spool.Spool{Dir: p.ReleaseRules.Dir}, Verifier: releaseVerifier{}, Rules: p.Release(), Policy: p.Path, Checkers: checkers, SiteKey: siteRecordKey(p),
+		RequireSigned: p.RequireSignedRecords}, nil
 }

@@ -16,7 +16,7 @@ import (
 type fields map[string]json.RawMessage
 
 // known are the keys of a policy file, exactly as spelled there.
-var known = map[string]func(p *core.Policy, raw json.RawMessage, keys KeyChecker) error{
+var known = merge(releaseKeys, map[string]func(p *core.Policy, raw json.RawMessage, keys KeyChecker) error{
 	"require_approval": func(p *core.Policy, raw json.RawMessage, _ KeyChecker) error {
 		b, err := boolValue("require_approval", raw)
 		p.RequireApproval = &b
@@ -61,6 +61,16 @@ var known = map[string]func(p *core.Policy, raw json.RawMessage, keys KeyChecker
 		p.SignKey = path
 		return nil
 	},
+})
+
+func merge[M ~map[string]V, V any](ms ...M) M {
+	out := M{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // approverKeys reads the public keys that may approve. Each must be as safe

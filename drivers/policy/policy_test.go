@@ -122,3 +122,40 @@ func TestLoad(t *testing.T) {
 		t.Errorf("env naming a missing file: %v", err)
 	}
 }
+
+// TestReleaseValues: release settings decode with their checks; defaults
+// fill what the file leaves out.
+func TestReleaseValues(t *testing.T) {
+	f, err := decode(strings.NewReader(`{"release_reviews_required": 3, "release_max_bytes": 1024, "release_allowed_types": [".CSV", "txt"], "release_forbidden_columns": ["*Patient*"], "release_min_count": 5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p core.Policy
+	if err := f.apply(&p, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := p.Release()
+	if r.ReviewsRequired != 3 || r.MaxBytes != 1024 || strings.Join(r.Types, ",") != "csv,txt" || r.ForbiddenColumns[0] != "*patient*" ||
+		r.MinCount != 5 || r.MaxRows != core.DefaultReleaseMaxRows || len(r.CountColumns) == 0 {
+		t.Errorf("release rules %+v", r)
+	}
+	if d := (&core.Policy{}).Release(); d.ReviewsRequired != 2 || d.MaxBytes != 16<<20 || d.MinCount != 10 {
+		t.Errorf("defaults %+v", d)
+	}
+	for in, want := range map[string]string{
+		`{"release_reviews_required": 0}`:          "at least 1",
+		`{"release_max_bytes": "16M"}`:             "whole number",
+		`{"release_allowed_types": "csv"}`:         "list of file name extensions",
+		`{"release_forbidden_columns": ["[a"]}`:    "pattern",
+		`{"release_dir": "/nonexistent-release"}`:  "no such file",
+		`{"output_checker_keys": ["checker.pub"]}`: "absolute path",
+	} {
+		f, err := decode(strings.NewReader(in))
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if err := f.apply(&core.Policy{}, nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", in, err, want)
+		}
+	}
+}

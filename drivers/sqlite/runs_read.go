@@ -170,6 +170,7 @@ func (s *Store) loadRunDetails(ctx context.Context, r *core.Run) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read manifests of run %s: %w", r.ID, mapErr(err))
 	}
+	r.MarkSensitivity()
 	return s.loadRunDevices(ctx, r)
 }
 

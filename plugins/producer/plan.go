@@ -175,7 +175,7 @@ func planMounts(in PlanInput, p *Planned) error {
 		if len(outputs) > 1 {
 			src = filepath.Join(in.OutputsDir, filepath.FromSlash(strings.TrimPrefix(o.Target, "/")))
 		}
-		p.Mounts = append(p.Mounts, core.RunMount{Kind: core.MountOutput, Source: src, Target: o.Target})
+		p.Mounts = append(p.Mounts, core.RunMount{Kind: core.MountOutput, Source: src, Target: o.Target, Sensitivity: o.Sensitivity})
 	}
 	tmpTaken := false
 	for i, s := range scratch {
