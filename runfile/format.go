@@ -22,107 +22,20 @@ func (f *File) Format() string {
 	if f.Escape == "`" {
 		esc = '`'
 	}
-	q := func(s string) string { return quoteWord(s, esc) }
-
-	type entry struct {
-		line int
-		text string
-	}
-	var out []entry
-	add := func(line int, format string, a ...any) {
-		out = append(out, entry{line, fmt.Sprintf(format, a...)})
-	}
-	pending := map[int]bool{}
+	w := &formatter{f: f, q: func(s string) string { return quoteWord(s, esc) }, pending: map[int]bool{}}
 	pendingWorkdir := false
 	for _, p := range f.Pending {
-		pending[p.Line] = true
-		add(p.Line, "%s", p.Text)
+		w.pending[p.Line] = true
+		w.add(p.Line, "%s", p.Text)
 		if kw := strings.Fields(p.Text); len(kw) > 0 && strings.EqualFold(kw[0], "WORKDIR") {
 			pendingWorkdir = true
 		}
 	}
-	if !pending[f.From.Line] && f.From.Ref != "" {
-		if f.From.Platform != "" {
-			add(f.From.Line, "FROM --platform=%s %s", q(f.From.Platform), q(f.From.Ref))
-		} else {
-			add(f.From.Line, "FROM %s", q(f.From.Ref))
-		}
-	}
-	for _, a := range f.Args {
-		switch {
-		case pending[a.Line]:
-		case a.HasDefault:
-			add(a.Line, "ARG %s=%s", a.Name, q(a.Default))
-		default:
-			add(a.Line, "ARG %s", a.Name)
-		}
-	}
-	for _, kv := range f.Env {
-		if !pending[kv.Line] {
-			add(kv.Line, "ENV %s=%s", kv.Key, q(kv.Value))
-		}
-	}
-	for _, kv := range f.Labels {
-		if !pending[kv.Line] {
-			add(kv.Line, "LABEL %s=%s", q(kv.Key), q(kv.Value))
-		}
-	}
-	// A literal WORKDIR refers to nothing, so any place after FROM will do.
-	if f.Workdir != "" && !pendingWorkdir {
-		add(f.From.Line, "WORKDIR %s", q(f.Workdir))
-	}
-	if !f.User.Default && !pending[f.User.Line] {
-		add(f.User.Line, "USER %d:%d", f.User.UID, f.User.GID)
-	}
-	for _, in := range f.Inputs {
-		if !pending[in.Line] {
-			add(in.Line, "INPUT %s %s", q(in.Name), q(in.Target))
-		}
-	}
-	for _, o := range f.Outputs {
-		switch {
-		case pending[o.Line]:
-		case o.Sensitivity == SensitivityModerate:
-			add(o.Line, "OUTPUT %s sensitivity=%s", q(o.Target), o.Sensitivity)
-		default:
-			add(o.Line, "OUTPUT %s", q(o.Target))
-		}
-	}
-	for _, s := range f.Scratch {
-		switch {
-		case pending[s.Line]:
-		case s.SizeBytes > 0:
-			add(s.Line, "SCRATCH %s %s", q(s.Target), formatSize(s.SizeBytes))
-		default:
-			add(s.Line, "SCRATCH %s", q(s.Target))
-		}
-	}
-	for _, v := range f.Volumes {
-		if !pending[v.Line] {
-			add(v.Line, "VOLUME %s %s", q(v.Name), q(v.Target))
-		}
-	}
-	// The merged limits go after every LIMIT line: a key in them was last
-	// set by a literal value, which no pending line overrides.
-	if l := f.Limits.format(); l != "" {
-		add(f.Limits.Line, "LIMIT %s", l)
-	}
-	for _, d := range f.Devices {
-		add(d.Line, "DEVICE %s", d.Name)
-	}
-	if c := f.Entrypoint; c != nil && !pending[c.Line] {
-		add(c.Line, "ENTRYPOINT %s", c.format())
-	}
-	if c := f.Cmd; c != nil && !pending[c.Line] {
-		add(c.Line, "CMD %s", c.format())
-	}
-	for _, s := range f.Steps {
-		if !pending[s.Line] {
-			add(s.Line, "RUN %s", s.format())
-		}
-	}
+	w.image(pendingWorkdir)
+	w.mounts()
+	w.command()
 
-	sort.SliceStable(out, func(i, j int) bool { return out[i].line < out[j].line })
+	sort.SliceStable(w.out, func(i, j int) bool { return w.out[i].line < w.out[j].line })
 	var b strings.Builder
 	if f.Version > 0 {
 		fmt.Fprintf(&b, "# runprov-format=%d\n", f.Version)
@@ -130,11 +43,124 @@ func (f *File) Format() string {
 	if esc == '`' {
 		b.WriteString("# escape=`\n")
 	}
-	for _, e := range out {
+	for _, e := range w.out {
 		b.WriteString(wrap(e.text, esc))
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// formatter collects the lines of Format, each with the line number it
+// keeps its place by.
+type formatter struct {
+	f       *File
+	q       func(string) string // quotes a word where needed
+	pending map[int]bool        // lines written as they were
+	out     []formatted
+}
+
+type formatted struct {
+	line int
+	text string
+}
+
+func (w *formatter) add(line int, format string, a ...any) {
+	w.out = append(w.out, formatted{line, fmt.Sprintf(format, a...)})
+}
+
+// image writes FROM, ARG, ENV, LABEL, WORKDIR and USER.
+func (w *formatter) image(pendingWorkdir bool) {
+	f, q := w.f, w.q
+	if !w.pending[f.From.Line] && f.From.Ref != "" {
+		if f.From.Platform != "" {
+			w.add(f.From.Line, "FROM --platform=%s %s", q(f.From.Platform), q(f.From.Ref))
+		} else {
+			w.add(f.From.Line, "FROM %s", q(f.From.Ref))
+		}
+	}
+	for _, a := range f.Args {
+		switch {
+		case w.pending[a.Line]:
+		case a.HasDefault:
+			w.add(a.Line, "ARG %s=%s", a.Name, q(a.Default))
+		default:
+			w.add(a.Line, "ARG %s", a.Name)
+		}
+	}
+	for _, kv := range f.Env {
+		if !w.pending[kv.Line] {
+			w.add(kv.Line, "ENV %s=%s", kv.Key, q(kv.Value))
+		}
+	}
+	for _, kv := range f.Labels {
+		if !w.pending[kv.Line] {
+			w.add(kv.Line, "LABEL %s=%s", q(kv.Key), q(kv.Value))
+		}
+	}
+	// A literal WORKDIR refers to nothing, so any place after FROM will do.
+	if f.Workdir != "" && !pendingWorkdir {
+		w.add(f.From.Line, "WORKDIR %s", q(f.Workdir))
+	}
+	if !f.User.Default && !w.pending[f.User.Line] {
+		w.add(f.User.Line, "USER %d:%d", f.User.UID, f.User.GID)
+	}
+}
+
+// mounts writes INPUT, OUTPUT, SCRATCH and VOLUME.
+func (w *formatter) mounts() {
+	f, q := w.f, w.q
+	for _, in := range f.Inputs {
+		if !w.pending[in.Line] {
+			w.add(in.Line, "INPUT %s %s", q(in.Name), q(in.Target))
+		}
+	}
+	for _, o := range f.Outputs {
+		switch {
+		case w.pending[o.Line]:
+		case o.Sensitivity == SensitivityModerate:
+			w.add(o.Line, "OUTPUT %s sensitivity=%s", q(o.Target), o.Sensitivity)
+		default:
+			w.add(o.Line, "OUTPUT %s", q(o.Target))
+		}
+	}
+	for _, s := range f.Scratch {
+		switch {
+		case w.pending[s.Line]:
+		case s.SizeBytes > 0:
+			w.add(s.Line, "SCRATCH %s %s", q(s.Target), formatSize(s.SizeBytes))
+		default:
+			w.add(s.Line, "SCRATCH %s", q(s.Target))
+		}
+	}
+	for _, v := range f.Volumes {
+		if !w.pending[v.Line] {
+			w.add(v.Line, "VOLUME %s %s", q(v.Name), q(v.Target))
+		}
+	}
+}
+
+// command writes LIMIT, DEVICE, ENTRYPOINT, CMD and RUN.
+func (w *formatter) command() {
+	f := w.f
+	// The merged limits go after every LIMIT line: a key in them was last
+	// set by a literal value, which no pending line overrides.
+	if l := f.Limits.format(); l != "" {
+		w.add(f.Limits.Line, "LIMIT %s", l)
+	}
+	for _, d := range f.Devices {
+		w.add(d.Line, "DEVICE %s", d.Name)
+	}
+	if c := f.Entrypoint; c != nil && !w.pending[c.Line] {
+		w.add(c.Line, "ENTRYPOINT %s", c.format())
+	}
+	if c := f.Cmd; c != nil && !w.pending[c.Line] {
+		w.add(c.Line, "CMD %s", c.format())
+	}
+	for _, s := range f.Steps {
+		if !w.pending[s.Line] {
+			w.add(s.Line, "RUN %s", s.format())
+		}
+	}
 }
 
 // wrap splits a line longer than half the line limit with continuation
