@@ -109,21 +109,7 @@ func Compare(a, b Side) *Diff {
 	na := func(s string) string { return normID(s, ra.ID) }
 	nb := func(s string) string { return normID(s, rb.ID) }
 
-	// Runfile: the text decides; a new commit with the same Runfile blob is
-	// only informational.
-	sameBlob := ra.RunfileBlob == rb.RunfileBlob && ra.RunfileBlob != ""
-	if a.Runfile != nil && b.Runfile != nil {
-		sameBlob = string(a.Runfile) == string(b.Runfile)
-	}
-	d.Runfile = cmpStr(nil, "repo", ra.Repo, rb.Repo, true)
-	d.Runfile = cmpStr(d.Runfile, "path", ra.Path, rb.Path, sameBlob)
-	d.Runfile = cmpStr(d.Runfile, "commit", ra.Commit, rb.Commit, sameBlob)
-	d.Runfile = cmpStr(d.Runfile, "runfile_blob", ra.RunfileBlob, rb.RunfileBlob, sameBlob)
-	d.Runfile = cmpMap(d.Runfile, "labels", ra.Labels, rb.Labels, false)
-	if !sameBlob && a.Runfile != nil && b.Runfile != nil {
-		d.RunfileDiff = Unified("a/"+ra.Path+" ("+shortHex(ra.Commit)+")", "b/"+rb.Path+" ("+shortHex(rb.Commit)+")", a.Runfile, b.Runfile, 3)
-	}
-
+	d.Runfile, d.RunfileDiff = compareRunfiles(a, b)
 	d.Image = cmpStr(nil, "image_ref", ra.ImageRef, rb.ImageRef, ra.ImageDigest == rb.ImageDigest)
 	d.Image = cmpStr(d.Image, "image_digest", ra.ImageDigest, rb.ImageDigest, false)
 	d.Image = cmpStr(d.Image, "index_digest", ra.IndexDigest, rb.IndexDigest, false)
@@ -133,41 +119,8 @@ func Compare(a, b Side) *Diff {
 	d.Args = cmpMap(nil, "", mapVals(ra.Args, na), mapVals(rb.Args, nb), false)
 	d.Env = cmpMap(nil, "", envMap(ra.Env, na), envMap(rb.Env, nb), false)
 	d.Mounts = cmpMounts(ra, rb)
-
-	d.Runtime = cmpAny(nil, "argv", sliceVals(ra.Argv, na), sliceVals(rb.Argv, nb), false)
-	d.Runtime = cmpStr(d.Runtime, "user", ra.User, rb.User, false)
-	d.Runtime = cmpStr(d.Runtime, "workdir", ra.Workdir, rb.Workdir, false)
-	d.Runtime = cmpAny(d.Runtime, "limits.cpus", ra.Limits.CPUs, rb.Limits.CPUs, false)
-	d.Runtime = cmpAny(d.Runtime, "limits.memory_bytes", ra.Limits.MemoryBytes, rb.Limits.MemoryBytes, false)
-	d.Runtime = cmpAny(d.Runtime, "limits.pids", ra.Limits.Pids, rb.Limits.Pids, false)
-	d.Runtime = cmpAny(d.Runtime, "limits.timeout", ra.Limits.Timeout.String(), rb.Limits.Timeout.String(), false)
-	d.Runtime = cmpStr(d.Runtime, "limits.note", ra.Limits.Note, rb.Limits.Note, false)
-	d.Runtime = cmpStr(d.Runtime, "runtime", ra.Runtime, rb.Runtime, false)
-	d.Runtime = cmpStr(d.Runtime, "runtime_version", ra.RuntimeVersion, rb.RuntimeVersion, false)
-	d.Runtime = cmpAny(d.Runtime, "weaker_sandbox", ra.WeakerSandbox, rb.WeakerSandbox, false)
-	d.Runtime = cmpStr(d.Runtime, "executor", ra.Executor, rb.Executor, false)
-	d.Runtime = cmpAny(d.Runtime, "devices", ra.Devices, rb.Devices, false)
-	d.Runtime = cmpAny(d.Runtime, "cdi_specs", ra.CDISpecs, rb.CDISpecs, false)
-
-	d.Host = cmpStr(nil, "hostname", ra.Hostname, rb.Hostname, false)
-	if a.Environment != nil && b.Environment != nil {
-		ea, eb := a.Environment, b.Environment
-		d.Host = cmpStr(d.Host, "user", ea.User, eb.User, false)
-		d.Host = cmpAny(d.Host, "uid", ea.UID, eb.UID, false)
-		d.Host = cmpAny(d.Host, "gid", ea.GID, eb.GID, false)
-		d.Host = cmpAny(d.Host, "groups", ea.Groups, eb.Groups, false)
-	} else {
-		d.Host = cmpStr(d.Host, "environment_sha256", ra.EnvironmentSHA256, rb.EnvironmentSHA256, false)
-	}
-	var ja, jb any
-	if ra.Slurm != nil {
-		ja = *ra.Slurm
-	}
-	if rb.Slurm != nil {
-		jb = *rb.Slurm
-	}
-	d.Host = cmpAny(d.Host, "slurm", ja, jb, true)
-
+	d.Runtime = compareRuntimes(ra, rb, na, nb)
+	d.Host = compareHosts(a, b)
 	d.SystemKernel = compareKernels(ra.SystemKernelSHA256, rb.SystemKernelSHA256, a.SystemKernel, b.SystemKernel)
 
 	d.Inputs = CompareFiles(ra.Inputs, rb.Inputs)
@@ -176,8 +129,77 @@ func Compare(a, b Side) *Diff {
 		pd := ComparePackages(a.Packages, b.Packages)
 		d.Packages = &pd
 	}
+	d.Exit = compareExits(ra, rb)
+	d.DurationSeconds = [2]float64{Duration(ra).Seconds(), Duration(rb).Seconds()}
+	d.Equivalent = equivalent(d)
+	return d
+}
 
-	d.Exit = cmpStr(nil, "status", string(ra.Status), string(rb.Status), false)
+// compareRunfiles compares the runs' Runfiles: the text decides; a new
+// commit with the same Runfile blob is only informational.
+func compareRunfiles(a, b Side) ([]Change, string) {
+	ra, rb := a.Run, b.Run
+	sameBlob := ra.RunfileBlob == rb.RunfileBlob && ra.RunfileBlob != ""
+	if a.Runfile != nil && b.Runfile != nil {
+		sameBlob = string(a.Runfile) == string(b.Runfile)
+	}
+	c := cmpStr(nil, "repo", ra.Repo, rb.Repo, true)
+	c = cmpStr(c, "path", ra.Path, rb.Path, sameBlob)
+	c = cmpStr(c, "commit", ra.Commit, rb.Commit, sameBlob)
+	c = cmpStr(c, "runfile_blob", ra.RunfileBlob, rb.RunfileBlob, sameBlob)
+	c = cmpMap(c, "labels", ra.Labels, rb.Labels, false)
+	if sameBlob || a.Runfile == nil || b.Runfile == nil {
+		return c, ""
+	}
+	return c, Unified("a/"+ra.Path+" ("+shortHex(ra.Commit)+")", "b/"+rb.Path+" ("+shortHex(rb.Commit)+")", a.Runfile, b.Runfile, 3)
+}
+
+// compareRuntimes compares how the runs were run: command, user, limits,
+// runtime and devices.
+func compareRuntimes(ra, rb *core.Run, na, nb func(string) string) []Change {
+	c := cmpAny(nil, "argv", sliceVals(ra.Argv, na), sliceVals(rb.Argv, nb), false)
+	c = cmpStr(c, "user", ra.User, rb.User, false)
+	c = cmpStr(c, "workdir", ra.Workdir, rb.Workdir, false)
+	c = cmpAny(c, "limits.cpus", ra.Limits.CPUs, rb.Limits.CPUs, false)
+	c = cmpAny(c, "limits.memory_bytes", ra.Limits.MemoryBytes, rb.Limits.MemoryBytes, false)
+	c = cmpAny(c, "limits.pids", ra.Limits.Pids, rb.Limits.Pids, false)
+	c = cmpAny(c, "limits.timeout", ra.Limits.Timeout.String(), rb.Limits.Timeout.String(), false)
+	c = cmpStr(c, "limits.note", ra.Limits.Note, rb.Limits.Note, false)
+	c = cmpStr(c, "runtime", ra.Runtime, rb.Runtime, false)
+	c = cmpStr(c, "runtime_version", ra.RuntimeVersion, rb.RuntimeVersion, false)
+	c = cmpAny(c, "weaker_sandbox", ra.WeakerSandbox, rb.WeakerSandbox, false)
+	c = cmpStr(c, "executor", ra.Executor, rb.Executor, false)
+	c = cmpAny(c, "devices", ra.Devices, rb.Devices, false)
+	return cmpAny(c, "cdi_specs", ra.CDISpecs, rb.CDISpecs, false)
+}
+
+// compareHosts compares where the runs ran: the host, its user and the
+// Slurm job (informational).
+func compareHosts(a, b Side) []Change {
+	ra, rb := a.Run, b.Run
+	c := cmpStr(nil, "hostname", ra.Hostname, rb.Hostname, false)
+	if a.Environment != nil && b.Environment != nil {
+		ea, eb := a.Environment, b.Environment
+		c = cmpStr(c, "user", ea.User, eb.User, false)
+		c = cmpAny(c, "uid", ea.UID, eb.UID, false)
+		c = cmpAny(c, "gid", ea.GID, eb.GID, false)
+		c = cmpAny(c, "groups", ea.Groups, eb.Groups, false)
+	} else {
+		c = cmpStr(c, "environment_sha256", ra.EnvironmentSHA256, rb.EnvironmentSHA256, false)
+	}
+	var ja, jb any
+	if ra.Slurm != nil {
+		ja = *ra.Slurm
+	}
+	if rb.Slurm != nil {
+		jb = *rb.Slurm
+	}
+	return cmpAny(c, "slurm", ja, jb, true)
+}
+
+// compareExits compares how the runs ended, step by step.
+func compareExits(ra, rb *core.Run) []Change {
+	c := cmpStr(nil, "status", string(ra.Status), string(rb.Status), false)
 	var xa, xb any
 	if ra.ExitCode != nil {
 		xa = *ra.ExitCode
@@ -185,8 +207,8 @@ func Compare(a, b Side) *Diff {
 	if rb.ExitCode != nil {
 		xb = *rb.ExitCode
 	}
-	d.Exit = cmpAny(d.Exit, "exit_code", xa, xb, false)
-	d.Exit = cmpStr(d.Exit, "reason", ra.Reason, rb.Reason, false)
+	c = cmpAny(c, "exit_code", xa, xb, false)
+	c = cmpStr(c, "reason", ra.Reason, rb.Reason, false)
 	for i := range max(len(ra.Steps), len(rb.Steps)) {
 		var sa, sb any
 		if i < len(ra.Steps) {
@@ -195,22 +217,22 @@ func Compare(a, b Side) *Diff {
 		if i < len(rb.Steps) {
 			sb = rb.Steps[i].ExitCode
 		}
-		d.Exit = cmpAny(d.Exit, fmt.Sprintf("steps[%d].exit_code", i), sa, sb, false)
+		c = cmpAny(c, fmt.Sprintf("steps[%d].exit_code", i), sa, sb, false)
 	}
-	d.DurationSeconds = [2]float64{Duration(ra).Seconds(), Duration(rb).Seconds()}
+	return c
+}
 
-	d.Equivalent = true
+// equivalent: no change but informational ones, no significant kernel
+// difference, the same inputs and outputs.
+func equivalent(d *Diff) bool {
 	for _, sec := range [][]Change{d.Runfile, d.Image, d.Args, d.Env, d.Mounts, d.Runtime, d.Host, d.Exit} {
 		for _, c := range sec {
 			if !c.Info {
-				d.Equivalent = false
+				return false
 			}
 		}
 	}
-	if d.SystemKernel != nil && d.SystemKernel.Significant || d.Inputs.Differs() || d.Outputs.Differs() {
-		d.Equivalent = false
-	}
-	return d
+	return !(d.SystemKernel != nil && d.SystemKernel.Significant || d.Inputs.Differs() || d.Outputs.Differs())
 }
 
 // CompareFiles compares two manifests by (name, path): entries only in a
