@@ -17,10 +17,20 @@ func newLogCmd(a *app) *cobra.Command {
 		limit int
 	)
 	cmd := &cobra.Command{
-		Use:   "log",
+		Use:   "log [COMMIT[:PATH]]",
 		Short: "List committed Runfiles, newest first",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Long: `List the commits of Runfiles, newest first. With COMMIT, only that commit and
+the commits before it in its repository; with :PATH, only that Runfile's.
+
+COMMIT is a hash or unique prefix, a repository name (its newest commit),
+REPO~N (N commits before it), HEAD or HEAD~N (in --repo, the only repository
+or the default one).`,
+		Example: `  runprov log
+  runprov log --repo cohort
+  runprov log cohort:analysis/Runfile
+  runprov log HEAD~2 --repo cohort`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, pos []string) error {
 			t, err := a.openRead(cmd.Context())
 			if err != nil {
 				return err
@@ -31,7 +41,12 @@ func newLogCmd(a *app) *cobra.Command {
 					return err
 				}
 			}
-			rows, err := st.Commits(cmd.Context(), core.CommitFilter{Repo: repo, Limit: limit})
+			var rows []core.Commit
+			if len(pos) == 1 {
+				rows, err = t.consumer.History(cmd.Context(), repo, pos[0], limit)
+			} else {
+				rows, err = st.Commits(cmd.Context(), core.CommitFilter{Repo: repo, Limit: limit})
+			}
 			if err != nil {
 				return err
 			}

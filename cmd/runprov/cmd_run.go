@@ -28,8 +28,10 @@ func newRunCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run COMMIT[:PATH] [flags] [-- CMD ARGS...]",
 		Short: "Run a committed Runfile in a locked-down sandbox and record the run",
-		Long: `Run the Runfile recorded at COMMIT (any unique prefix; :PATH when the commit
-records several Runfiles) and record everything about the run.
+		Long: `Run the Runfile recorded at COMMIT and record everything about the run. COMMIT
+is a hash or unique prefix, a repository name (its newest commit), REPO~N,
+HEAD or HEAD~N; :PATH names a Runfile of that commit's tree, needed when the
+commit or repository records several.
 
 Before anything runs, runprov checks the Runfile and its ARGs, that the image
 is in the store (pulling it by digest when it is missing and a registry
