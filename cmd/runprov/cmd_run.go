@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -65,8 +66,10 @@ since the commit's previous run. The container's stdout and stderr stream to
 the terminal and to STORE/runs/RUN/stdout.log and stderr.log. runprov exits
 with the container's status (137 when the timeout killed it, 130 on Ctrl-C,
 which kills the container and records the run aborted); 125 when runprov
-itself failed. With --json the run record is printed on stdout at the end
-(the container's stdout then goes to stderr).
+itself failed. The last line on stderr names the outputs directory. With
+--json one JSON object is printed on stdout at the end: the run record (id,
+status, exit_code first) and outputs_dir (the container's stdout then goes to
+stderr).
 
 --runtime ch-run (Charliecloud) cannot bind inputs read-only, isolate the
 network or filter syscalls; it is refused unless --allow-weaker-sandbox,
@@ -200,8 +203,9 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 		return runRefused(err)
 	}
 	signErr := a.signFinished(ctx, signer, run)
+	outDir := a.outputsDir(opts, run)
 	if a.json {
-		if perr := printJSON(a.stdout, run); perr != nil && err == nil {
+		if perr := printJSON(a.stdout, runResult{Run: run, OutputsDir: outDir}); perr != nil && err == nil {
 			err = perr
 		}
 	}
@@ -209,10 +213,12 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 		took := run.Ended.Sub(run.Started).Round(time.Millisecond)
 		switch run.Status {
 		case core.RunSucceeded:
-			fmt.Fprintf(a.stderr, "runprov: run %s succeeded in %s; outputs: %d files\n", core.ShortRunID(run.ID), took, len(run.Outputs))
+			fmt.Fprintf(a.stderr, "runprov: run %s succeeded in %s\n", core.ShortRunID(run.ID), took)
 		default:
-			fmt.Fprintf(a.stderr, "runprov: run %s %s: %s; outputs: %d files\n", core.ShortRunID(run.ID), run.Status, run.Reason, len(run.Outputs))
+			fmt.Fprintf(a.stderr, "runprov: run %s %s: %s\n", core.ShortRunID(run.ID), run.Status, run.Reason)
 		}
+		// The last line says where the outputs are.
+		fmt.Fprintf(a.stderr, "runprov: outputs: %d files in %s\n", len(run.Outputs), outDir)
 	}
 	if err != nil {
 		return err
@@ -221,6 +227,24 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 		return signErr
 	}
 	return runExitError(run)
+}
+
+// runResult is what run --json prints at the end: the run record, whose
+// id, status and exit_code lead, and where its outputs are.
+type runResult struct {
+	*core.Run
+	OutputsDir string `json:"outputs_dir"`
+}
+
+// outputsDir is the host directory that holds run's outputs.
+func (a *app) outputsDir(opts producer.Options, run *core.Run) string {
+	if opts.OutputsDir != "" {
+		if abs, err := filepath.Abs(opts.OutputsDir); err == nil {
+			return abs
+		}
+		return opts.OutputsDir
+	}
+	return filepath.Join(a.store.Layout().Run(run.ID), "outputs")
 }
 
 // runRefused adds what to do to a refusal before anything ran.

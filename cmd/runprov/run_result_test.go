@@ -1,0 +1,45 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestRunResult: run --json ends with one object naming the run, its
+// status, exit code and outputs directory; a human run's last line names
+// the outputs directory.
+func TestRunResult(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, "FROM IMAGE\nOUTPUT /out\nCMD [\"/bin/sh\", \"-c\", \"echo hi >/out/a; exit 3\"]\n")
+	out, errs, code := cli(t, rs.dir, "--json", "run", rs.commit)
+	if code != 3 {
+		t.Fatalf("run: exit %d, want 3\n%s", code, errs)
+	}
+	var res struct {
+		ID         string `json:"id"`
+		Status     string `json:"status"`
+		ExitCode   *int   `json:"exit_code"`
+		OutputsDir string `json:"outputs_dir"`
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	if err := dec.Decode(&res); err != nil || dec.More() {
+		t.Fatalf("run --json stdout is not one JSON object (%v):\n%s", err, out)
+	}
+	want := filepath.Join(rs.dir, "runs", res.ID, "outputs")
+	if len(res.ID) != 32 || res.Status != "failed" || res.ExitCode == nil || *res.ExitCode != 3 || res.OutputsDir != want {
+		t.Errorf("run --json = %+v, want a failed run with exit 3 and outputs in %s", res, want)
+	}
+	if data, err := os.ReadFile(filepath.Join(res.OutputsDir, "a")); err != nil || string(data) != "hi\n" {
+		t.Errorf("outputs dir %s: %v %q, want the file the run wrote", res.OutputsDir, err, data)
+	}
+
+	dir := filepath.Join(t.TempDir(), "results")
+	_, errs, _ = cli(t, rs.dir, "run", rs.commit, "--outputs", dir)
+	lines := strings.Split(strings.TrimSpace(errs), "\n")
+	if last := lines[len(lines)-1]; !strings.HasSuffix(last, " "+dir) || !strings.Contains(last, "outputs") {
+		t.Errorf("the last line of run is %q; want it to name the outputs directory %s", last, dir)
+	}
+}
