@@ -26,8 +26,13 @@ func newAddCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "add RUNFILE | add --from URL [--ref REF] [--path GLOB]...",
 		Short: "Validate a Runfile and commit it; prints the commit hash",
-		Long: `Validate RUNFILE and commit it into the repository named by --repo (default
-"default"), at the path given by --path (default: the file's base name). The
+		Long: `Validate RUNFILE and commit it into the repository named by --repo, at the path
+given by --path (default: the file's base name), and say which repository on
+stderr. Without --repo: the repository named after the Runfile's directory
+when there is one; else "default", unless "default" already holds a Runfile
+at that path pinning another image name (another analysis): then a new
+repository named after the directory, so that unrelated analyses do not
+share one history. The
 repository's .git is kept, as a tarball, in the store's database; the commit and
 its index row are stored in one transaction, so a failure changes nothing.
 
@@ -106,6 +111,15 @@ the new head.
 				return err
 			}
 			cons := t.consumer
+			if !cmd.Flags().Changed("repo") && src != "<stdin>" {
+				abs, err := filepath.Abs(src)
+				if err != nil {
+					return err
+				}
+				if repo, err = cons.ChooseRepo(cmd.Context(), filepath.Base(filepath.Dir(abs)), filepath.ToSlash(inPath), data); err != nil {
+					return err
+				}
+			}
 			res, err := cons.Add(cmd.Context(), consumer.AddRequest{
 				Repo: repo, Path: filepath.ToSlash(inPath), Source: src, Data: data, Message: message, Author: author(),
 			})
@@ -117,6 +131,8 @@ the new head.
 			}
 			if res.Unchanged {
 				a.log.Info("unchanged: the repo already holds these bytes", "repo", res.Repo, "path", res.Path)
+			} else if !a.quiet {
+				fmt.Fprintf(a.stderr, "runprov: committed %s to repo %s (runprov run %s:%s runs its newest version)\n", res.Path, res.Repo, res.Repo, res.Path)
 			}
 			fmt.Fprintln(a.stdout, res.Hash)
 			return nil
@@ -124,7 +140,7 @@ the new head.
 	}
 	f := cmd.Flags()
 	f.StringVarP(&message, "message", "m", "", `commit message (default "Add PATH" or "Update PATH")`)
-	f.StringVar(&repo, "repo", core.DefaultRepo, "repository to commit to")
+	f.StringVar(&repo, "repo", "", "repository to commit to (default: named after the directory, or \"default\", as above)")
 	f.StringArrayVar(&paths, "path", nil, "path of the Runfile inside the repository (default: the file's base name); with --from, a GLOB selecting Runfiles (repeatable)")
 	f.StringVar(&from, "from", "", "consume the Runfiles of this git remote URL")
 	f.StringVar(&ref, "ref", "", "with --from: branch, tag or refs/... name (default: the remote's HEAD)")
