@@ -129,6 +129,7 @@ trust and repeat the run.`,
 		newVerifyCmd(a),
 		newTraceCmd(a),
 		newReportCmd(a),
+		newLogsCmd(a),
 		newGenDocsCmd(a),
 	)
 	return root

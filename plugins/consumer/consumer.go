@@ -170,7 +170,7 @@ func (c *Consumer) ChooseRepo(ctx context.Context, dir, p string, data []byte) (
 	}
 	rf, err := runfile.Parse(p, data)
 	if err != nil {
-		return "", err
+		return core.DefaultRepo, nil // Add refuses it, naming the file as given
 	}
 	if len(rows) == 0 || imageName(rows[0].ImageRef) == imageName(rf.From.Ref) {
 		return core.DefaultRepo, nil
