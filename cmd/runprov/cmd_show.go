@@ -108,6 +108,12 @@ func printRecord(w io.Writer, rec *history.Record, layout core.Layout, verbose b
 	if r.ReproduceOf != "" {
 		p("reproduces", "%s: %s", r.ReproduceOf, orDash(r.Verdict))
 	}
+	if r.Note != "" {
+		p("note", "%s", r.Note)
+	}
+	if len(r.Tags) > 0 {
+		p("tags", "%s", strings.Join(r.Tags, " "))
+	}
 	p("runfile", "%s in repo %s at commit %s (blob %s)", r.Path, r.Repo, r.Commit, r.RunfileBlob)
 	p("", "see: runprov cat %s:%s", shortHash(r.Commit), r.Path)
 	for _, k := range slices.Sorted(maps.Keys(r.Labels)) {

@@ -130,6 +130,7 @@ trust and repeat the run.`,
 		newTraceCmd(a),
 		newReportCmd(a),
 		newLogsCmd(a),
+		newTagCmd(a),
 		newGenDocsCmd(a),
 	)
 	return root

@@ -90,7 +90,7 @@ func (a *app) signRun(ctx context.Context, s *recordSigner, id string) error {
 	if err != nil {
 		return err
 	}
-	stmt, err := history.InToto(&history.Record{Run: *r}, history.ExportOptions{Version: version})
+	stmt, err := history.InToto(&history.Record{Run: history.Signable(*r)}, history.ExportOptions{Version: version})
 	if err != nil {
 		return err
 	}

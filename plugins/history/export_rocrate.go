@@ -155,6 +155,12 @@ func ROCrate(rec *Record, runfile []byte, opts ExportOptions) (map[string][]byte
 	if image != "" {
 		act["containerImage"] = ref(image)
 	}
+	if r.Note != "" {
+		act["disambiguatingDescription"] = r.Note
+	}
+	if len(r.Tags) > 0 {
+		act["keywords"] = strings.Join(r.Tags, ", ")
+	}
 	if !r.Started.IsZero() {
 		act["startTime"] = rfc3339(r.Started)
 	}

@@ -132,6 +132,8 @@ type Options struct {
 	Executor string
 	// Devices are CDI devices added to the Runfile's DEVICE lines (--device).
 	Devices []string
+	// Note is what the user says of the run (--note), stored beside it.
+	Note string
 }
 
 // Prepared is a run ready to execute: its record (status running, already
@@ -406,7 +408,7 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 		Approved: img.Approved, Approval: img.Signed, Args: argValues(rf), Env: planned.Env, Labels: labels(rf), Argv: planned.Argv,
 		User: fmt.Sprintf("%d:%d", planned.UID, planned.GID), Workdir: planned.Cwd, Mounts: planned.Mounts, Limits: limits,
 		Runtime: rtName, RuntimeVersion: rtVersion, WeakerSandbox: weaker, Executor: opts.Executor,
-		Hostname: hostname, Status: core.RunRunning, Created: time.Now().UTC(),
+		Hostname: hostname, Status: core.RunRunning, Created: time.Now().UTC(), Note: opts.Note,
 	}
 	if run.Executor == "" {
 		run.Executor = "local"
