@@ -54,7 +54,17 @@ func TestNotesAndTags(t *testing.T) {
 		t.Errorf("tag without a run: %q", errs)
 	}
 
-	out, _ := mustCLI(t, 0, rs.dir, "show", r.ID)
+	// runs names the Runfile of each run: repository and path.
+	out, _ := mustCLI(t, 0, rs.dir, "runs")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if h := strings.Fields(lines[0]); len(h) < 7 || h[5] != "REPO" || h[6] != "PATH" {
+		t.Errorf("runs header %q: want REPO and PATH after CREATED", lines[0])
+	}
+	if len(lines) != 3 || !strings.Contains(lines[1], " default ") || !strings.Contains(lines[1], " Runfile ") {
+		t.Errorf("runs does not name the repo and path:\n%s", out)
+	}
+
+	out, _ = mustCLI(t, 0, rs.dir, "show", r.ID)
 	for _, want := range []string{"note         revision 2 for the reviewers", "tags         keep paper-v1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show lacks %q:\n%s", want, out)
