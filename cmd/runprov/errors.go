@@ -119,7 +119,7 @@ func hint(err error) (text, runs string) {
 	case errors.As(err, &inputsChange):
 		return "restore the original inputs, or pass --allow-changed-inputs to run on them as they are now (the verdict will say so)", ""
 	case errors.As(err, &inputsGone):
-		return "restore it to reproduce the run", ""
+		return fmt.Sprintf("restore it, or give where it is now: runprov reproduce %s --input %s=PATH", core.ShortRunID(inputsGone.Run), inputsGone.Input), ""
 	case errors.As(err, &runfileGone):
 		return "pull the repository (runprov pull) first", "runprov pull"
 	}
