@@ -30,7 +30,7 @@ func TestAddChoosesRepo(t *testing.T) {
 		if !ok {
 			t.Fatalf("add %s does not say which repo: %q", p, errs)
 		}
-		return strings.Fields(after)[0]
+		return strings.TrimSuffix(strings.Fields(after)[0], ":")
 	}
 	for _, c := range []struct{ file, want string }{
 		{write("cohort", "python"), "default"},                     // the first analysis

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -110,29 +111,15 @@ the new head.
 			if err != nil {
 				return err
 			}
-			cons := t.consumer
-			if !cmd.Flags().Changed("repo") && src != "<stdin>" {
-				abs, err := filepath.Abs(src)
-				if err != nil {
-					return err
-				}
-				if repo, err = cons.ChooseRepo(cmd.Context(), filepath.Base(filepath.Dir(abs)), filepath.ToSlash(inPath), data); err != nil {
-					return err
-				}
+			if !cmd.Flags().Changed("repo") {
+				repo = ""
 			}
-			res, err := cons.Add(cmd.Context(), consumer.AddRequest{
-				Repo: repo, Path: filepath.ToSlash(inPath), Source: src, Data: data, Message: message, Author: author(),
-			})
+			res, err := a.addRunfile(cmd.Context(), t, src, inPath, repo, message, data)
 			if err != nil {
 				return err
 			}
 			if a.json {
 				return printJSON(a.stdout, map[string]any{"commit": res.Commit, "unchanged": res.Unchanged})
-			}
-			if res.Unchanged {
-				a.log.Info("unchanged: the repo already holds these bytes", "repo", res.Repo, "path", res.Path)
-			} else if !a.quiet {
-				fmt.Fprintf(a.stderr, "runprov: committed %s to repo %s (runprov run %s:%s runs its newest version)\n", res.Path, res.Repo, res.Repo, res.Path)
 			}
 			fmt.Fprintln(a.stdout, res.Hash)
 			return nil
@@ -146,6 +133,35 @@ the new head.
 	f.StringVar(&ref, "ref", "", "with --from: branch, tag or refs/... name (default: the remote's HEAD)")
 	f.StringVar(&sshKey, "ssh-key", "", "with --from: private key file for ssh:// remotes (default: ssh-agent)")
 	return cmd
+}
+
+// addRunfile commits data, read from src, at inPath in repo; with repo ""
+// the consumer chooses it (ChooseRepo). It says on stderr where it went.
+func (a *app) addRunfile(ctx context.Context, t *components, src, inPath, repo, message string, data []byte) (consumer.AddResult, error) {
+	cons := t.consumer
+	inPath = filepath.ToSlash(inPath)
+	if repo == "" && src != "<stdin>" {
+		abs, err := filepath.Abs(src)
+		if err != nil {
+			return consumer.AddResult{}, err
+		}
+		if repo, err = cons.ChooseRepo(ctx, filepath.Base(filepath.Dir(abs)), inPath, data); err != nil {
+			return consumer.AddResult{}, err
+		}
+	}
+	res, err := cons.Add(ctx, consumer.AddRequest{
+		Repo: repo, Path: inPath, Source: src, Data: data, Message: message, Author: author(),
+	})
+	if err != nil {
+		return res, err
+	}
+	switch {
+	case res.Unchanged:
+		a.log.Info("unchanged: the repo already holds these bytes", "repo", res.Repo, "path", res.Path, "commit", shortHash(res.Hash))
+	case !a.quiet:
+		fmt.Fprintf(a.stderr, "runprov: committed %s to repo %s: %s (runprov run %s:%s runs its newest version)\n", res.Path, res.Repo, shortHash(res.Hash), res.Repo, res.Path)
+	}
+	return res, nil
 }
 
 // author is who commits: git's author variables when set, else the user.

@@ -27,12 +27,13 @@ func newRunCmd(a *app) *cobra.Command {
 		signKey      string
 	)
 	cmd := &cobra.Command{
-		Use:   "run COMMIT[:PATH] [flags] [-- CMD ARGS...]",
+		Use:   "run COMMIT[:PATH]|FILE [flags] [-- CMD ARGS...]",
 		Short: "Run a committed Runfile in a locked-down sandbox and record the run",
 		Long: `Run the Runfile recorded at COMMIT and record everything about the run. COMMIT
 is a hash or unique prefix, a repository name (its newest commit), REPO~N,
 HEAD or HEAD~N; :PATH names a Runfile of that commit's tree, needed when the
-commit or repository records several.
+commit or repository records several. FILE, a Runfile on disk, is added
+first as runprov add FILE would (without --repo) and its commit printed.
 
 Before anything runs, runprov checks the Runfile and its ARGs, that the image
 is in the store (pulling it by digest when it is missing and a registry
@@ -82,6 +83,8 @@ the run's status). LIMITs become sbatch options (--cpus-per-task, --mem,
 --time); --array N makes N runs. The node writes the finished record to
 STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 		Example: `  runprov run 3f2a1c --input data=./survey.csv
+  runprov run ./Runfile --input data=./survey.csv
+  runprov run cohort:analysis/Runfile --note "for the reviewers"
   runprov run 3f2a1c --arg YEAR=2024 --outputs ./results --timeout 1h
   runprov run 3f2a1c --input data=./survey.csv -- /bin/sh -c 'ls -l /safe_data'
   runprov run 3f2a1c --no-input -- /bin/sh -c 'uname -a'`,
@@ -127,6 +130,11 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 			if err != nil {
 				return err
 			}
+			if isFile(opts.Commit) {
+				if opts.Commit, err = a.commitRunfile(ctx, t, opts.Commit); err != nil {
+					return err
+				}
+			}
 			if err := a.policy.CheckWeakerSandbox(opts.AllowWeakerSandbox); err != nil {
 				return err
 			}
@@ -159,6 +167,27 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 	f.StringVar(&signKey, "sign-key", "", "sign the run record with this private `KEY` file (default: the site policy's sign_key)")
 	addSlurmFlags(f, &sf)
 	return cmd
+}
+
+// isFile reports whether name is a file on disk: run FILE adds it first.
+func isFile(name string) bool {
+	fi, err := os.Stat(name)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// commitRunfile adds the Runfile at path, as runprov add would without
+// --repo, and returns the COMMIT:PATH to run; it prints the commit.
+func (a *app) commitRunfile(ctx context.Context, t *components, path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read runfile: %w", err)
+	}
+	res, err := a.addRunfile(ctx, t, path, filepath.Base(path), "", "", data) // cmd_add.go
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(a.stderr, "runprov: %s is commit %s (repo %s, path %s)\n", path, res.Hash, res.Repo, res.Path)
+	return res.Hash + ":" + res.Path, nil
 }
 
 // keyValues parses repeated K=V flags.

@@ -43,3 +43,32 @@ func TestRunResult(t *testing.T) {
 		t.Errorf("the last line of run is %q; want it to name the outputs directory %s", last, dir)
 	}
 }
+
+// TestRunFile: run FILE adds the Runfile, prints its commit and runs it;
+// running the same bytes again runs the same commit.
+func TestRunFile(t *testing.T) {
+	requireRunc(t)
+	rs := newRunStore(t, echoRunfile)
+	p := filepath.Join(t.TempDir(), "Runfile")
+	if err := os.WriteFile(p, []byte(strings.ReplaceAll("FROM IMAGE\nSCRATCH /s\nCMD [\"echo\", \"from a file\"]\n", "IMAGE", "busybox@"+rs.image)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var commits []string
+	for range 2 {
+		out, errs, code := cli(t, rs.dir, "--json", "run", p)
+		var res struct{ Commit string }
+		if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
+			t.Fatalf("run FILE: exit %d\n%s\n%s", code, out, errs)
+		}
+		if !strings.Contains(errs, p+" is commit "+res.Commit) {
+			t.Errorf("run FILE does not print the commit %s:\n%s", res.Commit, errs)
+		}
+		commits = append(commits, res.Commit)
+	}
+	if commits[0] != commits[1] {
+		t.Errorf("the same Runfile ran as commits %v", commits)
+	}
+	if out, _ := mustCLI(t, 0, rs.dir, "cat", commits[0]); !strings.Contains(out, "from a file") {
+		t.Errorf("the committed Runfile: %q", out)
+	}
+}
