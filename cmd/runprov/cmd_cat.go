@@ -16,7 +16,7 @@ repository name the repository's one Runfile.`,
 		Example: `  runprov cat 3f2a1c
   runprov cat cohort:analysis/Runfile
   runprov cat HEAD~1`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("cat", "which commit? (runprov log lists them; a repository name means its newest)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := a.openRead(cmd.Context())
 			if err != nil {

@@ -35,7 +35,7 @@ The JSON formats go to stdout, or to FILE with -o. With --signed (intoto only)
 the signed record is printed instead: the DSSE envelope whose payload is the
 in-toto statement as it was when the run finished and was signed (see
 runprov verify).`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("export", "which run? (runprov runs lists them; last is the newest)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch format {
 			case "json", "intoto", "prov":

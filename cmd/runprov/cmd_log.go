@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -62,7 +61,7 @@ or the default one).`,
 				if a.csv {
 					commit, digest = c.Hash, c.ImageDigest
 				}
-				tb.row(commit, c.Repo, c.Path, digest, c.Time.Format(time.RFC3339), c.Author, firstLine(c.Message))
+				tb.row(commit, c.Repo, c.Path, digest, a.when(c.Time), c.Author, firstLine(c.Message))
 			}
 			return tb.flush()
 		},

@@ -120,17 +120,3 @@ func (s *logStream) copyNew() error {
 	s.off += n
 	return err
 }
-
-// exactArgs is cobra.ExactArgs(1) with a message that says, in words, what
-// is missing: "show: which run? (runprov runs lists them)".
-func exactArgs(name, missing string) cobra.PositionalArgs {
-	return func(_ *cobra.Command, args []string) error {
-		switch {
-		case len(args) == 0:
-			return usagef("%s: %s", name, missing)
-		case len(args) > 1:
-			return usagef("%s takes one argument, got %d: %v", name, len(args), args)
-		}
-		return nil
-	}
-}

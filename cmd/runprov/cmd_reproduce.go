@@ -36,7 +36,7 @@ reproduced:" and the files that differ. The new run records the run it
 reproduces and the verdict (runprov show). Exit status: the container's, as
 for runprov run; 1 when it exited 0 but the outputs differ; 125 when runprov
 itself failed.`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("reproduce", "which run? (runprov runs lists them; last is the newest)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			rec, err := loadRecord(ctx, a, args[0])

@@ -91,9 +91,9 @@ With -q only the run ids are printed, one per line (run=$(runprov runs -q -n 1))
 					exit = strconv.Itoa(*r.ExitCode)
 				}
 				id, commit, img := core.ShortRunID(r.ID), shortHash(r.Commit), shortDigest(r.ImageDigest)
-				created := r.Created.Local().Format("2006-01-02 15:04:05")
+				created := a.when(r.Created)
 				if a.csv {
-					id, commit, img, created = r.ID, r.Commit, r.ImageDigest, r.Created.UTC().Format(time.RFC3339Nano)
+					id, commit, img = r.ID, r.Commit, r.ImageDigest
 				}
 				tb.row(id, string(r.Status), exit, durationText(history.Duration(&r)), created, orDash(r.Repo), orDash(r.Path), commit, img, orDash(r.Hostname))
 			}

@@ -28,7 +28,7 @@ SystemKernel snapshot, each step's exit status and times, and every input and
 output file with its size and sha256. RUN is any unique prefix of a run id
 (see runprov runs). With --json the record is printed as runprov export
 --format json writes it; with -v the full SystemKernel snapshot is shown.`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("show", "which run? (runprov runs lists them; last is the newest)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rec, err := loadRecord(cmd.Context(), a, args[0])
 			if err != nil {
@@ -291,10 +291,7 @@ func limitsText(l core.RunLimits) string {
 }
 
 func timeText(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.Local().Format("2006-01-02 15:04:05.000 MST")
+	return history.TermTime(t)
 }
 
 // durationText rounds for people: 1.234s, 2m3s, 25ms.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/runprov/runprov/core"
 	"github.com/runprov/runprov/plugins/producer"
 )
@@ -173,4 +175,23 @@ func runExitError(r *core.Run) error {
 		return exitStatus{code}
 	}
 	return nil
+}
+
+// exactArgs is cobra.ExactArgs(1) with a message that says, in words, what
+// is missing: "show: which run? (runprov runs lists them)".
+func exactArgs(name, missing string) cobra.PositionalArgs { return nArgs(1, name, missing) }
+
+// nArgs is cobra.ExactArgs(n) worded as exactArgs is.
+func nArgs(n int, name, missing string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		switch {
+		case len(args) < n:
+			return usagef("%s: %s", name, missing)
+		case len(args) > n && n == 1:
+			return usagef("%s takes one argument, not %d: %s", name, len(args), strings.Join(args, " "))
+		case len(args) > n:
+			return usagef("%s takes %d arguments, not %d: %s", name, n, len(args), strings.Join(args, " "))
+		}
+		return nil
+	}
 }
