@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -69,5 +71,42 @@ func TestTimeFormats(t *testing.T) {
 	out, _ = mustCLI(t, 0, store, "config", "log")
 	if !strings.Contains(out, " XST") {
 		t.Errorf("config log on a terminal:\n%s", out)
+	}
+}
+
+// TestExportRefusesOverwrite: export -o refuses an existing file, or a
+// crate directory that is not empty, in every format, unless --force.
+func TestExportRefusesOverwrite(t *testing.T) {
+	store := historyStore(t, 2, 1, false)
+	dir := t.TempDir()
+	for _, format := range []string{"json", "intoto", "prov", "rocrate"} {
+		out := filepath.Join(dir, format)
+		if format == "rocrate" {
+			os.MkdirAll(out, 0o755)
+		}
+		target := out
+		if format != "rocrate" {
+			target = out + ".json"
+			os.WriteFile(target, []byte("precious"), 0o644)
+		} else {
+			os.WriteFile(filepath.Join(out, "precious"), []byte("precious"), 0o644)
+		}
+		_, errs, code := cli(t, store, "export", "last", "--format", format, "-o", target)
+		if code != exitRunprov || !strings.Contains(errs, "--force") {
+			t.Errorf("export --format %s over an existing output: exit %d\n%s", format, code, errs)
+		}
+		if format != "rocrate" {
+			if data, _ := os.ReadFile(target); string(data) != "precious" {
+				t.Errorf("export --format %s overwrote %s", format, target)
+			}
+		}
+		mustCLI(t, 0, store, "export", "last", "--format", format, "-o", target, "--force")
+		if format != "rocrate" {
+			if data, _ := os.ReadFile(target); !strings.HasPrefix(string(data), "{") {
+				t.Errorf("export --force did not write %s: %q", target, data)
+			}
+		} else if _, err := os.Stat(filepath.Join(out, "ro-crate-metadata.json")); err != nil {
+			t.Errorf("export --format rocrate --force: %v", err)
+		}
 	}
 }
