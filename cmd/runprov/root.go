@@ -142,6 +142,7 @@ trust and repeat the run.`,
 		newTagCmd(a),
 		newGenDocsCmd(a),
 	)
+	addCompletions(root, a) // completion.go
 	return root
 }
 

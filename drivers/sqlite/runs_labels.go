@@ -150,3 +150,21 @@ func (s *Store) fillLabels(ctx context.Context, runs []core.Run) error {
 	}
 	return nil
 }
+
+// Tags returns the names of the tags runs have now, sorted.
+func (s *Store) Tags(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT name FROM run_tags ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list tags: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("list tags: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, mapErr(rows.Err())
+}
