@@ -90,7 +90,7 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
   runprov run 3f2a1c --no-input -- /bin/sh -c 'uname -a'`,
 		Args: func(cmd *cobra.Command, pos []string) error {
 			if n := cmd.ArgsLenAtDash(); n == 0 || len(pos) == 0 {
-				return usagef("run needs a COMMIT (see: runprov log)")
+				return usagef("run: which commit? (runprov log lists them; a Runfile's path adds and runs it)")
 			} else if n > 1 || (n < 0 && len(pos) > 1) {
 				return usagef("run takes one COMMIT; put the command after --, like: runprov run COMMIT -- CMD ARGS")
 			}

@@ -37,7 +37,7 @@ func TestArgumentErrorsInWords(t *testing.T) {
 		{[]string{"logs"}, "logs: which run?"},
 		{[]string{"diff", "last"}, "diff: which two runs?"},
 		{[]string{"cat"}, "cat: which commit? (runprov log lists them"},
-		{[]string{"run"}, "run needs a COMMIT"},
+		{[]string{"run"}, "run: which commit? (runprov log lists them"},
 		{[]string{"trace"}, "trace: which file?"},
 		{[]string{"query"}, "query: which SQL?"},
 		{[]string{"image", "verify"}, "image verify: which image?"},
