@@ -42,6 +42,11 @@ func TestAddChoosesRepo(t *testing.T) {
 			t.Errorf("add %s went to repo %s, want %s", c.file, got, c.want)
 		}
 	}
+	// Why a new repository, and how to choose default instead.
+	_, errs := mustCLI(t, 0, store, "add", write("Study-B", "alpine"))
+	if !strings.Contains(errs, "to repo study-b") || !strings.Contains(errs, "another analysis at Runfile (its Runfile pins python, this one alpine); --repo default") {
+		t.Errorf("add to a new repo does not say why:\n%s", errs)
+	}
 	if out, _ := mustCLI(t, 0, store, "log", "--repo", "default"); strings.Count(out, "\n") != 3 {
 		t.Errorf("default has the wrong commits:\n%s", out)
 	}

@@ -140,12 +140,13 @@ the new head.
 func (a *app) addRunfile(ctx context.Context, t *components, src, inPath, repo, message string, data []byte) (consumer.AddResult, error) {
 	cons := t.consumer
 	inPath = filepath.ToSlash(inPath)
+	why := ""
 	if repo == "" && src != "<stdin>" {
 		abs, err := filepath.Abs(src)
 		if err != nil {
 			return consumer.AddResult{}, err
 		}
-		if repo, err = cons.ChooseRepo(ctx, filepath.Base(filepath.Dir(abs)), inPath, data); err != nil {
+		if repo, why, err = cons.ChooseRepo(ctx, filepath.Base(filepath.Dir(abs)), inPath, data); err != nil {
 			return consumer.AddResult{}, err
 		}
 	}
@@ -160,6 +161,9 @@ func (a *app) addRunfile(ctx context.Context, t *components, src, inPath, repo, 
 		a.log.Info("unchanged: the repo already holds these bytes", "repo", res.Repo, "path", res.Path, "commit", shortHash(res.Hash))
 	case !a.quiet:
 		fmt.Fprintf(a.stderr, "runprov: committed %s to repo %s: %s (runprov run %s:%s runs its newest version)\n", res.Path, res.Repo, shortHash(res.Hash), res.Repo, res.Path)
+	}
+	if why != "" && !a.quiet {
+		fmt.Fprintf(a.stderr, "runprov: a new repo, as %s; --repo %s would have put it there\n", why, core.DefaultRepo)
 	}
 	return res, nil
 }

@@ -153,29 +153,31 @@ func indexRow(repo, p, blob string, rf *runfile.File, info core.CommitInfo) core
 // repository. It is the repository named after dir when one exists; else
 // the default one, unless that already holds a Runfile at p pinning another
 // image name (another analysis), which then goes to a new repository named
-// after dir.
-func (c *Consumer) ChooseRepo(ctx context.Context, dir, p string, data []byte) (string, error) {
+// after dir; why says so ("" otherwise).
+func (c *Consumer) ChooseRepo(ctx context.Context, dir, p string, data []byte) (repo, why string, err error) {
 	named := RepoNameFor(dir)
 	if named == "" {
-		return core.DefaultRepo, nil
+		return core.DefaultRepo, "", nil
 	}
 	if _, err := c.Store.Repo(ctx, named); err == nil {
-		return named, nil
+		return named, "", nil
 	} else if !errors.Is(err, core.ErrNotFound) {
-		return "", err
+		return "", "", err
 	}
 	rows, err := c.Store.Commits(ctx, core.CommitFilter{Repo: core.DefaultRepo, Path: p, Limit: 1})
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	rf, err := runfile.Parse(p, data)
 	if err != nil {
-		return core.DefaultRepo, nil // Add refuses it, naming the file as given
+		return core.DefaultRepo, "", nil // Add refuses it, naming the file as given
 	}
 	if len(rows) == 0 || imageName(rows[0].ImageRef) == imageName(rf.From.Ref) {
-		return core.DefaultRepo, nil
+		return core.DefaultRepo, "", nil
 	}
-	return named, nil
+	why = fmt.Sprintf("repo %s already holds another analysis at %s (its Runfile pins %s, this one %s)",
+		core.DefaultRepo, p, imageName(rows[0].ImageRef), imageName(rf.From.Ref))
+	return named, why, nil
 }
 
 // RepoNameFor makes a repository name of a directory name: lower case, other
