@@ -218,6 +218,7 @@ func printRecord(w io.Writer, rec *history.Record, layout core.Layout, verbose b
 	p("signed", "%s", signatureText(rec.Signature)) // sign.go
 	if dir := layout.Run(r.ID); dirExists(dir) {
 		p("logs", "%s", dir)
+		p("", "see: runprov logs %s", core.ShortRunID(r.ID))
 	}
 	return nil
 }
