@@ -16,6 +16,9 @@ import (
 // end of the run.
 const logsPoll = 200 * time.Millisecond
 
+// logsSlurmSync is how often logs --follow takes in Slurm records.
+const logsSlurmSync = 2 * time.Second
+
 func newLogsCmd(a *app) *cobra.Command {
 	var onlyOut, onlyErr, follow bool
 	cmd := &cobra.Command{
@@ -57,7 +60,14 @@ ends.`,
 				}
 				streams = append(streams, logStream{path: filepath.Join(dir, "stderr.log"), w: w})
 			}
+			var synced time.Time
 			running := func() bool {
+				// A Slurm run's record comes back through the store: take
+				// it in now and then, as any runprov command does.
+				if r.Executor == "slurm" && !t.store.ReadOnly() && time.Since(synced) > logsSlurmSync {
+					a.syncSlurm(ctx)
+					synced = time.Now()
+				}
 				cur, err := t.store.Run(ctx, r.ID)
 				return err == nil && !cur.Status.Finished()
 			}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runprov/runprov/core"
 )
 
 // TestLogs prints a run's stdout and stderr, one of them, and follows a
@@ -59,4 +61,20 @@ func TestLogs(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "reproduced") {
 		t.Errorf("reproduce last~1: exit %d\n%s\n%s", code, out, errs)
 	}
+}
+
+// TestLogsFollowSlurm follows a run queued on Slurm until its record comes
+// back from the node.
+func TestLogsFollowSlurm(t *testing.T) {
+	requireSlurm(t)
+	rs := newRunStore(t, slurmRunfile)
+	var r struct{ ID string }
+	if errs, code := slurmRun(t, rs, &r); code != 0 || r.ID == "" {
+		t.Fatalf("run --executor slurm: exit %d\n%s", code, errs)
+	}
+	out, _ := mustCLI(t, 0, rs.dir, "logs", "--follow", "--stdout", r.ID)
+	if out != "done\n" {
+		t.Errorf("logs -f of a Slurm run: %q", out)
+	}
+	waitStatus(t, rs.dir, r.ID, 5*time.Second, func(s core.RunStatus) bool { return s.Finished() })
 }
