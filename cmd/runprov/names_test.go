@@ -79,7 +79,6 @@ func TestCommitNames(t *testing.T) {
 	refusals := []struct{ name, want string }{
 		{"cohort", "several Runfiles"}, // two Runfiles: name one
 		{"cohort~1", "several Runfiles"},
-		{"cohort~1", "several Runfiles"},
 		{"HEAD", "several repositories"},
 		{"cohort~9", "only 3 commits"},
 		{c1 + ":extra/Runfile", "has no file extra/Runfile"},

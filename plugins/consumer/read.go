@@ -105,7 +105,7 @@ func (c *Consumer) headRepo(ctx context.Context) (string, error) {
 	case len(repos) == 0:
 		return "", fmt.Errorf("HEAD: %w: the store has no repository yet (runprov add commits a Runfile)", core.ErrNotFound)
 	}
-	return "", fmt.Errorf("HEAD: %w: the store has several repositories (%s); name one, like %s~1", core.ErrAmbiguous, listKeys(names, 0), repos[0].Name)
+	return "", ambiguousf("HEAD: the store has several repositories (%s); name one, like %s~1", listKeys(names, 0), repos[0].Name)
 }
 
 // walkBack follows first parents back from repo's head.
@@ -183,7 +183,7 @@ func (c *Consumer) Resolve(ctx context.Context, spec string) (core.Commit, error
 	case len(paths) == 1:
 		return rows[0], nil
 	case len(paths) > 1:
-		return core.Commit{}, fmt.Errorf("commit %s: %w: it records several Runfiles (%s); name one as %s:PATH", name, core.ErrAmbiguous, listKeys(paths, 0), name)
+		return core.Commit{}, ambiguousf("commit %s records several Runfiles (%s); name one as %s:PATH", name, listKeys(paths, 0), name)
 	case p == "":
 		return core.Commit{}, fmt.Errorf("commit %s: %w: it records no Runfile; name a file as %s:PATH", name, core.ErrNotFound, name)
 	}
@@ -206,7 +206,7 @@ func (c *Consumer) onlyPath(ctx context.Context, ref Ref, name string) (string, 
 	case 1:
 		return rows[0].Path, nil
 	}
-	return "", fmt.Errorf("%s: %w: repository %q records several Runfiles (%s); name one as %s:PATH", name, core.ErrAmbiguous, ref.Repo, listKeys(paths, 0), name)
+	return "", ambiguousf("%s: repository %q records several Runfiles (%s); name one as %s:PATH", name, ref.Repo, listKeys(paths, 0), name)
 }
 
 // treeRow is the row for file p in ref's tree: the newest indexed commit at
@@ -251,6 +251,17 @@ func (c *Consumer) treeRow(ctx context.Context, ref Ref, p string) (core.Commit,
 		row.ImageRef, row.ImageDigest = rf.From.Ref, rf.From.Digest
 	}
 	return row, nil
+}
+
+// ambiguousError matches core.ErrAmbiguous with its own words: the name is
+// not a prefix, it names several things.
+type ambiguousError struct{ msg string }
+
+func (e ambiguousError) Error() string        { return e.msg }
+func (e ambiguousError) Is(target error) bool { return target == core.ErrAmbiguous }
+
+func ambiguousf(format string, args ...any) error {
+	return ambiguousError{fmt.Sprintf(format, args...)}
 }
 
 func listKeys(m map[string]bool, short int) string {
