@@ -68,9 +68,9 @@ the terminal and to STORE/runs/RUN/stdout.log and stderr.log. runprov exits
 with the container's status (137 when the timeout killed it, 130 on Ctrl-C,
 which kills the container and records the run aborted); 125 when runprov
 itself failed. The last line on stderr names the outputs directory. With
---json one JSON object is printed on stdout at the end: the run record (id,
-status, exit_code first) and outputs_dir (the container's stdout then goes to
-stderr).
+--json one JSON object is printed on stdout at the end: id, status,
+exit_code and outputs_dir first, then the rest of the run record (the
+container's stdout then goes to stderr).
 
 --runtime ch-run (Charliecloud) cannot bind inputs read-only, isolate the
 network or filter syscalls; it is refused unless --allow-weaker-sandbox,
@@ -235,7 +235,7 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 	signErr := a.signFinished(ctx, signer, run)
 	outDir := a.outputsDir(opts, run)
 	if a.json {
-		if perr := printJSON(a.stdout, runResult{Run: run, OutputsDir: outDir}); perr != nil && err == nil {
+		if perr := printJSON(a.stdout, runResult{ID: run.ID, Status: run.Status, ExitCode: run.ExitCode, OutputsDir: outDir, Run: run}); perr != nil && err == nil {
 			err = perr
 		}
 	}
@@ -259,11 +259,15 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 	return runExitError(run)
 }
 
-// runResult is what run --json prints at the end: the run record, whose
-// id, status and exit_code lead, and where its outputs are.
+// runResult is what run --json prints at the end: the run's id, status,
+// exit code and outputs directory first, then the rest of its record (the
+// outer fields hide the record's own of the same names).
 type runResult struct {
+	ID         string         `json:"id"`
+	Status     core.RunStatus `json:"status"`
+	ExitCode   *int           `json:"exit_code,omitempty"`
+	OutputsDir string         `json:"outputs_dir"`
 	*core.Run
-	OutputsDir string `json:"outputs_dir"`
 }
 
 // outputsDir is the host directory that holds run's outputs.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -27,6 +28,14 @@ func TestRunResult(t *testing.T) {
 	dec := json.NewDecoder(strings.NewReader(out))
 	if err := dec.Decode(&res); err != nil || dec.More() {
 		t.Fatalf("run --json stdout is not one JSON object (%v):\n%s", err, out)
+	}
+	// The four lead the object.
+	keys := regexp.MustCompile(`(?m)^  "([a-z_]+)":`).FindAllStringSubmatch(out, 4)
+	if len(keys) != 4 || keys[0][1] != "id" || keys[1][1] != "status" || keys[2][1] != "exit_code" || keys[3][1] != "outputs_dir" {
+		t.Errorf("run --json does not begin with id, status, exit_code, outputs_dir:\n%s", out)
+	}
+	if strings.Count(out, `"id":`) != 1 {
+		t.Errorf("run --json repeats the id:\n%s", out)
 	}
 	want := filepath.Join(rs.dir, "runs", res.ID, "outputs")
 	if len(res.ID) != 32 || res.Status != "failed" || res.ExitCode == nil || *res.ExitCode != 3 || res.OutputsDir != want {
