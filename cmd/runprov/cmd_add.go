@@ -33,11 +33,14 @@ stderr. Without --repo: the repository named after the Runfile's directory
 when there is one; else "default", unless "default" already holds a Runfile
 at that path pinning another image name (another analysis): then a new
 repository named after the directory, so that unrelated analyses do not
-share one history. The
-repository's .git is kept, as a tarball, in the store's database; the commit and
-its index row are stored in one transaction, so a failure changes nothing.
+share one history.
 
-RUNFILE "-" reads standard input (then --path is required).
+The repository's .git is kept, as a tarball, in the store's database; the
+commit and its index row are stored in one transaction, so a failure changes
+nothing.
+
+RUNFILE "-" reads standard input (then --path is required; without --repo it
+goes to "default").
 The commit message ends in a "Runprov-Runfile: PATH" git trailer, so that a
 pull elsewhere indexes the Runfile whatever its path.
 Adding bytes identical to what the repository holds at that path makes no new
