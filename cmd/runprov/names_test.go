@@ -108,6 +108,16 @@ func TestCommitNames(t *testing.T) {
 		}
 	}
 
+	// A repository name wins over a hash prefix spelled the same.
+	clash := c1[:6]
+	addAt(t, store, clash, "Runfile", other)
+	if out, _ := mustCLI(t, 0, store, "cat", clash); out != other {
+		t.Errorf("cat %s = %q, want the Runfile of repository %s", clash, out, clash)
+	}
+	if out, _ := mustCLI(t, 0, store, "cat", c1[:7]); out != v1 {
+		t.Errorf("cat %s = %q, want commit %s's Runfile", c1[:7], out, c1[:7])
+	}
+
 	// With one repository, HEAD is its head.
 	one := newCLIStore(t)
 	h := addAt(t, one, "default", "Runfile", v1)
