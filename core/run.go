@@ -159,6 +159,11 @@ type Run struct {
 	// comparison of outputs found ("" until known).
 	ReproduceOf string `json:"reproduce_of,omitempty"`
 	Verdict     string `json:"verdict,omitempty"`
+
+	// Note is what run --note said of the run; Tags are the names runprov
+	// tag gave it, sorted. Both are kept beside the record, not in it.
+	Note string   `json:"note,omitempty"`
+	Tags []string `json:"tags,omitempty"`
 }
 
 // ShortRunID is the id as listings print it.
@@ -175,6 +180,7 @@ type RunFilter struct {
 	Commit      string // hash prefix
 	ImageDigest string // digest prefix, with or without "sha256:"
 	Repo        string
+	Tag         string // runs with this tag
 	Since       time.Time
 	Limit       int
 }

@@ -184,7 +184,7 @@ func TestRootlessCannotRunUnapprovedImage(t *testing.T) {
 	rf := filepath.Join(rl.base, "Runfile")
 	os.WriteFile(rf, []byte(strings.ReplaceAll(echoRunfile, "IMAGE", "busybox@"+rl.digest)), 0o644)
 	rl.chown(t, rl.base)
-	commit := strings.TrimSpace(rl.as(0, "add", rf))
+	commit := strings.TrimSpace(rl.as(0, "-q", "add", rf))
 	check := func(what string, args ...string) {
 		t.Helper()
 		if errs := rl.as(exitRunprov, append([]string{"run", commit}, args...)...); !strings.Contains(errs, "not approved") {

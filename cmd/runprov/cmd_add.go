@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -26,12 +27,20 @@ func newAddCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "add RUNFILE | add --from URL [--ref REF] [--path GLOB]...",
 		Short: "Validate a Runfile and commit it; prints the commit hash",
-		Long: `Validate RUNFILE and commit it into the repository named by --repo (default
-"default"), at the path given by --path (default: the file's base name). The
-repository's .git is kept, as a tarball, in the store's database; the commit and
-its index row are stored in one transaction, so a failure changes nothing.
+		Long: `Validate RUNFILE and commit it into the repository named by --repo, at the path
+given by --path (default: the file's base name), and say which repository on
+stderr. Without --repo: the repository named after the Runfile's directory
+when there is one; else "default", unless "default" already holds a Runfile
+at that path pinning another image name (another analysis): then a new
+repository named after the directory, so that unrelated analyses do not
+share one history.
 
-RUNFILE "-" reads standard input (then --path is required).
+The repository's .git is kept, as a tarball, in the store's database; the
+commit and its index row are stored in one transaction, so a failure changes
+nothing.
+
+RUNFILE "-" reads standard input (then --path is required; without --repo it
+goes to "default").
 The commit message ends in a "Runprov-Runfile: PATH" git trailer, so that a
 pull elsewhere indexes the Runfile whatever its path.
 Adding bytes identical to what the repository holds at that path makes no new
@@ -105,18 +114,15 @@ the new head.
 			if err != nil {
 				return err
 			}
-			cons := t.consumer
-			res, err := cons.Add(cmd.Context(), consumer.AddRequest{
-				Repo: repo, Path: filepath.ToSlash(inPath), Source: src, Data: data, Message: message, Author: author(),
-			})
+			if !cmd.Flags().Changed("repo") {
+				repo = ""
+			}
+			res, err := a.addRunfile(cmd.Context(), t, src, inPath, repo, message, data)
 			if err != nil {
 				return err
 			}
 			if a.json {
 				return printJSON(a.stdout, map[string]any{"commit": res.Commit, "unchanged": res.Unchanged})
-			}
-			if res.Unchanged {
-				a.log.Info("unchanged: the repo already holds these bytes", "repo", res.Repo, "path", res.Path)
 			}
 			fmt.Fprintln(a.stdout, res.Hash)
 			return nil
@@ -124,12 +130,45 @@ the new head.
 	}
 	f := cmd.Flags()
 	f.StringVarP(&message, "message", "m", "", `commit message (default "Add PATH" or "Update PATH")`)
-	f.StringVar(&repo, "repo", core.DefaultRepo, "repository to commit to")
+	f.StringVar(&repo, "repo", "", "repository to commit to (default: named after the directory, or \"default\", as above)")
 	f.StringArrayVar(&paths, "path", nil, "path of the Runfile inside the repository (default: the file's base name); with --from, a GLOB selecting Runfiles (repeatable)")
 	f.StringVar(&from, "from", "", "consume the Runfiles of this git remote URL")
 	f.StringVar(&ref, "ref", "", "with --from: branch, tag or refs/... name (default: the remote's HEAD)")
 	f.StringVar(&sshKey, "ssh-key", "", "with --from: private key file for ssh:// remotes (default: ssh-agent)")
 	return cmd
+}
+
+// addRunfile commits data, read from src, at inPath in repo; with repo ""
+// the consumer chooses it (ChooseRepo). It says on stderr where it went.
+func (a *app) addRunfile(ctx context.Context, t *components, src, inPath, repo, message string, data []byte) (consumer.AddResult, error) {
+	cons := t.consumer
+	inPath = filepath.ToSlash(inPath)
+	why := ""
+	if repo == "" && src != "<stdin>" {
+		abs, err := filepath.Abs(src)
+		if err != nil {
+			return consumer.AddResult{}, err
+		}
+		if repo, why, err = cons.ChooseRepo(ctx, filepath.Base(filepath.Dir(abs)), inPath, data); err != nil {
+			return consumer.AddResult{}, err
+		}
+	}
+	res, err := cons.Add(ctx, consumer.AddRequest{
+		Repo: repo, Path: inPath, Source: src, Data: data, Message: message, Author: author(),
+	})
+	if err != nil {
+		return res, err
+	}
+	switch {
+	case res.Unchanged:
+		a.log.Info("unchanged: the repo already holds these bytes", "repo", res.Repo, "path", res.Path, "commit", shortHash(res.Hash))
+	case !a.quiet:
+		fmt.Fprintf(a.stderr, "runprov: committed %s to repo %s: %s (runprov run %s:%s runs its newest version)\n", res.Path, res.Repo, shortHash(res.Hash), res.Repo, res.Path)
+	}
+	if why != "" && !a.quiet {
+		fmt.Fprintf(a.stderr, "runprov: a new repo, as %s; --repo %s would have put it there\n", why, core.DefaultRepo)
+	}
+	return res, nil
 }
 
 // author is who commits: git's author variables when set, else the user.

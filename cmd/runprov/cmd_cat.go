@@ -9,9 +9,14 @@ func newCatCmd(a *app) *cobra.Command {
 		Use:   "cat COMMIT[:PATH]",
 		Short: "Print a Runfile as committed, byte for byte",
 		Long: `Print the Runfile recorded at COMMIT, read from the git repository kept in the
-store. COMMIT is any unique prefix of a commit hash. A commit that records
-several Runfiles needs :PATH.`,
-		Args: cobra.ExactArgs(1),
+store. COMMIT is a hash or any unique prefix of one, a repository name (its
+newest commit), REPO~N, HEAD or HEAD~N. :PATH names any file of that commit's
+tree; without it, a hash means the Runfile the commit records and a
+repository name the repository's one Runfile.`,
+		Example: `  runprov cat 3f2a1c
+  runprov cat cohort:analysis/Runfile
+  runprov cat HEAD~1`,
+		Args: exactArgs("cat", "which commit? (runprov log lists them; a repository name means its newest)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := a.openRead(cmd.Context())
 			if err != nil {

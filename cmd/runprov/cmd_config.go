@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -110,7 +109,7 @@ KEY limits the list to one setting.`,
 				if e.Old != nil {
 					old = *e.Old
 				}
-				tb.row(e.At.Local().Format(time.RFC3339), e.Key, old, e.New, e.User, e.Note)
+				tb.row(a.when(e.At), e.Key, old, e.New, e.User, e.Note)
 			}
 			return tb.flush()
 		},

@@ -31,7 +31,7 @@ output files by sha256 (added, removed, changed), exit status and duration.
 Exit status: 0 when the runs are equivalent, 1 when they differ, 125 on
 errors. Values every run has of its own (its id, times, the host directory its
 outputs went to, its duration) never make runs differ.`,
-		Args: cobra.ExactArgs(2),
+		Args: nArgs(2, "diff", "which two runs? (runprov runs lists them; diff last~1 last compares the newest two)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			var sides [2]history.Side

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/runprov/runprov/core"
 	"github.com/runprov/runprov/plugins/history"
 )
 
@@ -14,6 +16,7 @@ func newExportCmd(a *app) *cobra.Command {
 		format string
 		out    string
 		signed bool
+		force  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "export RUN --format json|intoto|prov|rocrate [-o FILE]",
@@ -31,11 +34,12 @@ func newExportCmd(a *app) *cobra.Command {
            Process Run Crate profile; inputs and outputs are referenced by
            their host path and sha256, not copied
 
-The JSON formats go to stdout, or to FILE with -o. With --signed (intoto only)
+The JSON formats go to stdout, or to FILE with -o. -o never overwrites a
+file, nor writes a crate into a directory that is not empty, unless --force. With --signed (intoto only)
 the signed record is printed instead: the DSSE envelope whose payload is the
 in-toto statement as it was when the run finished and was signed (see
 runprov verify).`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("export", "which run? (runprov runs lists them; last is the newest)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch format {
 			case "json", "intoto", "prov":
@@ -76,7 +80,7 @@ runprov verify).`,
 				if err != nil {
 					return err
 				}
-				if err := history.WriteCrate(out, files); err != nil {
+				if err := history.WriteCrate(out, files, force); err != nil {
 					return err
 				}
 				a.log.Info("wrote RO-Crate", "dir", out, "files", len(files))
@@ -85,7 +89,14 @@ runprov verify).`,
 			if out == "" {
 				return printJSON(a.stdout, doc)
 			}
-			f, err := os.Create(out)
+			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+			if force {
+				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+			}
+			f, err := os.OpenFile(out, flags, 0o644)
+			if errors.Is(err, os.ErrExist) {
+				return advise(fmt.Errorf("export: %w: %s", core.ErrExists, out), adviceExportExists, "")
+			}
 			if err != nil {
 				return fmt.Errorf("export: %w", err)
 			}
@@ -98,6 +109,7 @@ runprov verify).`,
 	}
 	cmd.Flags().StringVar(&format, "format", "", "json, intoto, prov or rocrate")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file (rocrate: this new directory)")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite the -o file (rocrate: write over the directory's crate files)")
 	cmd.Flags().BoolVar(&signed, "signed", false, "with --format intoto: the signed record, a DSSE envelope")
 	return cmd
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -109,7 +108,7 @@ runprov's, not a registry's).
 
 Prints the digests stored: each index, then its per-platform manifests. Use
 either digest in a Runfile's FROM line.`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("image import", "which image? give an OCI layout directory, an OCI archive or a docker-archive tar"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.images(cmd.Context())
 			if err != nil {
@@ -144,7 +143,7 @@ is verified while it is copied; a mismatch keeps nothing.
 Credentials are read from the docker and podman config files
 (docker login, podman login). --insecure allows plain HTTP (test
 registries on loopback).`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("image pull", "which image? give NAME@sha256:DIGEST"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.images(cmd.Context())
 			if err != nil {
@@ -204,7 +203,7 @@ column of the images table.`,
 				if r.Approved {
 					approved = "yes"
 				}
-				tb.row(d, what, r.Ref, size, r.ImportedAt.Local().Format(time.DateTime), approved)
+				tb.row(d, what, r.Ref, size, a.when(r.ImportedAt), approved)
 			}
 			return tb.flush()
 		},
@@ -242,7 +241,7 @@ func newImageInspectCmd(a *app) *cobra.Command {
 host's) and print, as JSON, the digests, platform, reference, approval and
 the image config a run starts from (entrypoint, command, environment,
 working directory, user, labels).`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("image inspect", "which image? (runprov image ls lists their digests)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.readImages(cmd.Context())
 			if err != nil {
@@ -266,7 +265,7 @@ func newImageVerifyCmd(a *app) *cobra.Command {
 		Long: `Re-hash every blob of the image: the index, its stored manifests, their
 configs and layers. A blob that does not hash to its digest is named with the
 expected and actual digests, and the exit status is 125.`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("image verify", "which image? (runprov image ls lists their digests)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.images(cmd.Context())
 			if err != nil {
@@ -314,7 +313,7 @@ and outranks every earlier signed approval.`
 		Use:   use,
 		Short: short,
 		Long:  long,
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs("image "+use[:len(use)-len(" DIGEST")], "which image? (runprov image ls lists their digests)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.images(cmd.Context())
 			if err != nil {
@@ -377,7 +376,7 @@ why. So is an image that a queued or running run uses: its root filesystem
 is in use. So is an image that recorded runs used, naming them: runprov
 reproduce needs it to repeat them. --force removes it anyway and its rm row in
 image_events names those runs.`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("image rm", "which image? (runprov image ls lists their digests)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.images(cmd.Context())
 			if err != nil {
@@ -453,7 +452,7 @@ directory. It is made once: later calls, and runs, reuse it. Files belong to
 the user running runprov; setuid/setgid bits, device nodes and file
 capabilities are dropped (and logged); a layer that tries to write outside the
 rootfs is refused and nothing is kept.`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("image unpack", "which image? (runprov image ls lists their digests)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.images(cmd.Context())
 			if err != nil {
@@ -511,7 +510,7 @@ of a stored image, or the full digest of a removed one).`,
 				if a.csv {
 					d = e.Digest
 				}
-				tb.row(e.At.Local().Format(time.RFC3339), e.Event, d, e.User, e.Note)
+				tb.row(a.when(e.At), e.Event, d, e.User, e.Note)
 			}
 			return tb.flush()
 		},

@@ -15,7 +15,7 @@ manifests named by DIGEST), from the store and from the site policy's
 approvals_dir, each verified against the policy's approver_keys: VERIFIED is
 yes only for a signature by one of them. Envelopes in approvals_dir that
 cannot be read are listed with the problem. --json prints every field.`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("image approvals", "which image? (runprov image ls lists their digests)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			s, err := a.readImages(ctx)
@@ -50,7 +50,7 @@ cannot be read are listed with the problem. --json prints every field.`,
 				if !x.Expires.IsZero() {
 					exp = x.Expires.Format(time.DateOnly)
 				}
-				tb.row(kind, shortKey(x.KeyID), yesNo(x.Verified), x.At.Local().Format(time.DateTime), exp, x.Source, x.Note)
+				tb.row(kind, shortKey(x.KeyID), yesNo(x.Verified), a.when(x.At), exp, x.Source, x.Note)
 			}
 			return tb.flush()
 		},

@@ -70,7 +70,7 @@ func newKeyIDCmd(a *app) *cobra.Command {
 		Long: `Print the id of the key in FILE, a private (PKCS#8 or SEC1 EC, decrypted with
 $RUNPROV_KEY_PASSPHRASE when encrypted) or public (PKIX) PEM key: the hex
 sha256 of its DER public key, the same for both files of a pair.`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("key id", "which key file?"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pub, err := keys.PublicFromFile(args[0], []byte(os.Getenv(keyPassphraseEnv)))
 			if errors.Is(err, keys.ErrPassphrase) {

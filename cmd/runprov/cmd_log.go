@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,10 +16,20 @@ func newLogCmd(a *app) *cobra.Command {
 		limit int
 	)
 	cmd := &cobra.Command{
-		Use:   "log",
+		Use:   "log [COMMIT[:PATH]]",
 		Short: "List committed Runfiles, newest first",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Long: `List the commits of Runfiles, newest first. With COMMIT, only that commit and
+the commits before it in its repository; with :PATH, only that Runfile's.
+
+COMMIT is a hash or unique prefix, a repository name (its newest commit),
+REPO~N (N commits before it), HEAD or HEAD~N (in --repo, the only repository
+or the default one).`,
+		Example: `  runprov log
+  runprov log --repo cohort
+  runprov log cohort:analysis/Runfile
+  runprov log HEAD~2 --repo cohort`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, pos []string) error {
 			t, err := a.openRead(cmd.Context())
 			if err != nil {
 				return err
@@ -31,7 +40,12 @@ func newLogCmd(a *app) *cobra.Command {
 					return err
 				}
 			}
-			rows, err := st.Commits(cmd.Context(), core.CommitFilter{Repo: repo, Limit: limit})
+			var rows []core.Commit
+			if len(pos) == 1 {
+				rows, err = t.consumer.History(cmd.Context(), repo, pos[0], limit)
+			} else {
+				rows, err = st.Commits(cmd.Context(), core.CommitFilter{Repo: repo, Limit: limit})
+			}
 			if err != nil {
 				return err
 			}
@@ -47,7 +61,7 @@ func newLogCmd(a *app) *cobra.Command {
 				if a.csv {
 					commit, digest = c.Hash, c.ImageDigest
 				}
-				tb.row(commit, c.Repo, c.Path, digest, c.Time.Format(time.RFC3339), c.Author, firstLine(c.Message))
+				tb.row(commit, c.Repo, c.Path, digest, a.when(c.Time), c.Author, firstLine(c.Message))
 			}
 			return tb.flush()
 		},

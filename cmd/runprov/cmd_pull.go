@@ -63,7 +63,7 @@ into a new repo with --repo NAME, or reconcile with git and push). When only
 the repository has new commits nothing is pulled.
 ` + runfileHelp + `
 ` + remoteHelp,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("pull", "from which remote? give its URL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := a.open(cmd.Context())
 			if err != nil {

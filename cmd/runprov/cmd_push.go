@@ -23,7 +23,7 @@ main) of the git remote URL. Prints the pushed head. The store is not changed.
 A remote branch holding commits the repository lacks is refused (pull first);
 --force overwrites it.
 ` + remoteHelp,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("push", "to which remote? give its URL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := a.open(cmd.Context())
 			if err != nil {

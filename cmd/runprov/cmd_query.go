@@ -21,7 +21,7 @@ README.md ("Tables").
 
 Example:
   runprov query "SELECT hash, path, image_digest FROM commits WHERE path LIKE '%analysis%'"`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("query", "which SQL? like: runprov query \"SELECT id, status FROM runs\" (quote it as one argument)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := a.openRead(cmd.Context()); err != nil {
 				return err

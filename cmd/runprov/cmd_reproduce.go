@@ -15,10 +15,11 @@ func newReproduceCmd(a *app) *cobra.Command {
 	var (
 		allowChanged bool
 		outputs      string
+		inputs       []string
 		signKey      string
 	)
 	cmd := &cobra.Command{
-		Use:   "reproduce RUN [--allow-changed-inputs] [--outputs DIR]",
+		Use:   "reproduce RUN [--input NAME=PATH]... [--allow-changed-inputs] [--outputs DIR]",
 		Short: "Run a recorded run again exactly and compare its outputs",
 		Long: `Run RUN's commit again with the same arguments, command, runtime, timeout and
 input paths, in the same sandbox as runprov run, and compare the outputs with
@@ -26,14 +27,16 @@ the original's by sha256.
 
 Before anything runs, the inputs are hashed again; when a file was added,
 removed or changed since the original run, reproduce refuses (exit 125) and
-names the files, unless --allow-changed-inputs.
+names the files, unless --allow-changed-inputs. Data that moved is given
+with --input NAME=PATH, as for run: the files found there must hash as the
+run recorded, and the verdict compares outputs as always.
 
 The verdict is the last line on stdout: "reproduced bit-for-bit", or "not
 reproduced:" and the files that differ. The new run records the run it
 reproduces and the verdict (runprov show). Exit status: the container's, as
 for runprov run; 1 when it exited 0 but the outputs differ; 125 when runprov
 itself failed.`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("reproduce", "which run? (runprov runs lists them; last is the newest)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			rec, err := loadRecord(ctx, a, args[0])
@@ -47,7 +50,11 @@ itself failed.`,
 			if err != nil {
 				return err
 			}
-			plan, err := t.producer.PlanReproduce(ctx, &rec.Run, outputs, allowChanged)
+			moved, err := keyValues("--input", inputs)
+			if err != nil {
+				return err
+			}
+			plan, err := t.producer.PlanReproduce(ctx, &rec.Run, outputs, moved, allowChanged)
 			if err != nil {
 				return err
 			}
@@ -62,6 +69,7 @@ itself failed.`,
 			return a.reproduce(ctx, t.producer, plan, signer)
 		},
 	}
+	cmd.Flags().StringArrayVar(&inputs, "input", nil, "the input `NAME=PATH` moved here since the run (repeat); its files must still hash as recorded")
 	cmd.Flags().BoolVar(&allowChanged, "allow-changed-inputs", false, "run even when the inputs' hashes changed since the original run")
 	cmd.Flags().StringVar(&outputs, "outputs", "", "host `DIR` for the outputs, new or empty (default STORE/runs/RUN/outputs)")
 	cmd.Flags().StringVar(&signKey, "sign-key", "", "sign the new run's record with this private `KEY` file (default: the site policy's sign_key)")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -26,10 +27,13 @@ func newRunCmd(a *app) *cobra.Command {
 		signKey      string
 	)
 	cmd := &cobra.Command{
-		Use:   "run COMMIT[:PATH] [flags] [-- CMD ARGS...]",
+		Use:   "run COMMIT[:PATH]|FILE [flags] [-- CMD ARGS...]",
 		Short: "Run a committed Runfile in a locked-down sandbox and record the run",
-		Long: `Run the Runfile recorded at COMMIT (any unique prefix; :PATH when the commit
-records several Runfiles) and record everything about the run.
+		Long: `Run the Runfile recorded at COMMIT and record everything about the run. COMMIT
+is a hash or unique prefix, a repository name (its newest commit), REPO~N,
+HEAD or HEAD~N; :PATH names a Runfile of that commit's tree, needed when the
+commit or repository records several. FILE, a Runfile on disk, is added
+first as runprov add FILE would (without --repo) and its commit printed.
 
 Before anything runs, runprov checks the Runfile and its ARGs, that the image
 is in the store (pulling it by digest when it is missing and a registry
@@ -63,8 +67,10 @@ since the commit's previous run. The container's stdout and stderr stream to
 the terminal and to STORE/runs/RUN/stdout.log and stderr.log. runprov exits
 with the container's status (137 when the timeout killed it, 130 on Ctrl-C,
 which kills the container and records the run aborted); 125 when runprov
-itself failed. With --json the run record is printed on stdout at the end
-(the container's stdout then goes to stderr).
+itself failed. The last line on stderr names the outputs directory. With
+--json one JSON object is printed on stdout at the end: id, status,
+exit_code and outputs_dir first, then the rest of the run record (the
+container's stdout then goes to stderr).
 
 --runtime ch-run (Charliecloud) cannot bind inputs read-only, isolate the
 network or filter syscalls; it is refused unless --allow-weaker-sandbox,
@@ -77,12 +83,14 @@ the run's status). LIMITs become sbatch options (--cpus-per-task, --mem,
 --time); --array N makes N runs. The node writes the finished record to
 STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 		Example: `  runprov run 3f2a1c --input data=./survey.csv
+  runprov run ./Runfile --input data=./survey.csv
+  runprov run cohort:analysis/Runfile --note "for the reviewers"
   runprov run 3f2a1c --arg YEAR=2024 --outputs ./results --timeout 1h
   runprov run 3f2a1c --input data=./survey.csv -- /bin/sh -c 'ls -l /safe_data'
   runprov run 3f2a1c --no-input -- /bin/sh -c 'uname -a'`,
 		Args: func(cmd *cobra.Command, pos []string) error {
 			if n := cmd.ArgsLenAtDash(); n == 0 || len(pos) == 0 {
-				return usagef("run needs a COMMIT (see: runprov log)")
+				return usagef("run: which commit? (runprov log lists them; a Runfile's path adds and runs it)")
 			} else if n > 1 || (n < 0 && len(pos) > 1) {
 				return usagef("run takes one COMMIT; put the command after --, like: runprov run COMMIT -- CMD ARGS")
 			}
@@ -122,6 +130,11 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 			if err != nil {
 				return err
 			}
+			if isFile(opts.Commit) {
+				if opts.Commit, err = a.commitRunfile(ctx, t, opts.Commit); err != nil {
+					return err
+				}
+			}
 			if err := a.policy.CheckWeakerSandbox(opts.AllowWeakerSandbox); err != nil {
 				return err
 			}
@@ -150,9 +163,31 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 	f.BoolVar(&opts.AllowWeakerSandbox, "allow-weaker-sandbox", false, "let a runtime run that cannot give every guarantee (recorded)")
 	f.StringArrayVar(&opts.Devices, "device", nil, "give the run the CDI device `VENDOR/CLASS=NAME` too, like nvidia.com/gpu=0 (repeat)")
 	f.StringVar(&opts.Pull, "pull", producer.PullDefault, "pull a missing image by digest: missing or never (default: never when the store requires approval, else missing)")
+	f.StringVar(&opts.Note, "note", "", "say what the run is for, in `TEXT` kept with it (show, runs --json, exports)")
 	f.StringVar(&signKey, "sign-key", "", "sign the run record with this private `KEY` file (default: the site policy's sign_key)")
 	addSlurmFlags(f, &sf)
 	return cmd
+}
+
+// isFile reports whether name is a file on disk: run FILE adds it first.
+func isFile(name string) bool {
+	fi, err := os.Stat(name)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// commitRunfile adds the Runfile at path, as runprov add would without
+// --repo, and returns the COMMIT:PATH to run; it prints the commit.
+func (a *app) commitRunfile(ctx context.Context, t *components, path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read runfile: %w", err)
+	}
+	res, err := a.addRunfile(ctx, t, path, filepath.Base(path), "", "", data) // cmd_add.go
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(a.stderr, "runprov: %s is commit %s (repo %s, path %s)\n", path, res.Hash, res.Repo, res.Path)
+	return res.Hash + ":" + res.Path, nil
 }
 
 // keyValues parses repeated K=V flags.
@@ -198,8 +233,9 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 		return err
 	}
 	signErr := a.signFinished(ctx, signer, run)
+	outDir := a.outputsDir(opts, run)
 	if a.json {
-		if perr := printJSON(a.stdout, run); perr != nil && err == nil {
+		if perr := printJSON(a.stdout, runResult{ID: run.ID, Status: run.Status, ExitCode: run.ExitCode, OutputsDir: outDir, Run: run}); perr != nil && err == nil {
 			err = perr
 		}
 	}
@@ -207,10 +243,12 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 		took := run.Ended.Sub(run.Started).Round(time.Millisecond)
 		switch run.Status {
 		case core.RunSucceeded:
-			fmt.Fprintf(a.stderr, "runprov: run %s succeeded in %s; outputs: %d files\n", core.ShortRunID(run.ID), took, len(run.Outputs))
+			fmt.Fprintf(a.stderr, "runprov: run %s succeeded in %s\n", core.ShortRunID(run.ID), took)
 		default:
-			fmt.Fprintf(a.stderr, "runprov: run %s %s: %s; outputs: %d files\n", core.ShortRunID(run.ID), run.Status, run.Reason, len(run.Outputs))
+			fmt.Fprintf(a.stderr, "runprov: run %s %s: %s\n", core.ShortRunID(run.ID), run.Status, run.Reason)
 		}
+		// The last line says where the outputs are.
+		fmt.Fprintf(a.stderr, "runprov: outputs: %d files in %s\n", len(run.Outputs), outDir)
 	}
 	if err != nil {
 		return err
@@ -219,6 +257,28 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 		return signErr
 	}
 	return runExitError(run)
+}
+
+// runResult is what run --json prints at the end: the run's id, status,
+// exit code and outputs directory first, then the rest of its record (the
+// outer fields hide the record's own of the same names).
+type runResult struct {
+	ID         string         `json:"id"`
+	Status     core.RunStatus `json:"status"`
+	ExitCode   *int           `json:"exit_code,omitempty"`
+	OutputsDir string         `json:"outputs_dir"`
+	*core.Run
+}
+
+// outputsDir is the host directory that holds run's outputs.
+func (a *app) outputsDir(opts producer.Options, run *core.Run) string {
+	if opts.OutputsDir != "" {
+		if abs, err := filepath.Abs(opts.OutputsDir); err == nil {
+			return abs
+		}
+		return opts.OutputsDir
+	}
+	return filepath.Join(a.store.Layout().Run(run.ID), "outputs")
 }
 
 // hostProbe fills producer.HostProbe with plugins/env and the store.

@@ -32,12 +32,14 @@ func newRunsCmd(a *app) *cobra.Command {
 		Use:   "runs",
 		Short: "List runs, newest first",
 		Long: `List the recorded runs, newest first: short id, status, exit status, duration,
-commit, image and host. Filters combine:
+creation time, the Runfile's repository and path, commit, image and host.
+Filters combine:
 
   --status S    queued, running, succeeded, failed or aborted
   --commit C    runs of commits whose hash starts with C
   --image D     runs of images whose manifest digest starts with D (sha256: optional)
   --repo R      runs of Runfiles in repository R
+  --tag NAME    runs tagged NAME (runprov tag)
   --since T     runs created at or after T: 2026-01-31, an RFC 3339 time, or an age (90m, 36h, 7d)
   --limit N     at most N runs (0: all)
 
@@ -82,18 +84,18 @@ With -q only the run ids are printed, one per line (run=$(runprov runs -q -n 1))
 				}
 				return printJSON(a.stdout, items)
 			}
-			tb := newTable(a, "RUN", "STATUS", "EXIT", "DURATION", "CREATED", "COMMIT", "IMAGE", "HOST")
+			tb := newTable(a, "RUN", "STATUS", "EXIT", "DURATION", "CREATED", "REPO", "PATH", "COMMIT", "IMAGE", "HOST")
 			for _, r := range runs {
 				exit := "-"
 				if r.ExitCode != nil {
 					exit = strconv.Itoa(*r.ExitCode)
 				}
 				id, commit, img := core.ShortRunID(r.ID), shortHash(r.Commit), shortDigest(r.ImageDigest)
-				created := r.Created.Local().Format("2006-01-02 15:04:05")
+				created := a.when(r.Created)
 				if a.csv {
-					id, commit, img, created = r.ID, r.Commit, r.ImageDigest, r.Created.UTC().Format(time.RFC3339Nano)
+					id, commit, img = r.ID, r.Commit, r.ImageDigest
 				}
-				tb.row(id, string(r.Status), exit, durationText(history.Duration(&r)), created, commit, img, orDash(r.Hostname))
+				tb.row(id, string(r.Status), exit, durationText(history.Duration(&r)), created, orDash(r.Repo), orDash(r.Path), commit, img, orDash(r.Hostname))
 			}
 			return tb.flush()
 		},
@@ -103,6 +105,7 @@ With -q only the run ids are printed, one per line (run=$(runprov runs -q -n 1))
 	fl.StringVar(&f.Commit, "commit", "", "only runs of commits with this hash prefix")
 	fl.StringVar(&f.ImageDigest, "image", "", "only runs of images with this digest prefix")
 	fl.StringVar(&f.Repo, "repo", "", "only runs of Runfiles in this repository")
+	fl.StringVar(&f.Tag, "tag", "", "only runs with this tag")
 	fl.StringVar(&since, "since", "", "only runs created at or after this date, time or age")
 	fl.IntVarP(&f.Limit, "limit", "n", 0, "at most this many runs (0: all)")
 	return cmd

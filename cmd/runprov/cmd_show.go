@@ -29,7 +29,7 @@ output file with its size and sha256, and the packages in the image (counts
 per ecosystem; every package with -v). RUN is any unique prefix of a run id
 (see runprov runs). With --json the record is printed as runprov export
 --format json writes it; with -v the full SystemKernel snapshot is shown.`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("show", "which run? (runprov runs lists them; last is the newest)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rec, err := loadRecord(cmd.Context(), a, args[0])
 			if err != nil {
@@ -109,6 +109,12 @@ func printRecord(w io.Writer, rec *history.Record, layout core.Layout, verbose b
 	}
 	if r.ReproduceOf != "" {
 		p("reproduces", "%s: %s", r.ReproduceOf, orDash(r.Verdict))
+	}
+	if r.Note != "" {
+		p("note", "%s", r.Note)
+	}
+	if len(r.Tags) > 0 {
+		p("tags", "%s", strings.Join(r.Tags, " "))
 	}
 	p("runfile", "%s in repo %s at commit %s (blob %s)", r.Path, r.Repo, r.Commit, r.RunfileBlob)
 	p("", "see: runprov cat %s:%s", shortHash(r.Commit), r.Path)
@@ -215,6 +221,7 @@ func printRecord(w io.Writer, rec *history.Record, layout core.Layout, verbose b
 	p("signed", "%s", signatureText(rec.Signature)) // sign.go
 	if dir := layout.Run(r.ID); dirExists(dir) {
 		p("logs", "%s", dir)
+		p("", "see: runprov logs %s", core.ShortRunID(r.ID))
 	}
 	return nil
 }
@@ -288,10 +295,7 @@ func limitsText(l core.RunLimits) string {
 }
 
 func timeText(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.Local().Format("2006-01-02 15:04:05.000 MST")
+	return history.TermTime(t)
 }
 
 // durationText rounds for people: 1.234s, 2m3s, 25ms.

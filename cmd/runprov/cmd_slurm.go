@@ -230,7 +230,7 @@ func newExecPreparedCmd(a *app) *cobra.Command {
 		Use:    "exec-prepared RUN",
 		Short:  "Execute a prepared run on this node and write its record (Slurm batch scripts call it)",
 		Hidden: true,
-		Args:   cobra.ExactArgs(1),
+		Args:   exactArgs("exec-prepared", "which run?"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.execPrepared(cmd.Context(), args[0])
 		},

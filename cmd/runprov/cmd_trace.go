@@ -50,7 +50,7 @@ testdata/schemas/trace.schema.json); --dot Graphviz; --format prov one W3C
 PROV-JSON document.
 
 Exit status: 0 found, 1 no run produced or used the content, 125 errors.`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("trace", "which file? give its path or sha256:HEX"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dot {
 				format = "dot"

@@ -146,7 +146,9 @@ func verifyStoredRun(ctx context.Context, a *app, prefix string, trusted []crypt
 		// Compare what the envelope claims anyway, to say what changed.
 		payload, _ = env.DecodeB64Payload()
 	}
-	cur, err := history.InToto(rec, history.ExportOptions{Version: history.SignedVersion(payload)})
+	unsigned := *rec
+	unsigned.Run = history.Signable(rec.Run)
+	cur, err := history.InToto(&unsigned, history.ExportOptions{Version: history.SignedVersion(payload)})
 	if err != nil {
 		return nil, err
 	}

@@ -20,26 +20,38 @@ func newVersionCmd(a *app) *cobra.Command {
 		Short: "Print the version of runprov, its store schema and Runfile format",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := map[string]any{
-				"version":        version,
-				"schema":         sqlite.SchemaVersion(),
-				"runfile_format": runfile.Version,
-				"go":             runtime.Version(),
-				"platform":       runtime.GOOS + "/" + runtime.GOARCH,
-			}
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" {
-						v["revision"] = s.Value
-					}
-				}
-			}
+			v := versionInfo()
 			if a.json {
 				return printJSON(a.stdout, v)
 			}
-			fmt.Fprintf(a.stdout, "runprov %s (store schema %d, Runfile format %d, %s, %s)\n",
-				version, v["schema"], runfile.Version, v["go"], v["platform"])
+			fmt.Fprintln(a.stdout, versionLine(v))
 			return nil
 		},
 	}
+}
+
+// versionInfo is what runprov version prints.
+func versionInfo() map[string]any {
+	v := map[string]any{
+		"version":        version,
+		"schema":         sqlite.SchemaVersion(),
+		"runfile_format": runfile.Version,
+		"go":             runtime.Version(),
+		"platform":       runtime.GOOS + "/" + runtime.GOARCH,
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				v["revision"] = s.Value
+			}
+		}
+	}
+	return v
+}
+
+// versionLine is the version as runprov version and runprov --version
+// print it.
+func versionLine(v map[string]any) string {
+	return fmt.Sprintf("runprov %s (store schema %d, Runfile format %d, %s, %s)",
+		v["version"], v["schema"], v["runfile_format"], v["go"], v["platform"])
 }

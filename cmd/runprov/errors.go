@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/runprov/runprov/core"
 	"github.com/runprov/runprov/drivers/policy"
 	"github.com/runprov/runprov/plugins/producer"
@@ -85,6 +87,7 @@ const (
 	adviceStoredImageDamaged          // image verify failed (arg: digest)
 	adviceImageFailsGuidance          // approve --check of an image that fails image check
 	adviceNoReleaseSpool              // release commands without a spool in the policy
+	adviceExportExists                // export -o of a file that exists
 )
 
 // advisedError is err with the advice for it; arg is what the advice names
@@ -143,6 +146,8 @@ func adviceText(a advice, arg string) string {
 		return "see runprov runs; name runs or widen --since"
 	case adviceSourceDamaged:
 		return "nothing was stored; the source is damaged or was tampered with: get it again from whoever published it"
+	case adviceExportExists:
+		return "name a new file, or pass --force to overwrite it"
 	case adviceNoReleaseSpool:
 		return "an administrator names the release spool with release_dir and the output checkers' keys with output_checker_keys in /etc/runprov/policy.json (see docs/release.md)"
 	case adviceImageFailsGuidance:
@@ -222,7 +227,7 @@ func hint(err error) (text, runs string) {
 	case errors.As(err, &inputsChange):
 		return "restore the original inputs, or pass --allow-changed-inputs to run on them as they are now (the verdict will say so)", ""
 	case errors.As(err, &inputsGone):
-		return "restore it to reproduce the run", ""
+		return fmt.Sprintf("restore it, or give where it is now: runprov reproduce %s --input %s=PATH", core.ShortRunID(inputsGone.Run), inputsGone.Input), ""
 	case errors.As(err, &name):
 		return nameHint(name), ""
 	case errors.As(err, &notApproved):
@@ -292,4 +297,23 @@ func runExitError(r *core.Run) error {
 		return exitStatus{code}
 	}
 	return nil
+}
+
+// exactArgs is cobra.ExactArgs(1) with a message that says, in words, what
+// is missing: "show: which run? (runprov runs lists them)".
+func exactArgs(name, missing string) cobra.PositionalArgs { return nArgs(1, name, missing) }
+
+// nArgs is cobra.ExactArgs(n) worded as exactArgs is.
+func nArgs(n int, name, missing string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		switch {
+		case len(args) < n:
+			return usagef("%s: %s", name, missing)
+		case len(args) > n && n == 1:
+			return usagef("%s takes one argument, not %d: %s", name, len(args), strings.Join(args, " "))
+		case len(args) > n:
+			return usagef("%s takes %d arguments, not %d: %s", name, n, len(args), strings.Join(args, " "))
+		}
+		return nil
+	}
 }

@@ -222,7 +222,7 @@ func TestImageCLIUsageAndFailures(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"image", "import"}, exitUsage, "accepts 1 arg"},
+		{[]string{"image", "import"}, exitUsage, "image import: which image?"},
 		{[]string{"image", "verify", "a", "b"}, exitUsage, ""},
 		{[]string{"image", "ls", "--bogus"}, exitUsage, "unknown flag"},
 		{[]string{"image", "import", filepath.Join(t.TempDir(), "missing.tar")}, exitRunprov, "no such file"},

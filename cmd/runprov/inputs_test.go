@@ -147,7 +147,7 @@ func TestRunPrivateInputRootless(t *testing.T) {
 	os.WriteFile(rf, []byte(strings.ReplaceAll(privateInputRunfile, "IMAGE", "busybox@"+rl.digest)), 0o644)
 	rl.chown(t, rl.base)
 	before := modes(t, in)
-	commit := strings.TrimSpace(rl.as(0, "add", rf))
+	commit := strings.TrimSpace(rl.as(0, "-q", "add", rf))
 
 	errs := rl.as(exitRunprov, "run", commit, "--input", "data="+in)
 	for _, want := range []string{in, "could not read", "chmod -R o+rX"} {

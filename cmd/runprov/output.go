@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/runprov/runprov/plugins/history"
 )
 
 // printJSON writes v as indented JSON.
@@ -78,6 +80,18 @@ func cellText(v any) string {
 		return x.UTC().Format(time.RFC3339Nano)
 	}
 	return fmt.Sprint(v)
+}
+
+// when formats a time for a table: history.TermTime on a terminal, RFC 3339
+// in UTC with --csv (as JSON has it).
+func (a *app) when(t time.Time) string {
+	if a.csv {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	return history.TermTime(t)
 }
 
 func shortHash(h string) string {

@@ -136,7 +136,7 @@ func newReleaseSite(t *testing.T) *releaseSite {
 	rf := filepath.Join(rl.base, "Runfile")
 	os.WriteFile(rf, []byte(strings.ReplaceAll(releaseRunfile, "DIGEST", rl.digest)), 0o644)
 	rl.chown(t, rf)
-	commit := strings.TrimSpace(rl.as(0, "add", rf))
+	commit := strings.TrimSpace(rl.as(0, "-q", "add", rf))
 	rl.as(0, "run", commit, "--sign-key", s.akey+".key")
 	return s
 }

@@ -81,6 +81,13 @@ run executes a commit in a locked-down sandbox and records everything needed to
 trust and repeat the run.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version,
+		// Bare runprov: the help, on stderr, and the usage error's status.
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(a.stderr)
+			cmd.Help()
+			return exitStatus{exitUsage}
+		},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			level := slog.LevelInfo
 			switch {
@@ -96,6 +103,8 @@ trust and repeat the run.`,
 			return nil
 		},
 	}
+	// runprov --version prints what runprov version does; "{{" cannot occur.
+	root.SetVersionTemplate(versionLine(versionInfo()) + "\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.storeDir, "store", defaultStoreDir(), "store directory (env RUNPROV_STORE)")
@@ -130,8 +139,11 @@ trust and repeat the run.`,
 		newTraceCmd(a),
 		newReportCmd(a),
 		newReleaseCmd(a),
+		newLogsCmd(a),
+		newTagCmd(a),
 		newGenDocsCmd(a),
 	)
+	addCompletions(root, a) // completion.go
 	return root
 }
 

@@ -338,7 +338,7 @@ func TestSandboxRootless(t *testing.T) {
 	os.WriteFile(filepath.Join(base, "Runfile"), []byte("FROM busybox@"+d+"\n"+`CMD ["/bin/sh", "-c", "`+script+`"]`+"\n"), 0o644)
 	rl.chown(t, base)
 	store := rl.store
-	commit := strings.TrimSpace(as(0, "add", filepath.Join(base, "Runfile")))
+	commit := strings.TrimSpace(as(0, "-q", "add", filepath.Join(base, "Runfile")))
 	out := as(0, "run", commit, "--input", "data="+in)
 	got := parseKV(out)
 	for k, v := range map[string]string{"uid": "65534", "ifaces": "lo", "input": "readonly", "capeff": "0000000000000000",
@@ -375,7 +375,7 @@ func TestSandboxRootless(t *testing.T) {
 	limited := filepath.Join(base, "Runfile.limited")
 	os.WriteFile(limited, []byte("FROM busybox@"+d+"\nLIMIT memory=64M pids=32 timeout=1m\nCMD [\"/bin/true\"]\n"), 0o644)
 	rl.chown(t, limited)
-	commit = strings.TrimSpace(as(0, "add", "--path", "limited", limited))
+	commit = strings.TrimSpace(as(0, "-q", "add", "--path", "limited", limited))
 	var lr core.Run
 	out = as(0, "--json", "run", commit, "--no-input")
 	// stdout (the record) and stderr (progress, notes) come combined.

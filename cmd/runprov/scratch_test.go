@@ -51,7 +51,7 @@ func TestRunKilledScratchRemovedRootless(t *testing.T) {
 	rf := filepath.Join(rl.base, "Runfile.scratch")
 	os.WriteFile(rf, []byte(strings.ReplaceAll(abortRunfile, "IMAGE", "busybox@"+rl.digest)+"USER 1000:1000\n"), 0o644)
 	rl.chown(t, rf)
-	commit := strings.TrimSpace(rl.as(0, "add", rf))
+	commit := strings.TrimSpace(rl.as(0, "-q", "add", rf))
 	cmd := rl.command("run", commit)
 	var stderr syncBuffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr

@@ -90,7 +90,7 @@ func (a *app) signRun(ctx context.Context, s *recordSigner, id string) error {
 	if err != nil {
 		return err
 	}
-	rec := &history.Record{Run: *r, Packages: recordPackages(ctx, a, st, r.ConfigDigest)}
+	rec := &history.Record{Run: history.Signable(*r), Packages: recordPackages(ctx, a, st, r.ConfigDigest)}
 	stmt, err := history.InToto(rec, history.ExportOptions{Version: version})
 	if err != nil {
 		return err

@@ -26,6 +26,7 @@ const (
 	chainRun         = "run"
 	chainImageEvent  = "image_event"
 	chainConfigEvent = "config_event"
+	chainRunEvent    = "run_event" // a note or tag of a run (migration 0012)
 )
 
 // The columns of each canonical form, in their order there. Fixed lists,
@@ -41,6 +42,7 @@ var (
 	fileChainColumns        = []string{"kind", "name", "path", "size", "sha256", "link"}
 	imageEventChainColumns  = []string{"id", "digest", "event", "at", "user", "uid", "note"}
 	configEventChainColumns = []string{"id", "key", "old_value", "new_value", "at", "user", "uid", "note"}
+	runEventChainColumns    = []string{"id", "run_id", "action", "value", "at", "user", "uid"}
 )
 
 // querier is what chain code needs of a *sql.Tx or a *sql.Conn.
@@ -61,6 +63,8 @@ func (k chainKey) String() string {
 		return "image event " + k.key
 	case chainConfigEvent:
 		return "config event " + k.key
+	case chainRunEvent:
+		return "run note or tag event " + k.key
 	}
 	return k.kind + " " + k.key
 }
@@ -149,6 +153,8 @@ func chainTable(kind string) (string, []string) {
 		return "runs", runChainColumns
 	case chainImageEvent:
 		return "image_events", imageEventChainColumns
+	case chainRunEvent:
+		return "run_events", runEventChainColumns
 	default:
 		return "config_events", configEventChainColumns
 	}
@@ -299,12 +305,29 @@ func rowDigests(ctx context.Context, q querier) (map[chainKey]rowDigest, error) 
 	if err := runDigests(ctx, q, out); err != nil {
 		return nil, err
 	}
-	for _, kind := range []string{chainImageEvent, chainConfigEvent} {
-		if err := eventDigests(ctx, q, kind, out); err != nil {
-			return nil, err
-		}
+	if err := allEventDigests(ctx, q, out); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// allEventDigests is eventDigests of every event kind; run events only once
+// their table exists (the chain is first built by migration 0007).
+func allEventDigests(ctx context.Context, q querier, out map[chainKey]rowDigest) error {
+	kinds := []string{chainImageEvent, chainConfigEvent}
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'run_events'`).Scan(&n); err != nil {
+		return fmt.Errorf("read schema: %w", err)
+	}
+	if n > 0 {
+		kinds = append(kinds, chainRunEvent)
+	}
+	for _, kind := range kinds {
+		if err := eventDigests(ctx, q, kind, out); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func runDigests(ctx context.Context, q querier, out map[chainKey]rowDigest) error {

@@ -26,7 +26,7 @@ func buildChain(ctx context.Context, q querier, now time.Time) error {
 			items = append(items, item{k, d})
 		}
 	}
-	kindOrder := map[string]int{chainConfigEvent: 0, chainImageEvent: 1, chainRun: 2}
+	kindOrder := map[string]int{chainConfigEvent: 0, chainImageEvent: 1, chainRun: 2, chainRunEvent: 3}
 	slices.SortFunc(items, func(a, b item) int {
 		return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(kindOrder[a.kind], kindOrder[b.kind]),
 			cmp.Compare(len(a.key), len(b.key)), cmp.Compare(a.key, b.key))

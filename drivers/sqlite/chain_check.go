@@ -71,10 +71,8 @@ func (c ChainChecker) digests(ctx context.Context, conn *sql.Conn, also func(que
 		}
 		return rowDigests(ctx, conn)
 	}
-	for _, kind := range []string{chainImageEvent, chainConfigEvent} {
-		if err := eventDigests(ctx, conn, kind, out); err != nil {
-			return nil, err
-		}
+	if err := allEventDigests(ctx, conn, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

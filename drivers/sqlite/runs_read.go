@@ -171,7 +171,15 @@ func (s *Store) loadRunDetails(ctx context.Context, r *core.Run) error {
 		return fmt.Errorf("read manifests of run %s: %w", r.ID, mapErr(err))
 	}
 	r.MarkSensitivity()
-	return s.loadRunDevices(ctx, r)
+	if err := s.loadRunDevices(ctx, r); err != nil {
+		return err
+	}
+	one := []core.Run{*r}
+	if err := s.fillLabels(ctx, one); err != nil {
+		return err
+	}
+	r.Note, r.Tags = one[0].Note, one[0].Tags
+	return nil
 }
 
 // Runs implements core.RunStore: runs matching f, newest first (by
@@ -202,6 +210,10 @@ func (s *Store) Runs(ctx context.Context, f core.RunFilter) ([]core.Run, error) 
 	if f.Repo != "" {
 		where = append(where, "repo = ?")
 		args = append(args, f.Repo)
+	}
+	if f.Tag != "" {
+		where = append(where, "id IN (SELECT run_id FROM run_tags WHERE name = ?)")
+		args = append(args, f.Tag)
 	}
 	if !f.Since.IsZero() {
 		// Stored times end in "Z" after a trimmed fraction, and "Z" sorts
@@ -244,6 +256,9 @@ func (s *Store) Runs(ctx context.Context, f core.RunFilter) ([]core.Run, error) 
 		}
 		return out[i].ID > out[j].ID
 	})
+	if err := s.fillLabels(ctx, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

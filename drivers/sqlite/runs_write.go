@@ -119,6 +119,11 @@ func (s *Store) CreateRun(ctx context.Context, r *core.Run) error {
 		if err := putRunChildren(ctx, tx, r); err != nil {
 			return err
 		}
+		if r.Note != "" {
+			if err := s.addRunEvent(ctx, tx, r.ID, runEventNote, r.Note); err != nil {
+				return err
+			}
+		}
 		return s.chainFinishedRun(ctx, tx, r.ID, r.Status)
 	})
 }

@@ -146,3 +146,67 @@ func indexRow(repo, p, blob string, rf *runfile.File, info core.CommitInfo) core
 		Time:        info.Author.When,
 	}
 }
+
+// ChooseRepo picks the repository for a Runfile added without --repo, so
+// that the default repository does not mix unrelated analyses: dir is the
+// name of the directory the Runfile was read from, p its path in the
+// repository. It is the repository named after dir when one exists; else
+// the default one, unless that already holds a Runfile at p pinning another
+// image name (another analysis), which then goes to a new repository named
+// after dir; why says so ("" otherwise).
+func (c *Consumer) ChooseRepo(ctx context.Context, dir, p string, data []byte) (repo, why string, err error) {
+	named := RepoNameFor(dir)
+	if named == "" {
+		return core.DefaultRepo, "", nil
+	}
+	if _, err := c.Store.Repo(ctx, named); err == nil {
+		return named, "", nil
+	} else if !errors.Is(err, core.ErrNotFound) {
+		return "", "", err
+	}
+	rows, err := c.Store.Commits(ctx, core.CommitFilter{Repo: core.DefaultRepo, Path: p, Limit: 1})
+	if err != nil {
+		return "", "", err
+	}
+	rf, err := runfile.Parse(p, data)
+	if err != nil {
+		return core.DefaultRepo, "", nil // Add refuses it, naming the file as given
+	}
+	if len(rows) == 0 || imageName(rows[0].ImageRef) == imageName(rf.From.Ref) {
+		return core.DefaultRepo, "", nil
+	}
+	why = fmt.Sprintf("repo %s already holds another analysis at %s (its Runfile pins %s, this one %s)",
+		core.DefaultRepo, p, imageName(rows[0].ImageRef), imageName(rf.From.Ref))
+	return named, why, nil
+}
+
+// RepoNameFor makes a repository name of a directory name: lower case, other
+// characters than a-z 0-9 . _ - as "-"; "" when nothing usable is left.
+func RepoNameFor(dir string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(dir) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteRune('-')
+		}
+	}
+	name := strings.Trim(b.String(), ".-_")
+	if len(name) > 64 {
+		name = name[:64]
+	}
+	if ValidRepoName(name) != nil || name == core.DefaultRepo {
+		return ""
+	}
+	return name
+}
+
+// imageName is an image reference without its digest and tag.
+func imageName(ref string) string {
+	name, _, _ := strings.Cut(ref, "@")
+	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+		name = name[:i]
+	}
+	return name
+}

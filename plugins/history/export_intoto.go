@@ -123,6 +123,14 @@ func InToto(rec *Record, opts ExportOptions) (*Statement, error) {
 	if r.ReproduceOf != "" {
 		bd.InternalParameters["reproduceOf"] = r.ReproduceOf
 	}
+	if r.Note != "" {
+		bd.InternalParameters["note"] = r.Note
+	}
+	if len(r.Tags) > 0 {
+		// Tags change after a run is signed: a signature covers none (see
+		// Signable).
+		bd.InternalParameters["tags"] = r.Tags
+	}
 	if a := r.Approval; a != nil {
 		bd.InternalParameters["imageApproval"] = map[string]string{"keyId": a.KeyID, "envelopeSha256": a.SHA256}
 	}
@@ -232,4 +240,12 @@ func nonNilSlice(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// Signable is r as a signature covers it: without its tags, which
+// runprov tag gives and takes away after the run was signed. The note is
+// kept: run --note sets it before the run starts.
+func Signable(r core.Run) core.Run {
+	r.Tags = nil
+	return r
 }

@@ -101,6 +101,12 @@ func Prov(rec *Record, opts ExportOptions) *ProvDocument {
 	for k, v := range r.Args {
 		act["runprov:arg_"+provLocal(k)] = v
 	}
+	if r.Note != "" {
+		act["runprov:note"] = r.Note
+	}
+	if len(r.Tags) > 0 {
+		act["runprov:tags"] = r.Tags
+	}
 	doc.Activity[run] = act
 
 	// The user, and runprov acting for them.

@@ -171,6 +171,12 @@ func ROCrate(rec *Record, runfile []byte, opts ExportOptions) (map[string][]byte
 	if image != "" {
 		act["containerImage"] = ref(image)
 	}
+	if r.Note != "" {
+		act["disambiguatingDescription"] = r.Note
+	}
+	if len(r.Tags) > 0 {
+		act["keywords"] = strings.Join(r.Tags, ", ")
+	}
 	if !r.Started.IsZero() {
 		act["startTime"] = rfc3339(r.Started)
 	}
@@ -218,10 +224,10 @@ func ROCrate(rec *Record, runfile []byte, opts ExportOptions) (map[string][]byte
 }
 
 // WriteCrate writes the files of ROCrate into dir, which must not exist or
-// be empty.
-func WriteCrate(dir string, files map[string][]byte) error {
-	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
-		return fmt.Errorf("write crate: %w: %s is not empty; name a new directory", core.ErrExists, dir)
+// be empty unless force (then the crate's files are written over it).
+func WriteCrate(dir string, files map[string][]byte, force bool) error {
+	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 && !force {
+		return fmt.Errorf("write crate: %w: %s is not empty; name a new directory, or pass --force to write the crate's files over it", core.ErrExists, dir)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write crate: %w", err)

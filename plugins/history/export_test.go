@@ -264,10 +264,10 @@ func TestROCrateValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "crate")
-	if err := WriteCrate(dir, files); err != nil {
+	if err := WriteCrate(dir, files, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteCrate(dir, files); err == nil {
+	if err := WriteCrate(dir, files, false); err == nil {
 		t.Fatal("WriteCrate over a non-empty directory: no error")
 	}
 	doc, err := os.ReadFile(filepath.Join(dir, ROCrateMetadataFile))

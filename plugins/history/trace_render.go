@@ -68,7 +68,7 @@ func (t *treeWriter) run(r *RunNode, depth int, verb string) {
 	}
 	t.shown[r.ID] = true
 	t.printf(depth, "%s run %s  %s  %s  commit %s %s  image %s", verb, core.ShortRunID(r.Run), r.Status,
-		r.Created.UTC().Format("2006-01-02 15:04:05Z"), shortHex(r.Commit), r.Path, imageText(r.ImageRef, r.ImageDigest))
+		TermTime(r.Created), shortHex(r.Commit), r.Path, imageText(r.ImageRef, r.ImageDigest))
 	far, kind := r.Inputs, "input"
 	if t.l.Direction == Down {
 		far, kind = r.Outputs, "output"

@@ -295,7 +295,7 @@ func newRunRecord(id string, row core.Commit, rf *runfile.File, img *core.Resolv
 		Approved: img.Approved, Approval: img.Signed, Args: argValues(rf), Env: planned.Env, Labels: labels(rf), Argv: planned.Argv,
 		User: fmt.Sprintf("%d:%d", planned.UID, planned.GID), Workdir: planned.Cwd, Mounts: planned.Mounts, Limits: planned.Limits,
 		Runtime: rtName, WeakerSandbox: weaker, Executor: opts.Executor,
-		Hostname: hostname, Status: core.RunRunning, Created: time.Now().UTC(),
+		Hostname: hostname, Status: core.RunRunning, Created: time.Now().UTC(), Note: opts.Note,
 	}
 	if run.Executor == "" {
 		run.Executor = "local"

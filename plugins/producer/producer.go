@@ -141,6 +141,8 @@ type Options struct {
 	Executor string
 	// Devices are CDI devices added to the Runfile's DEVICE lines (--device).
 	Devices []string
+	// Note is what the user says of the run (--note), stored beside it.
+	Note string
 }
 
 // Prepared is a run ready to execute: its record (status running, already

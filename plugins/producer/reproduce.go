@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -46,10 +47,12 @@ type ReproducePlan struct {
 
 // PlanReproduce works out how to run orig again exactly: the same commit,
 // arguments, command, runtime, timeout, devices and input paths, with the
-// inputs hashed again. It returns an *InputsChangedError when they differ,
-// unless allowChanged, and refuses a run that has not finished
-// (Reproducible).
-func (p *Producer) PlanReproduce(ctx context.Context, orig *core.Run, outputsDir string, allowChanged bool) (*ReproducePlan, error) {
+// inputs hashed again. moved gives new host paths of inputs, by INPUT
+// name, for data that moved since: the hashes are still compared with the
+// recorded ones. It returns an *InputsChangedError when they differ,
+// unless allowChanged, refuses (core.ErrInvalid) a moved input the run
+// did not have, and refuses a run that has not finished (Reproducible).
+func (p *Producer) PlanReproduce(ctx context.Context, orig *core.Run, outputsDir string, moved map[string]string, allowChanged bool) (*ReproducePlan, error) {
 	if err := Reproducible(orig); err != nil {
 		return nil, err
 	}
@@ -58,6 +61,16 @@ func (p *Producer) PlanReproduce(ctx context.Context, orig *core.Run, outputsDir
 		if m.Kind == core.MountInput {
 			inputs[m.Name] = m.Source
 		}
+	}
+	for name, path := range moved {
+		if _, ok := inputs[name]; !ok {
+			return nil, fmt.Errorf("--input %s: %w: run %s had no input %s (its inputs: %s)", name, core.ErrInvalid, core.ShortRunID(orig.ID), name, inputNames(inputs))
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, err
+		}
+		inputs[name] = abs
 	}
 	changed, err := rehashInputs(ctx, orig, inputs)
 	if err != nil {
@@ -107,6 +120,19 @@ func (p *Producer) Reproduce(ctx context.Context, plan *ReproducePlan, stdio run
 		err = errors.Join(err, ferr)
 	}
 	return &Reproduction{Run: run, Verdict: v, Text: text}, err
+}
+
+// inputNames lists the names of inputs, or says there are none.
+func inputNames(inputs map[string]string) string {
+	if len(inputs) == 0 {
+		return "none"
+	}
+	names := make([]string, 0, len(inputs))
+	for n := range inputs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }
 
 // rehashInputs hashes each input path again, as a run does, and compares
