@@ -34,22 +34,65 @@ func ROCrate(rec *Record, runfile []byte, opts ExportOptions) (map[string][]byte
 	if err != nil {
 		return nil, err
 	}
-	files := map[string][]byte{"run.json": append(runJSON, '\n')}
-
-	ref := func(id string) map[string]any { return map[string]any{"@id": id} }
-	var graph []map[string]any
-	add := func(e map[string]any) { graph = append(graph, e) }
-	var parts []map[string]any
-
-	add(map[string]any{
+	c := &crate{rec: rec, files: map[string][]byte{"run.json": append(runJSON, '\n')}}
+	c.add(map[string]any{
 		"@id": ROCrateMetadataFile, "@type": "CreativeWork",
-		"conformsTo": ref(ROCrateSpec), "about": ref("./"),
+		"conformsTo": crateRef(ROCrateSpec), "about": crateRef("./"),
 	})
-	add(map[string]any{
+	c.add(map[string]any{
 		"@id": ProcessRunCrate, "@type": "CreativeWork", "name": "Process Run Crate", "version": "0.5",
 	})
+	app := c.instrument(runfile)
+	image := c.image()
+	// The person who ran it.
+	agent := "#user-" + provLocal(userName(rec)) + "@" + provLocal(r.Hostname)
+	c.add(map[string]any{"@id": agent, "@type": "Person", "name": userName(rec)})
+	objects, results := c.data()
+	action := c.action(app, image, agent, objects, results)
 
-	// The instrument: the Runfile at its commit, run by runprov.
+	created := r.Ended
+	if created.IsZero() {
+		created = r.Created
+	}
+	root := map[string]any{
+		"@id": "./", "@type": "Dataset",
+		"name":          "runprov run " + r.ID,
+		"description":   fmt.Sprintf("Provenance of runprov run %s of %s at commit %s, exported by runprov %s", r.ID, r.Path, r.Commit, orUnknown(opts.Version)),
+		"datePublished": rfc3339(created),
+		"license":       crateRef("#license"),
+		"conformsTo":    []map[string]any{crateRef(ProcessRunCrate)},
+		"hasPart":       nonNilRefs(c.parts),
+		"mentions":      []map[string]any{crateRef(action)},
+	}
+	c.add(map[string]any{"@id": "#license", "@type": "CreativeWork", "name": "Not stated",
+		"description": "runprov does not know the license of the run's data; ask its owner"})
+	meta, err := json.MarshalIndent(map[string]any{
+		"@context": []any{ROCrateContext, WorkflowRunContext},
+		"@graph":   append([]map[string]any{root}, c.graph...),
+	}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	c.files[ROCrateMetadataFile] = append(meta, '\n')
+	return c.files, nil
+}
+
+func crateRef(id string) map[string]any { return map[string]any{"@id": id} }
+
+// crate collects the entities of a run's RO-Crate and the files it holds.
+type crate struct {
+	rec   *Record
+	graph []map[string]any
+	parts []map[string]any // the root dataset's hasPart
+	files map[string][]byte
+}
+
+func (c *crate) add(e map[string]any) { c.graph = append(c.graph, e) }
+
+// instrument adds the Runfile at its commit, run by runprov, and the run
+// record; it returns the instrument's id.
+func (c *crate) instrument(runfile []byte) string {
+	r := &c.rec.Run
 	app := "#runfile-" + r.Commit
 	appEntity := map[string]any{
 		"@id": app, "@type": "SoftwareApplication",
@@ -58,118 +101,130 @@ func ROCrate(rec *Record, runfile []byte, opts ExportOptions) (map[string][]byte
 		"identifier":      "git-blob:" + r.RunfileBlob,
 	}
 	if runfile != nil {
-		files["Runfile"] = runfile
+		c.files["Runfile"] = runfile
 		sum := sha256.Sum256(runfile)
-		add(map[string]any{
+		c.add(map[string]any{
 			"@id": "Runfile", "@type": "File", "name": "Runfile " + r.Path,
 			"encodingFormat": "text/plain", "contentSize": fmt.Sprint(len(runfile)), "sha256": hex.EncodeToString(sum[:]),
 			"description": fmt.Sprintf("The Runfile as committed at %s (git blob %s)", r.Commit, r.RunfileBlob),
 		})
-		parts = append(parts, ref("Runfile"))
-		appEntity["hasPart"] = ref("Runfile")
+		c.parts = append(c.parts, crateRef("Runfile"))
+		appEntity["hasPart"] = crateRef("Runfile")
 	}
-	add(appEntity)
-	add(map[string]any{
+	c.add(appEntity)
+	c.add(map[string]any{
 		"@id": "run.json", "@type": "File", "name": "runprov run record",
-		"encodingFormat": "application/json", "contentSize": fmt.Sprint(len(files["run.json"])),
+		"encodingFormat": "application/json", "contentSize": fmt.Sprint(len(c.files["run.json"])),
 		"description": "Everything runprov recorded of the run, as runprov show --json prints it",
 	})
-	parts = append(parts, ref("run.json"))
+	c.parts = append(c.parts, crateRef("run.json"))
+	return app
+}
 
-	// The image the run's container came from.
-	var image string
-	if d, ok := sha256Hex(r.ImageDigest); ok {
-		image = "#image-" + d
-		name, tag := imageNameTag(r.ImageRef)
-		img := map[string]any{
-			"@id": image, "@type": "ContainerImage",
-			"additionalType": ref("https://w3id.org/ro/terms/workflow-run#DockerImage"),
-			"name":           name, "sha256": d,
-		}
-		if reg, _, ok := strings.Cut(name, "/"); ok && strings.ContainsAny(reg, ".:") {
-			img["registry"] = reg
-		}
-		if tag != "" {
-			img["tag"] = tag
-		}
-		if rec.Packages != nil && len(rec.Packages.Packages) > 0 {
-			var sw []map[string]any
-			for i, pk := range rec.Packages.Packages {
-				id := fmt.Sprintf("#software-%d-%s", i+1, provLocal(pk.Name))
-				e := map[string]any{
-					"@id": id, "@type": "SoftwareApplication", "name": pk.Name, "softwareVersion": pk.Version,
-					"identifier": pk.PURL, "description": pk.Ecosystem + " package found at " + pk.Location + " in the image",
-				}
-				if pk.License != "" {
-					e["license"] = pk.License
-				}
-				add(e)
-				sw = append(sw, ref(id))
-			}
-			img["softwareRequirements"] = sw
-		}
-		add(img)
+// image adds the image the run's container came from, with the software
+// found in it; it returns the image's id ("" without a digest).
+func (c *crate) image() string {
+	r := &c.rec.Run
+	d, ok := sha256Hex(r.ImageDigest)
+	if !ok {
+		return ""
 	}
-
-	// The person who ran it.
-	agent := "#user-" + provLocal(userName(rec)) + "@" + provLocal(r.Hostname)
-	add(map[string]any{"@id": agent, "@type": "Person", "name": userName(rec)})
-
-	// Inputs and outputs, referenced where they are on the host.
-	fileEntity := func(kind string, f core.FileRecord) map[string]any {
-		src := mountSource(r, kind, f.Name)
-		id := "#" + kind + "-" + provLocal(FileLabel(f.Name, f.Path))
-		if src != "" {
-			p := src
-			// A single-file input is mounted as the file itself.
-			if kind == core.MountOutput || path.Base(filepath.ToSlash(src)) != f.Path {
-				p = filepath.Join(src, filepath.FromSlash(f.Path))
-			}
-			id = fileURI(p)
-		}
-		e := map[string]any{"@id": id, "@type": "File", "name": FileLabel(f.Name, f.Path), "contentSize": fmt.Sprint(f.Size)}
-		if f.SHA256 != "" {
-			e["sha256"] = f.SHA256
-		}
-		if f.Link != "" {
-			e["description"] = "symbolic link to " + f.Link
-		}
-		return e
+	image := "#image-" + d
+	name, tag := imageNameTag(r.ImageRef)
+	img := map[string]any{
+		"@id": image, "@type": "ContainerImage",
+		"additionalType": crateRef("https://w3id.org/ro/terms/workflow-run#DockerImage"),
+		"name":           name, "sha256": d,
 	}
-	var objects, results []map[string]any
+	if reg, _, ok := strings.Cut(name, "/"); ok && strings.ContainsAny(reg, ".:") {
+		img["registry"] = reg
+	}
+	if tag != "" {
+		img["tag"] = tag
+	}
+	if pk := c.rec.Packages; pk != nil && len(pk.Packages) > 0 {
+		var sw []map[string]any
+		for i, p := range pk.Packages {
+			id := fmt.Sprintf("#software-%d-%s", i+1, provLocal(p.Name))
+			e := map[string]any{
+				"@id": id, "@type": "SoftwareApplication", "name": p.Name, "softwareVersion": p.Version,
+				"identifier": p.PURL, "description": p.Ecosystem + " package found at " + p.Location + " in the image",
+			}
+			if p.License != "" {
+				e["license"] = p.License
+			}
+			c.add(e)
+			sw = append(sw, crateRef(id))
+		}
+		img["softwareRequirements"] = sw
+	}
+	c.add(img)
+	return image
+}
+
+// data adds the inputs and outputs, referenced where they are on the host.
+func (c *crate) data() (objects, results []map[string]any) {
+	r := &c.rec.Run
 	seen := map[string]bool{}
 	for _, f := range r.Inputs {
-		e := fileEntity(core.MountInput, f)
+		e := c.fileEntity(core.MountInput, f)
 		if id := e["@id"].(string); !seen[id] {
 			seen[id] = true
-			add(e)
-			objects = append(objects, ref(id))
-			parts = append(parts, ref(id))
+			c.add(e)
+			objects = append(objects, crateRef(id))
+			c.parts = append(c.parts, crateRef(id))
 		}
 	}
 	for _, f := range r.Outputs {
-		e := fileEntity(core.MountOutput, f)
+		e := c.fileEntity(core.MountOutput, f)
 		if id := e["@id"].(string); !seen[id] {
 			seen[id] = true
-			add(e)
-			results = append(results, ref(id))
-			parts = append(parts, ref(id))
+			c.add(e)
+			results = append(results, crateRef(id))
+			c.parts = append(c.parts, crateRef(id))
 		}
 	}
+	return objects, results
+}
 
+func (c *crate) fileEntity(kind string, f core.FileRecord) map[string]any {
+	r := &c.rec.Run
+	src := mountSource(r, kind, f.Name)
+	id := "#" + kind + "-" + provLocal(FileLabel(f.Name, f.Path))
+	if src != "" {
+		p := src
+		// A single-file input is mounted as the file itself.
+		if kind == core.MountOutput || path.Base(filepath.ToSlash(src)) != f.Path {
+			p = filepath.Join(src, filepath.FromSlash(f.Path))
+		}
+		id = fileURI(p)
+	}
+	e := map[string]any{"@id": id, "@type": "File", "name": FileLabel(f.Name, f.Path), "contentSize": fmt.Sprint(f.Size)}
+	if f.SHA256 != "" {
+		e["sha256"] = f.SHA256
+	}
+	if f.Link != "" {
+		e["description"] = "symbolic link to " + f.Link
+	}
+	return e
+}
+
+// action adds the run itself, a CreateAction; it returns its id.
+func (c *crate) action(app, image, agent string, objects, results []map[string]any) string {
+	r := &c.rec.Run
 	action := "#run-" + r.ID
 	act := map[string]any{
 		"@id": action, "@type": "CreateAction",
 		"name":        "runprov run " + core.ShortRunID(r.ID),
 		"description": fmt.Sprintf("%s of %s at %s: %s", strings.Join(r.Argv, " "), r.Path, shortHex(r.Commit), r.Status),
-		"instrument":  ref(app),
+		"instrument":  crateRef(app),
 		"object":      nonNilRefs(objects),
 		"result":      nonNilRefs(results),
-		"agent":       ref(agent),
+		"agent":       crateRef(agent),
 		"identifier":  r.ID,
 	}
 	if image != "" {
-		act["containerImage"] = ref(image)
+		act["containerImage"] = crateRef(image)
 	}
 	if r.Note != "" {
 		act["disambiguatingDescription"] = r.Note
@@ -185,42 +240,15 @@ func ROCrate(rec *Record, runfile []byte, opts ExportOptions) (map[string][]byte
 	}
 	switch r.Status {
 	case core.RunSucceeded:
-		act["actionStatus"] = ref("http://schema.org/CompletedActionStatus")
+		act["actionStatus"] = crateRef("http://schema.org/CompletedActionStatus")
 	case core.RunFailed, core.RunAborted:
-		act["actionStatus"] = ref("http://schema.org/FailedActionStatus")
+		act["actionStatus"] = crateRef("http://schema.org/FailedActionStatus")
 		act["error"] = orUnknown(r.Reason)
 	default:
-		act["actionStatus"] = ref("http://schema.org/ActiveActionStatus")
+		act["actionStatus"] = crateRef("http://schema.org/ActiveActionStatus")
 	}
-	add(act)
-
-	created := r.Ended
-	if created.IsZero() {
-		created = r.Created
-	}
-	root := map[string]any{
-		"@id": "./", "@type": "Dataset",
-		"name":          "runprov run " + r.ID,
-		"description":   fmt.Sprintf("Provenance of runprov run %s of %s at commit %s, exported by runprov %s", r.ID, r.Path, r.Commit, orUnknown(opts.Version)),
-		"datePublished": rfc3339(created),
-		"license":       ref("#license"),
-		"conformsTo":    []map[string]any{ref(ProcessRunCrate)},
-		"hasPart":       nonNilRefs(parts),
-		"mentions":      []map[string]any{ref(action)},
-	}
-	add(map[string]any{"@id": "#license", "@type": "CreativeWork", "name": "Not stated",
-		"description": "runprov does not know the license of the run's data; ask its owner"})
-	graph = append([]map[string]any{root}, graph...)
-
-	meta, err := json.MarshalIndent(map[string]any{
-		"@context": []any{ROCrateContext, WorkflowRunContext},
-		"@graph":   graph,
-	}, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	files[ROCrateMetadataFile] = append(meta, '\n')
-	return files, nil
+	c.add(act)
+	return action
 }
 
 // WriteCrate writes the files of ROCrate into dir, which must not exist or
