@@ -54,7 +54,7 @@ func provLocal(s string) string {
 // and, for a reproduction, wasInformedBy the original run.
 func Prov(rec *Record, opts ExportOptions) *ProvDocument {
 	r := &rec.Run
-	doc := &ProvDocument{
+	b := &provBuilder{doc: &ProvDocument{
 		Prefix: map[string]string{
 			"runprov": ProvNamespace,
 			"xsd":     "http://www.w3.org/2001/XMLSchema#",
@@ -64,14 +64,50 @@ func Prov(rec *Record, opts ExportOptions) *ProvDocument {
 		Used: map[string]map[string]any{}, WasGeneratedBy: map[string]map[string]any{},
 		WasAssociatedWith: map[string]map[string]any{}, WasAttributedTo: map[string]map[string]any{},
 		ActedOnBehalfOf: map[string]map[string]any{},
-	}
-	n := 0
-	rel := func(m map[string]map[string]any, attrs map[string]any) {
-		n++
-		m["_:r"+strconv.Itoa(n)] = attrs
-	}
-
+	}}
+	doc := b.doc
 	run := "runprov:run/" + r.ID
+	act := provActivity(r)
+	doc.Activity[run] = act
+
+	// The user, and runprov acting for them.
+	user := "runprov:user/" + provLocal(userName(rec)) + "@" + provLocal(r.Hostname)
+	ua := map[string]any{"prov:type": qname("prov:Person"), "prov:label": userName(rec), "runprov:hostname": r.Hostname}
+	if e := rec.Environment; e != nil {
+		ua["runprov:uid"] = typed(strconv.Itoa(e.UID), "xsd:int")
+		ua["runprov:gid"] = typed(strconv.Itoa(e.GID), "xsd:int")
+	}
+	doc.Agent[user] = ua
+	tool := "runprov:software/runprov"
+	doc.Agent[tool] = map[string]any{"prov:type": qname("prov:SoftwareAgent"), "prov:label": "runprov " + orUnknown(opts.Version)}
+	b.rel(doc.ActedOnBehalfOf, map[string]any{"prov:delegate": tool, "prov:responsible": user, "prov:activity": run})
+
+	// The Runfile is the plan the run followed.
+	runfile := "runprov:runfile/" + r.Commit + "/" + provLocal(r.Path)
+	doc.Entity[runfile] = map[string]any{
+		"prov:type": qname("prov:Plan"), "prov:label": r.Path,
+		"runprov:repo": r.Repo, "runprov:commit": r.Commit, "runprov:git_blob": r.RunfileBlob,
+	}
+	b.rel(doc.WasAssociatedWith, map[string]any{"prov:activity": run, "prov:agent": user, "prov:plan": runfile})
+	b.rel(doc.WasAssociatedWith, map[string]any{"prov:activity": run, "prov:agent": tool, "prov:plan": runfile})
+	b.rel(doc.Used, map[string]any{"prov:activity": run, "prov:entity": runfile, "prov:role": qname("runprov:runfile")})
+
+	b.image(r, run)
+	b.files(r, run, user)
+	if r.ReproduceOf != "" {
+		orig := "runprov:run/" + r.ReproduceOf
+		doc.Activity[orig] = map[string]any{"prov:type": qname("runprov:Run"), "prov:label": "runprov run " + core.ShortRunID(r.ReproduceOf)}
+		doc.WasInformedBy = map[string]map[string]any{}
+		b.rel(doc.WasInformedBy, map[string]any{"prov:informed": run, "prov:informant": orig})
+		if r.Verdict != "" {
+			act["runprov:verdict"] = r.Verdict
+		}
+	}
+	return doc
+}
+
+// provActivity is the run as a PROV activity.
+func provActivity(r *core.Run) map[string]any {
 	act := map[string]any{
 		"prov:type":          qname("runprov:Run"),
 		"prov:label":         "runprov run " + core.ShortRunID(r.ID),
@@ -107,44 +143,41 @@ func Prov(rec *Record, opts ExportOptions) *ProvDocument {
 	if len(r.Tags) > 0 {
 		act["runprov:tags"] = r.Tags
 	}
-	doc.Activity[run] = act
+	return act
+}
 
-	// The user, and runprov acting for them.
-	user := "runprov:user/" + provLocal(userName(rec)) + "@" + provLocal(r.Hostname)
-	ua := map[string]any{"prov:type": qname("prov:Person"), "prov:label": userName(rec), "runprov:hostname": r.Hostname}
-	if e := rec.Environment; e != nil {
-		ua["runprov:uid"] = typed(strconv.Itoa(e.UID), "xsd:int")
-		ua["runprov:gid"] = typed(strconv.Itoa(e.GID), "xsd:int")
+// provBuilder fills a PROV document, numbering its relations in order.
+type provBuilder struct {
+	doc *ProvDocument
+	n   int
+}
+
+func (b *provBuilder) rel(m map[string]map[string]any, attrs map[string]any) {
+	b.n++
+	m["_:r"+strconv.Itoa(b.n)] = attrs
+}
+
+// image adds the run's image, which the run used.
+func (b *provBuilder) image(r *core.Run, run string) {
+	if r.ImageDigest == "" {
+		return
 	}
-	doc.Agent[user] = ua
-	tool := "runprov:software/runprov"
-	doc.Agent[tool] = map[string]any{"prov:type": qname("prov:SoftwareAgent"), "prov:label": "runprov " + orUnknown(opts.Version)}
-	rel(doc.ActedOnBehalfOf, map[string]any{"prov:delegate": tool, "prov:responsible": user, "prov:activity": run})
-
-	// The Runfile is the plan the run followed.
-	runfile := "runprov:runfile/" + r.Commit + "/" + provLocal(r.Path)
-	doc.Entity[runfile] = map[string]any{
-		"prov:type": qname("prov:Plan"), "prov:label": r.Path,
-		"runprov:repo": r.Repo, "runprov:commit": r.Commit, "runprov:git_blob": r.RunfileBlob,
+	img := "runprov:image/" + provLocal(r.ImageDigest)
+	ia := map[string]any{"prov:type": qname("runprov:ContainerImage"), "prov:label": r.ImageRef,
+		"runprov:digest": r.ImageDigest, "runprov:approved": r.Approved}
+	if r.ConfigDigest != "" {
+		ia["runprov:config_digest"] = r.ConfigDigest
 	}
-	rel(doc.WasAssociatedWith, map[string]any{"prov:activity": run, "prov:agent": user, "prov:plan": runfile})
-	rel(doc.WasAssociatedWith, map[string]any{"prov:activity": run, "prov:agent": tool, "prov:plan": runfile})
-	rel(doc.Used, map[string]any{"prov:activity": run, "prov:entity": runfile, "prov:role": qname("runprov:runfile")})
-
-	if r.ImageDigest != "" {
-		img := "runprov:image/" + provLocal(r.ImageDigest)
-		ia := map[string]any{"prov:type": qname("runprov:ContainerImage"), "prov:label": r.ImageRef,
-			"runprov:digest": r.ImageDigest, "runprov:approved": r.Approved}
-		if r.ConfigDigest != "" {
-			ia["runprov:config_digest"] = r.ConfigDigest
-		}
-		if r.IndexDigest != "" {
-			ia["runprov:index_digest"] = r.IndexDigest
-		}
-		doc.Entity[img] = ia
-		rel(doc.Used, map[string]any{"prov:activity": run, "prov:entity": img, "prov:role": qname("runprov:image")})
+	if r.IndexDigest != "" {
+		ia["runprov:index_digest"] = r.IndexDigest
 	}
+	b.doc.Entity[img] = ia
+	b.rel(b.doc.Used, map[string]any{"prov:activity": run, "prov:entity": img, "prov:role": qname("runprov:image")})
+}
 
+// files adds the inputs the run used and the outputs it generated,
+// attributed to user.
+func (b *provBuilder) files(r *core.Run, run, user string) {
 	file := func(kind string, f core.FileRecord) (string, map[string]any) {
 		id := "runprov:" + kind + "/" + r.ID + "/" + provLocal(FileLabel(f.Name, f.Path))
 		a := map[string]any{"prov:type": qname("runprov:File"), "prov:label": FileLabel(f.Name, f.Path),
@@ -159,8 +192,8 @@ func Prov(rec *Record, opts ExportOptions) *ProvDocument {
 	}
 	for _, f := range r.Inputs {
 		id, a := file("input", f)
-		doc.Entity[id] = a
-		rel(doc.Used, map[string]any{"prov:activity": run, "prov:entity": id, "prov:role": qname("runprov:input")})
+		b.doc.Entity[id] = a
+		b.rel(b.doc.Used, map[string]any{"prov:activity": run, "prov:entity": id, "prov:role": qname("runprov:input")})
 	}
 	var end any
 	if !r.Ended.IsZero() {
@@ -168,24 +201,14 @@ func Prov(rec *Record, opts ExportOptions) *ProvDocument {
 	}
 	for _, f := range r.Outputs {
 		id, a := file("output", f)
-		doc.Entity[id] = a
+		b.doc.Entity[id] = a
 		g := map[string]any{"prov:entity": id, "prov:activity": run}
 		if end != nil {
 			g["prov:time"] = end
 		}
-		rel(doc.WasGeneratedBy, g)
-		rel(doc.WasAttributedTo, map[string]any{"prov:entity": id, "prov:agent": user})
+		b.rel(b.doc.WasGeneratedBy, g)
+		b.rel(b.doc.WasAttributedTo, map[string]any{"prov:entity": id, "prov:agent": user})
 	}
-	if r.ReproduceOf != "" {
-		orig := "runprov:run/" + r.ReproduceOf
-		doc.Activity[orig] = map[string]any{"prov:type": qname("runprov:Run"), "prov:label": "runprov run " + core.ShortRunID(r.ReproduceOf)}
-		doc.WasInformedBy = map[string]map[string]any{}
-		rel(doc.WasInformedBy, map[string]any{"prov:informed": run, "prov:informant": orig})
-		if r.Verdict != "" {
-			act["runprov:verdict"] = r.Verdict
-		}
-	}
-	return doc
 }
 
 func userName(rec *Record) string {
