@@ -74,100 +74,18 @@ type Provenance struct {
 // of a run without output files is the run, named by its id (RunDigest).
 func InToto(rec *Record, opts ExportOptions) (*Statement, error) {
 	r := &rec.Run
-	st := &Statement{Type: StatementType, PredicateType: SLSAPredicateType, Subject: []ResourceDescriptor{}}
-	for _, f := range r.Outputs {
-		if f.SHA256 == "" {
-			continue // links have no content to attest
-		}
-		st.Subject = append(st.Subject, ResourceDescriptor{Name: FileLabel(f.Name, f.Path), Digest: map[string]string{"sha256": f.SHA256}})
-	}
-	if len(st.Subject) == 0 {
-		// A run without output files (often one that failed) is still a
-		// record worth signing: its subject is the run itself.
-		st.Subject = append(st.Subject, ResourceDescriptor{Name: "run", URI: "runprov:run/" + r.ID, Digest: map[string]string{RunDigest: r.ID}})
-	}
-
-	p := &st.Predicate
-	bd := &p.BuildDefinition
+	st := &Statement{Type: StatementType, PredicateType: SLSAPredicateType, Subject: statementSubjects(r)}
+	bd := &st.Predicate.BuildDefinition
 	bd.BuildType = BuildType
-	inputs := map[string]string{}
-	for _, m := range r.Mounts {
-		if m.Kind == core.MountInput {
-			inputs[m.Name] = m.Source
-		}
-	}
-	bd.ExternalParameters = map[string]any{
-		"repo":   r.Repo,
-		"path":   r.Path,
-		"commit": r.Commit,
-		"args":   nonNilMap(r.Args),
-		"inputs": inputs,
-		"argv":   nonNilSlice(r.Argv),
-	}
-	bd.InternalParameters = map[string]any{
-		"user":           r.User,
-		"workdir":        r.Workdir,
-		"env":            nonNilSlice(r.Env),
-		"mounts":         r.Mounts,
-		"limits":         r.Limits,
-		"runtime":        r.Runtime,
-		"runtimeVersion": r.RuntimeVersion,
-		"executor":       r.Executor,
-		"weakerSandbox":  r.WeakerSandbox,
-		"imageApproved":  r.Approved,
-		"hostname":       r.Hostname,
-		"systemKernel":   r.SystemKernelSHA256,
-		"environment":    r.EnvironmentSHA256,
-		"runfileLabels":  nonNilMap(r.Labels),
-	}
-	if r.ReproduceOf != "" {
-		bd.InternalParameters["reproduceOf"] = r.ReproduceOf
-	}
-	if r.Note != "" {
-		bd.InternalParameters["note"] = r.Note
-	}
-	if len(r.Tags) > 0 {
-		// Tags change after a run is signed: a signature covers none (see
-		// Signable).
-		bd.InternalParameters["tags"] = r.Tags
-	}
-	if a := r.Approval; a != nil {
-		bd.InternalParameters["imageApproval"] = map[string]string{"keyId": a.KeyID, "envelopeSha256": a.SHA256}
-	}
-	bd.ResolvedDependencies = append(bd.ResolvedDependencies, ResourceDescriptor{
-		Name:   r.Path,
-		URI:    "git+runprov:" + r.Repo + "@" + r.Commit + "#" + r.Path,
-		Digest: map[string]string{"gitCommit": r.Commit, "gitBlob": r.RunfileBlob},
-	})
-	if d, ok := sha256Hex(r.ImageDigest); ok {
-		img := ResourceDescriptor{Name: r.ImageRef, URI: ociURI(r.ImageRef, r.ImageDigest), Digest: map[string]string{"sha256": d},
-			MediaType: "application/vnd.oci.image.manifest.v1+json", Annotations: map[string]any{}}
-		if r.ConfigDigest != "" {
-			img.Annotations["configDigest"] = r.ConfigDigest
-		}
-		if r.IndexDigest != "" {
-			img.Annotations["indexDigest"] = r.IndexDigest
-		}
-		bd.ResolvedDependencies = append(bd.ResolvedDependencies, img)
-	}
-	if rec.Packages != nil {
-		for _, pk := range rec.Packages.Packages {
-			bd.ResolvedDependencies = append(bd.ResolvedDependencies, ResourceDescriptor{
-				Name: pk.Name, URI: pk.PURL,
-				Annotations: map[string]any{"ecosystem": pk.Ecosystem, "version": pk.Version, "location": pk.Location, "inImage": r.ImageDigest},
-			})
-		}
-	}
-	for _, f := range r.Inputs {
-		if f.SHA256 == "" {
-			continue
-		}
-		bd.ResolvedDependencies = append(bd.ResolvedDependencies, ResourceDescriptor{
-			Name: "inputs/" + FileLabel(f.Name, f.Path), Digest: map[string]string{"sha256": f.SHA256},
-			Annotations: map[string]any{"input": f.Name, "path": f.Path, "size": f.Size},
-		})
-	}
+	bd.ExternalParameters, bd.InternalParameters = buildParameters(r)
+	bd.ResolvedDependencies = resolvedDependencies(rec)
+	fillRunDetails(&st.Predicate, r, opts)
+	return st, nil
+}
 
+// fillRunDetails says who ran the run (runprov and the runtime, with their
+// versions), when, and how it ended.
+func fillRunDetails(p *Provenance, r *core.Run, opts ExportOptions) {
 	rd := &p.RunDetails
 	rd.Builder.ID = BuilderID
 	rd.Builder.Version = map[string]string{"runprov": orUnknown(opts.Version)}
@@ -189,7 +107,113 @@ func InToto(rec *Record, opts ExportOptions) (*Statement, error) {
 		rd.Byproducts = append(rd.Byproducts, ResourceDescriptor{Name: "system-kernel", URI: "runprov:system-kernel/" + r.SystemKernelSHA256,
 			Digest: map[string]string{"sha256": r.SystemKernelSHA256}, MediaType: "application/json"})
 	}
-	return st, nil
+}
+
+// statementSubjects are the run's output files by sha256; a run without
+// output files (often one that failed) is still a record worth signing: its
+// subject is then the run itself.
+func statementSubjects(r *core.Run) []ResourceDescriptor {
+	subjects := []ResourceDescriptor{}
+	for _, f := range r.Outputs {
+		if f.SHA256 == "" {
+			continue // links have no content to attest
+		}
+		subjects = append(subjects, ResourceDescriptor{Name: FileLabel(f.Name, f.Path), Digest: map[string]string{"sha256": f.SHA256}})
+	}
+	if len(subjects) == 0 {
+		subjects = append(subjects, ResourceDescriptor{Name: "run", URI: "runprov:run/" + r.ID, Digest: map[string]string{RunDigest: r.ID}})
+	}
+	return subjects
+}
+
+// buildParameters are what the user chose (external) and what runprov
+// chose or found (internal).
+func buildParameters(r *core.Run) (external, internal map[string]any) {
+	inputs := map[string]string{}
+	for _, m := range r.Mounts {
+		if m.Kind == core.MountInput {
+			inputs[m.Name] = m.Source
+		}
+	}
+	external = map[string]any{
+		"repo":   r.Repo,
+		"path":   r.Path,
+		"commit": r.Commit,
+		"args":   nonNilMap(r.Args),
+		"inputs": inputs,
+		"argv":   nonNilSlice(r.Argv),
+	}
+	internal = map[string]any{
+		"user":           r.User,
+		"workdir":        r.Workdir,
+		"env":            nonNilSlice(r.Env),
+		"mounts":         r.Mounts,
+		"limits":         r.Limits,
+		"runtime":        r.Runtime,
+		"runtimeVersion": r.RuntimeVersion,
+		"executor":       r.Executor,
+		"weakerSandbox":  r.WeakerSandbox,
+		"imageApproved":  r.Approved,
+		"hostname":       r.Hostname,
+		"systemKernel":   r.SystemKernelSHA256,
+		"environment":    r.EnvironmentSHA256,
+		"runfileLabels":  nonNilMap(r.Labels),
+	}
+	if r.ReproduceOf != "" {
+		internal["reproduceOf"] = r.ReproduceOf
+	}
+	if r.Note != "" {
+		internal["note"] = r.Note
+	}
+	if len(r.Tags) > 0 {
+		// Tags change after a run is signed: a signature covers none (see
+		// Signable).
+		internal["tags"] = r.Tags
+	}
+	if a := r.Approval; a != nil {
+		internal["imageApproval"] = map[string]string{"keyId": a.KeyID, "envelopeSha256": a.SHA256}
+	}
+	return external, internal
+}
+
+// resolvedDependencies are the Runfile at its commit, the image, the
+// packages in it and the input files.
+func resolvedDependencies(rec *Record) []ResourceDescriptor {
+	r := &rec.Run
+	deps := []ResourceDescriptor{{
+		Name:   r.Path,
+		URI:    "git+runprov:" + r.Repo + "@" + r.Commit + "#" + r.Path,
+		Digest: map[string]string{"gitCommit": r.Commit, "gitBlob": r.RunfileBlob},
+	}}
+	if d, ok := sha256Hex(r.ImageDigest); ok {
+		img := ResourceDescriptor{Name: r.ImageRef, URI: ociURI(r.ImageRef, r.ImageDigest), Digest: map[string]string{"sha256": d},
+			MediaType: "application/vnd.oci.image.manifest.v1+json", Annotations: map[string]any{}}
+		if r.ConfigDigest != "" {
+			img.Annotations["configDigest"] = r.ConfigDigest
+		}
+		if r.IndexDigest != "" {
+			img.Annotations["indexDigest"] = r.IndexDigest
+		}
+		deps = append(deps, img)
+	}
+	if rec.Packages != nil {
+		for _, pk := range rec.Packages.Packages {
+			deps = append(deps, ResourceDescriptor{
+				Name: pk.Name, URI: pk.PURL,
+				Annotations: map[string]any{"ecosystem": pk.Ecosystem, "version": pk.Version, "location": pk.Location, "inImage": r.ImageDigest},
+			})
+		}
+	}
+	for _, f := range r.Inputs {
+		if f.SHA256 == "" {
+			continue
+		}
+		deps = append(deps, ResourceDescriptor{
+			Name: "inputs/" + FileLabel(f.Name, f.Path), Digest: map[string]string{"sha256": f.SHA256},
+			Annotations: map[string]any{"input": f.Name, "path": f.Path, "size": f.Size},
+		})
+	}
+	return deps
 }
 
 // sha256Hex returns the hex of a "sha256:HEX" digest.
