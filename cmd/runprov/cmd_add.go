@@ -15,15 +15,16 @@ import (
 	"github.com/runprov/runprov/plugins/consumer"
 )
 
+// addFlags are the flags of runprov add.
+type addFlags struct {
+	message, repo  string
+	paths          []string
+	from, ref, ssh string
+	repoGiven      bool
+}
+
 func newAddCmd(a *app) *cobra.Command {
-	var (
-		message string
-		repo    string
-		paths   []string
-		from    string
-		ref     string
-		sshKey  string
-	)
+	var af addFlags
 	cmd := &cobra.Command{
 		Use:   "add RUNFILE | add --from URL [--ref REF] [--path GLOB]...",
 		Short: "Validate a Runfile and commit it; prints the commit hash",
@@ -59,83 +60,96 @@ the new head.
 ` + remoteHelp,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if from != "" {
-				if len(args) > 0 {
-					return usagef("add: give either RUNFILE or --from URL, not both")
-				}
-				if message != "" {
-					return usagef("add --from keeps the remote's commits and their messages; -m does not apply")
-				}
-				t, err := a.open(cmd.Context())
-				if err != nil {
-					return err
-				}
-				res, err := t.consumer.AddFrom(cmd.Context(), consumer.AddFromRequest{
-					Repo: repo, Remote: core.Remote{URL: from, SSHKey: sshKey}, Ref: ref, Paths: paths,
-				})
-				if err != nil {
-					return err
-				}
-				return printPull(a, res)
+			af.repoGiven = cmd.Flags().Changed("repo")
+			if af.from != "" {
+				return a.addFrom(cmd.Context(), af, args)
 			}
-			switch {
-			case len(args) == 0:
-				return usagef("add: give a RUNFILE, or --from URL")
-			case ref != "" || sshKey != "":
-				return usagef("add: --ref and --ssh-key go with --from URL")
-			case len(paths) > 1:
-				return usagef("add RUNFILE: give --path once")
-			}
-			var inPath string
-			if len(paths) == 1 {
-				inPath = paths[0]
-			}
-			src := args[0]
-			var (
-				data []byte
-				err  error
-			)
-			if src == "-" {
-				if inPath == "" {
-					return usagef("add -: give the path in the repo with --path")
-				}
-				data, err = io.ReadAll(io.LimitReader(a.stdin, 1<<20+1))
-				src = "<stdin>"
-			} else {
-				data, err = os.ReadFile(src)
-				if inPath == "" {
-					inPath = filepath.Base(src)
-				}
-			}
-			if err != nil {
-				return fmt.Errorf("read runfile: %w", err)
-			}
-			t, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if !cmd.Flags().Changed("repo") {
-				repo = ""
-			}
-			res, err := a.addRunfile(cmd.Context(), t, src, inPath, repo, message, data)
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return printJSON(a.stdout, map[string]any{"commit": res.Commit, "unchanged": res.Unchanged})
-			}
-			fmt.Fprintln(a.stdout, res.Hash)
-			return nil
+			return a.addFile(cmd.Context(), af, args)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&message, "message", "m", "", `commit message (default "Add PATH" or "Update PATH")`)
-	f.StringVar(&repo, "repo", "", "repository to commit to (default: named after the directory, or \"default\", as above)")
-	f.StringArrayVar(&paths, "path", nil, "path of the Runfile inside the repository (default: the file's base name); with --from, a GLOB selecting Runfiles (repeatable)")
-	f.StringVar(&from, "from", "", "consume the Runfiles of this git remote URL")
-	f.StringVar(&ref, "ref", "", "with --from: branch, tag or refs/... name (default: the remote's HEAD)")
-	f.StringVar(&sshKey, "ssh-key", "", "with --from: private key file for ssh:// remotes (default: ssh-agent)")
+	f.StringVarP(&af.message, "message", "m", "", `commit message (default "Add PATH" or "Update PATH")`)
+	f.StringVar(&af.repo, "repo", "", "repository to commit to (default: named after the directory, or \"default\", as above)")
+	f.StringArrayVar(&af.paths, "path", nil, "path of the Runfile inside the repository (default: the file's base name); with --from, a GLOB selecting Runfiles (repeatable)")
+	f.StringVar(&af.from, "from", "", "consume the Runfiles of this git remote URL")
+	f.StringVar(&af.ref, "ref", "", "with --from: branch, tag or refs/... name (default: the remote's HEAD)")
+	f.StringVar(&af.ssh, "ssh-key", "", "with --from: private key file for ssh:// remotes (default: ssh-agent)")
 	return cmd
+}
+
+// addFrom consumes the Runfiles of a git remote (add --from).
+func (a *app) addFrom(ctx context.Context, af addFlags, args []string) error {
+	if len(args) > 0 {
+		return usagef("add: give either RUNFILE or --from URL, not both")
+	}
+	if af.message != "" {
+		return usagef("add --from keeps the remote's commits and their messages; -m does not apply")
+	}
+	t, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := t.consumer.AddFrom(ctx, consumer.AddFromRequest{
+		Repo: af.repo, Remote: core.Remote{URL: af.from, SSHKey: af.ssh}, Ref: af.ref, Paths: af.paths,
+	})
+	if err != nil {
+		return err
+	}
+	return printPull(a, res)
+}
+
+// addFile commits the Runfile args[0] ("-": standard input) and prints
+// the commit.
+func (a *app) addFile(ctx context.Context, af addFlags, args []string) error {
+	switch {
+	case len(args) == 0:
+		return usagef("add: give a RUNFILE, or --from URL")
+	case af.ref != "" || af.ssh != "":
+		return usagef("add: --ref and --ssh-key go with --from URL")
+	case len(af.paths) > 1:
+		return usagef("add RUNFILE: give --path once")
+	}
+	var inPath string
+	if len(af.paths) == 1 {
+		inPath = af.paths[0]
+	}
+	src := args[0]
+	var (
+		data []byte
+		err  error
+	)
+	if src == "-" {
+		if inPath == "" {
+			return usagef("add -: give the path in the repo with --path")
+		}
+		data, err = io.ReadAll(io.LimitReader(a.stdin, 1<<20+1))
+		src = "<stdin>"
+	} else {
+		data, err = os.ReadFile(src)
+		if inPath == "" {
+			inPath = filepath.Base(src)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("read runfile: %w", err)
+	}
+	t, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	repo := af.repo
+	if !af.repoGiven {
+		repo = ""
+	}
+	res, err := a.addRunfile(ctx, t, src, inPath, repo, af.message, data)
+	if err != nil {
+		return err
+	}
+	if a.json {
+		return printJSON(a.stdout, map[string]any{"commit": res.Commit, "unchanged": res.Unchanged})
+	}
+	fmt.Fprintln(a.stdout, res.Hash)
+	return nil
 }
 
 // addRunfile commits data, read from src, at inPath in repo; with repo ""
