@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -55,56 +56,7 @@ runprov verify).`,
 			if signed && format != "intoto" {
 				return usagef("--signed goes with --format intoto: the signed record is an in-toto statement")
 			}
-			ctx := cmd.Context()
-			rec, err := loadRecord(ctx, a, args[0])
-			if err != nil {
-				return err
-			}
-			opts := history.ExportOptions{Version: version}
-			var doc any
-			switch {
-			case signed:
-				if doc, err = signedEnvelope(rec); err != nil { // sign.go
-					return err
-				}
-			case format == "json":
-				doc = rec
-			case format == "intoto":
-				if doc, err = history.InToto(rec, opts); err != nil {
-					return err
-				}
-			case format == "prov":
-				doc = history.Prov(rec, opts)
-			case format == "rocrate":
-				files, err := history.ROCrate(rec, runfileText(ctx, a, &rec.Run), opts)
-				if err != nil {
-					return err
-				}
-				if err := history.WriteCrate(out, files, force); err != nil {
-					return err
-				}
-				a.log.Info("wrote RO-Crate", "dir", out, "files", len(files))
-				return nil
-			}
-			if out == "" {
-				return printJSON(a.stdout, doc)
-			}
-			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-			if force {
-				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-			}
-			f, err := os.OpenFile(out, flags, 0o644)
-			if errors.Is(err, os.ErrExist) {
-				return advise(fmt.Errorf("export: %w: %s", core.ErrExists, out), adviceExportExists, "")
-			}
-			if err != nil {
-				return fmt.Errorf("export: %w", err)
-			}
-			if err := printJSON(f, doc); err != nil {
-				f.Close()
-				return fmt.Errorf("export: write %s: %w", out, err)
-			}
-			return f.Close()
+			return a.export(cmd.Context(), args[0], format, out, signed, force)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "json, intoto, prov or rocrate")
@@ -112,4 +64,64 @@ runprov verify).`,
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite the -o file (rocrate: write over the directory's crate files)")
 	cmd.Flags().BoolVar(&signed, "signed", false, "with --format intoto: the signed record, a DSSE envelope")
 	return cmd
+}
+
+// export writes run's record in format to out (stdout for ""), or its
+// signed envelope.
+func (a *app) export(ctx context.Context, run, format, out string, signed, force bool) error {
+	rec, err := loadRecord(ctx, a, run)
+	if err != nil {
+		return err
+	}
+	opts := history.ExportOptions{Version: version}
+	var doc any
+	switch {
+	case signed:
+		if doc, err = signedEnvelope(rec); err != nil { // sign.go
+			return err
+		}
+	case format == "json":
+		doc = rec
+	case format == "intoto":
+		if doc, err = history.InToto(rec, opts); err != nil {
+			return err
+		}
+	case format == "prov":
+		doc = history.Prov(rec, opts)
+	case format == "rocrate":
+		files, err := history.ROCrate(rec, runfileText(ctx, a, &rec.Run), opts)
+		if err != nil {
+			return err
+		}
+		if err := history.WriteCrate(out, files, force); err != nil {
+			return err
+		}
+		a.log.Info("wrote RO-Crate", "dir", out, "files", len(files))
+		return nil
+	}
+	if out == "" {
+		return printJSON(a.stdout, doc)
+	}
+	return writeNewJSON(out, doc, force)
+}
+
+// writeNewJSON writes doc to the file out, which must not exist unless
+// force.
+func writeNewJSON(out string, doc any, force bool) error {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(out, flags, 0o644)
+	if errors.Is(err, os.ErrExist) {
+		return advise(fmt.Errorf("export: %w: %s", core.ErrExists, out), adviceExportExists, "")
+	}
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if err := printJSON(f, doc); err != nil {
+		f.Close()
+		return fmt.Errorf("export: write %s: %w", out, err)
+	}
+	return f.Close()
 }
