@@ -70,34 +70,7 @@ With -q only the run ids are printed, one per line (run=$(runprov runs -q -n 1))
 			if err != nil {
 				return err
 			}
-			if a.quiet {
-				// Ids only, one per line, for scripts: runprov runs -q -n 1.
-				for _, r := range runs {
-					fmt.Fprintln(a.stdout, r.ID)
-				}
-				return nil
-			}
-			if a.json {
-				items := make([]runListItem, len(runs))
-				for i := range runs {
-					items[i] = runListItem{Run: runs[i], DurationSeconds: history.Duration(&runs[i]).Seconds()}
-				}
-				return printJSON(a.stdout, items)
-			}
-			tb := newTable(a, "RUN", "STATUS", "EXIT", "DURATION", "CREATED", "REPO", "PATH", "COMMIT", "IMAGE", "HOST")
-			for _, r := range runs {
-				exit := "-"
-				if r.ExitCode != nil {
-					exit = strconv.Itoa(*r.ExitCode)
-				}
-				id, commit, img := core.ShortRunID(r.ID), shortHash(r.Commit), shortDigest(r.ImageDigest)
-				created := a.when(r.Created)
-				if a.csv {
-					id, commit, img = r.ID, r.Commit, r.ImageDigest
-				}
-				tb.row(id, string(r.Status), exit, durationText(history.Duration(&r)), created, orDash(r.Repo), orDash(r.Path), commit, img, orDash(r.Hostname))
-			}
-			return tb.flush()
+			return a.listRuns(runs)
 		},
 	}
 	fl := cmd.Flags()
@@ -109,6 +82,37 @@ With -q only the run ids are printed, one per line (run=$(runprov runs -q -n 1))
 	fl.StringVar(&since, "since", "", "only runs created at or after this date, time or age")
 	fl.IntVarP(&f.Limit, "limit", "n", 0, "at most this many runs (0: all)")
 	return cmd
+}
+
+// listRuns lists runs: ids only with -q, JSON, CSV or a table.
+func (a *app) listRuns(runs []core.Run) error {
+	if a.quiet {
+		// Ids only, one per line, for scripts: runprov runs -q -n 1.
+		for _, r := range runs {
+			fmt.Fprintln(a.stdout, r.ID)
+		}
+		return nil
+	}
+	if a.json {
+		items := make([]runListItem, len(runs))
+		for i := range runs {
+			items[i] = runListItem{Run: runs[i], DurationSeconds: history.Duration(&runs[i]).Seconds()}
+		}
+		return printJSON(a.stdout, items)
+	}
+	tb := newTable(a, "RUN", "STATUS", "EXIT", "DURATION", "CREATED", "REPO", "PATH", "COMMIT", "IMAGE", "HOST")
+	for _, r := range runs {
+		exit := "-"
+		if r.ExitCode != nil {
+			exit = strconv.Itoa(*r.ExitCode)
+		}
+		id, commit, img := core.ShortRunID(r.ID), shortHash(r.Commit), shortDigest(r.ImageDigest)
+		if a.csv {
+			id, commit, img = r.ID, r.Commit, r.ImageDigest
+		}
+		tb.row(id, string(r.Status), exit, durationText(history.Duration(&r)), a.when(r.Created), orDash(r.Repo), orDash(r.Path), commit, img, orDash(r.Hostname))
+	}
+	return tb.flush()
 }
 
 // parseSince reads a date (2026-01-31, local midnight), an RFC 3339 time,
