@@ -75,85 +75,107 @@ func printDiff(w io.Writer, d *history.Diff, verbose bool) error {
 	} else {
 		fmt.Fprintf(w, "runs %s (a) and %s (b) differ\n", a, b)
 	}
-	section := func(name string, cs []history.Change) {
-		if len(cs) == 0 {
-			return
-		}
-		fmt.Fprintf(w, "\n%s:\n", name)
-		for _, c := range cs {
-			fmt.Fprintf(w, "  %s\n", changeLine(c))
-		}
-	}
-	section("runfile", d.Runfile)
+	p := diffPrinter{w: w, verbose: verbose}
+	p.section("runfile", d.Runfile)
 	if d.RunfileDiff != "" {
 		for _, l := range strings.SplitAfter(strings.TrimSuffix(d.RunfileDiff, "\n"), "\n") {
 			fmt.Fprintf(w, "    %s", l)
 		}
 		fmt.Fprintln(w)
 	}
-	section("image", d.Image)
-	section("args", d.Args)
-	section("env", d.Env)
-	section("mounts", d.Mounts)
-	section("runtime", d.Runtime)
-	section("host", d.Host)
-	if k := d.SystemKernel; k != nil {
-		fmt.Fprintf(w, "\nsystem kernel: %s\n", k.Summary)
-		fmt.Fprintf(w, "  snapshot %s -> %s\n", shortHash(k.A), shortHash(k.B))
-		for i, c := range k.Changes {
-			if !verbose && i == maxListed {
-				fmt.Fprintf(w, "  ... and %d more settings (all of them with -v)\n", len(k.Changes)-maxListed)
-				break
-			}
-			fmt.Fprintf(w, "  %s\n", changeLine(c))
-		}
-	}
-	files := func(name string, fd history.FilesDiff) {
-		if !fd.Differs() {
-			return
-		}
-		fmt.Fprintf(w, "\n%s: %d changed, %d added, %d removed, %d same\n", name, len(fd.Changed), len(fd.Added), len(fd.Removed), fd.Same)
-		n := 0
-		list := func(mark string, fcs []history.FileChange) {
-			for _, fc := range fcs {
-				if !verbose && n == maxListed {
-					return
-				}
-				n++
-				fmt.Fprintf(w, "  %s %s  %s\n", mark, history.FileLabel(fc.Name, fc.Path), fileChangeText(fc))
-			}
-		}
-		list("~", fd.Changed)
-		list("+", fd.Added)
-		list("-", fd.Removed)
-		if total := len(fd.Changed) + len(fd.Added) + len(fd.Removed); n < total {
-			fmt.Fprintf(w, "  ... and %d more files (all of them with -v)\n", total-n)
-		}
-	}
+	p.section("image", d.Image)
+	p.section("args", d.Args)
+	p.section("env", d.Env)
+	p.section("mounts", d.Mounts)
+	p.section("runtime", d.Runtime)
+	p.section("host", d.Host)
+	p.kernel(d.SystemKernel)
 	if pd := d.Packages; pd != nil && pd.Differs() {
 		fmt.Fprintf(w, "\npackages: %d changed, %d added, %d removed, %d same\n", len(pd.Changed), len(pd.Added), len(pd.Removed), pd.Same)
-		n := 0
-		list := func(mark string, pcs []history.PackageChange) {
-			for _, pc := range pcs {
-				if !verbose && n == maxListed {
-					return
-				}
-				n++
-				fmt.Fprintf(w, "  %s %s\n", mark, packageChangeText(pc))
+		var l limitedList
+		for _, part := range []struct {
+			mark string
+			pcs  []history.PackageChange
+		}{{"~", pd.Changed}, {"+", pd.Added}, {"-", pd.Removed}} {
+			for _, pc := range part.pcs {
+				l.line(p, "  %s %s\n", part.mark, packageChangeText(pc))
 			}
 		}
-		list("~", pd.Changed)
-		list("+", pd.Added)
-		list("-", pd.Removed)
-		if total := len(pd.Changed) + len(pd.Added) + len(pd.Removed); n < total {
-			fmt.Fprintf(w, "  ... and %d more packages (all of them with -v)\n", total-n)
-		}
+		l.more(p, "packages")
 	}
-	files("inputs", d.Inputs)
-	files("outputs", d.Outputs)
-	section("exit", d.Exit)
+	p.files("inputs", d.Inputs)
+	p.files("outputs", d.Outputs)
+	p.section("exit", d.Exit)
 	fmt.Fprintf(w, "\nduration: %.3fs -> %.3fs\n", d.DurationSeconds[0], d.DurationSeconds[1])
 	return nil
+}
+
+// diffPrinter prints the sections of a diff; without verbose, long lists
+// stop at maxListed lines.
+type diffPrinter struct {
+	w       io.Writer
+	verbose bool
+}
+
+func (p diffPrinter) section(name string, cs []history.Change) {
+	if len(cs) == 0 {
+		return
+	}
+	fmt.Fprintf(p.w, "\n%s:\n", name)
+	for _, c := range cs {
+		fmt.Fprintf(p.w, "  %s\n", changeLine(c))
+	}
+}
+
+func (p diffPrinter) kernel(k *history.KernelDiff) {
+	if k == nil {
+		return
+	}
+	fmt.Fprintf(p.w, "\nsystem kernel: %s\n", k.Summary)
+	fmt.Fprintf(p.w, "  snapshot %s -> %s\n", shortHash(k.A), shortHash(k.B))
+	for i, c := range k.Changes {
+		if !p.verbose && i == maxListed {
+			fmt.Fprintf(p.w, "  ... and %d more settings (all of them with -v)\n", len(k.Changes)-maxListed)
+			break
+		}
+		fmt.Fprintf(p.w, "  %s\n", changeLine(c))
+	}
+}
+
+func (p diffPrinter) files(name string, fd history.FilesDiff) {
+	if !fd.Differs() {
+		return
+	}
+	fmt.Fprintf(p.w, "\n%s: %d changed, %d added, %d removed, %d same\n", name, len(fd.Changed), len(fd.Added), len(fd.Removed), fd.Same)
+	var l limitedList
+	for _, part := range []struct {
+		mark string
+		fcs  []history.FileChange
+	}{{"~", fd.Changed}, {"+", fd.Added}, {"-", fd.Removed}} {
+		for _, fc := range part.fcs {
+			l.line(p, "  %s %s  %s\n", part.mark, history.FileLabel(fc.Name, fc.Path), fileChangeText(fc))
+		}
+	}
+	l.more(p, "files")
+}
+
+// limitedList prints up to maxListed lines unless verbose, and then says
+// how many more there were.
+type limitedList struct{ shown, total int }
+
+func (l *limitedList) line(p diffPrinter, format string, args ...any) {
+	l.total++
+	if !p.verbose && l.shown == maxListed {
+		return
+	}
+	l.shown++
+	fmt.Fprintf(p.w, format, args...)
+}
+
+func (l *limitedList) more(p diffPrinter, what string) {
+	if l.shown < l.total {
+		fmt.Fprintf(p.w, "  ... and %d more %s (all of them with -v)\n", l.total-l.shown, what)
+	}
 }
 
 func changeLine(c history.Change) string {
