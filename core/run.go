@@ -67,6 +67,10 @@ type FileRecord struct {
 	Size   int64  `json:"size"`             // bytes; 0 for links
 	SHA256 string `json:"sha256,omitempty"` // hex; "" for links
 	Link   string `json:"link,omitempty"`   // symlink target, not followed
+	// CachedAt is set on an input file whose sha256 came from the input
+	// cache (its fingerprint had not changed): when the file was last
+	// read in full. Zero when the run hashed it.
+	CachedAt time.Time `json:"cached_at,omitzero"`
 }
 
 // SlurmJob is where a run went when its executor was Slurm.
@@ -133,6 +137,12 @@ type Run struct {
 	Steps   []RunStep    `json:"steps"`
 	Inputs  []FileRecord `json:"inputs"`
 	Outputs []FileRecord `json:"outputs"`
+	// InputsCached counts the input files whose sha256 came from the
+	// input cache; InputsHashedAt is when the oldest of the input hashes
+	// was computed by reading the file (InputsCacheSummary). Both are
+	// derived from Inputs.
+	InputsCached   int       `json:"inputs_cached"`
+	InputsHashedAt time.Time `json:"inputs_hashed_at,omitzero"`
 
 	// ReproduceOf is the run this one reproduces; Verdict is what the
 	// comparison of outputs found ("" until known).

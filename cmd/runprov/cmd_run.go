@@ -150,6 +150,7 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 	f.BoolVar(&opts.AllowWeakerSandbox, "allow-weaker-sandbox", false, "let a runtime run that cannot give every guarantee (recorded)")
 	f.StringArrayVar(&opts.Devices, "device", nil, "give the run the CDI device `VENDOR/CLASS=NAME` too, like nvidia.com/gpu=0 (repeat)")
 	f.StringVar(&opts.Pull, "pull", producer.PullDefault, "pull a missing image by digest: missing or never (default: never when the store requires approval, else missing)")
+	f.BoolVar(&opts.Rehash, "rehash", false, "read every input file in full, even those whose size, inode and times are unchanged since they last hashed")
 	f.StringVar(&signKey, "sign-key", "", "sign the run record with this private `KEY` file (default: the site policy's sign_key)")
 	addSlurmFlags(f, &sf)
 	return cmd

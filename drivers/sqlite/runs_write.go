@@ -182,8 +182,8 @@ func putRunChildren(ctx context.Context, tx *sql.Tx, r *core.Run) error {
 	}
 	for kind, files := range map[string][]core.FileRecord{core.MountInput: r.Inputs, core.MountOutput: r.Outputs} {
 		for _, f := range files {
-			_, err := tx.ExecContext(ctx, `INSERT INTO run_files(run_id, kind, name, path, size, sha256, link) VALUES(?, ?, ?, ?, ?, ?, ?)`,
-				r.ID, kind, f.Name, f.Path, f.Size, f.SHA256, f.Link)
+			_, err := tx.ExecContext(ctx, `INSERT INTO run_files(run_id, kind, name, path, size, sha256, link, cached_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)`,
+				r.ID, kind, f.Name, f.Path, f.Size, f.SHA256, f.Link, nullTime(f.CachedAt))
 			if err != nil {
 				return fmt.Errorf("store %s file %s of run %s: %w", kind, f.Path, r.ID, err)
 			}
@@ -275,6 +275,14 @@ func (s *Store) LastRunSnapshot(ctx context.Context, commit, exceptID string) (i
 		return "", "", nil
 	}
 	return id, kernelSHA, mapErr(err)
+}
+
+// nullTime is NULL for the zero time.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return timeText(t)
 }
 
 func zeroText(t time.Time) string {

@@ -76,6 +76,10 @@ type Producer struct {
 	Host     HostProbe // nil: no snapshot is recorded
 	Runtimes map[string]runtime.Runtime
 	Devices  DeviceResolver // nil: runs may not have CDI devices
+	// InputCache keeps the fingerprints of input files that hashed, so
+	// that local runs read only the files changed since (nil: every run
+	// reads its inputs in full).
+	InputCache core.InputCache
 	// RuntimeDir is where root runs mount their overlay roots (default
 	// /run/runprov); see sandbox.go.
 	RuntimeDir string
@@ -132,6 +136,9 @@ type Options struct {
 	Executor string
 	// Devices are CDI devices added to the Runfile's DEVICE lines (--device).
 	Devices []string
+	// Rehash reads every input file in full, whatever the input cache
+	// holds (--rehash; always for reproduce).
+	Rehash bool
 }
 
 // Prepared is a run ready to execute: its record (status running, already
