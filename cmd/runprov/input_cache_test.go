@@ -194,4 +194,3 @@ func TestInputCache(t *testing.T) {
 	r5 := run("run after the changes")
 	wantFiles("run after the changes", r5, now, "unchanged")
 }
-
