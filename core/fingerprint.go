@@ -40,22 +40,18 @@ type InputCache interface {
 	PutInputFingerprints(ctx context.Context, roots []string, fps map[string]InputFingerprint) error
 }
 
-// InputsCacheSummary is how a run's input manifest was made: Cached files
-// took their sha256 from the input cache, and every file's content was
-// last read in full at HashedAt or later (the oldest such time; started,
-// the run's start, for files hashed by the run itself).
-func InputsCacheSummary(inputs []FileRecord, started time.Time) (cached int, hashedAt time.Time) {
+// InputsCacheSummary is how a run's input manifest was made: cached files
+// took their sha256 from the input cache, and hashedAt is the oldest of
+// their CachedAt, so every input file was read in full at that time or
+// later. Both are zero when the run read every file itself.
+func InputsCacheSummary(inputs []FileRecord) (cached int, hashedAt time.Time) {
 	for _, f := range inputs {
-		if f.Link != "" {
+		if f.CachedAt.IsZero() {
 			continue
 		}
-		t := started
-		if !f.CachedAt.IsZero() {
-			cached++
-			t = f.CachedAt
-		}
-		if hashedAt.IsZero() || t.Before(hashedAt) {
-			hashedAt = t
+		cached++
+		if hashedAt.IsZero() || f.CachedAt.Before(hashedAt) {
+			hashedAt = f.CachedAt
 		}
 	}
 	return cached, hashedAt

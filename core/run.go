@@ -138,9 +138,9 @@ type Run struct {
 	Inputs  []FileRecord `json:"inputs"`
 	Outputs []FileRecord `json:"outputs"`
 	// InputsCached counts the input files whose sha256 came from the
-	// input cache; InputsHashedAt is when the oldest of the input hashes
-	// was computed by reading the file (InputsCacheSummary). Both are
-	// derived from Inputs.
+	// input cache; every input file was read in full at InputsHashedAt or
+	// later (zero when this run read them all). Both are derived from
+	// Inputs (InputsCacheSummary).
 	InputsCached   int       `json:"inputs_cached"`
 	InputsHashedAt time.Time `json:"inputs_hashed_at,omitzero"`
 

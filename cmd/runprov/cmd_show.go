@@ -208,7 +208,7 @@ func printRecord(w io.Writer, rec *history.Record, layout core.Layout, verbose b
 		p("step", "%s", line)
 	}
 	printFiles(w, "inputs", r.Inputs)
-	if !r.InputsHashedAt.IsZero() {
+	if len(r.Inputs) > 0 {
 		p("hashed", "%s", inputsHashedText(r))
 	}
 	printFiles(w, "outputs", r.Outputs)

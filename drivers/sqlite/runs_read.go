@@ -171,7 +171,7 @@ func (s *Store) loadRunDetails(ctx context.Context, r *core.Run) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read manifests of run %s: %w", r.ID, mapErr(err))
 	}
-	r.InputsCached, r.InputsHashedAt = core.InputsCacheSummary(r.Inputs, r.Started)
+	r.InputsCached, r.InputsHashedAt = core.InputsCacheSummary(r.Inputs)
 	return s.loadRunDevices(ctx, r)
 }
 

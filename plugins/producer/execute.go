@@ -155,7 +155,7 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 	run.Ended = time.Now().UTC()
 	inWG.Wait()
 	run.Inputs = inRecs
-	run.InputsCached, run.InputsHashedAt = core.InputsCacheSummary(inRecs, run.Started)
+	run.InputsCached, run.InputsHashedAt = core.InputsCacheSummary(inRecs)
 	cerr := cleanup()
 	// Whatever ended the run, the record lists the outputs it left: a
 	// failed or aborted run's files are kept and must be accounted for.
