@@ -32,6 +32,7 @@ var benchmarks = []benchmark{
 	historyBench,
 	lineageBench,
 	runStart,
+	inputsCached,
 	slurmBench,
 	recordsBench,
 	chainBench,

@@ -180,16 +180,30 @@ func putRunChildren(ctx context.Context, tx *sql.Tx, r *core.Run) error {
 			return fmt.Errorf("store step %d of run %s: %w", st.Index, r.ID, err)
 		}
 	}
+	if err := putRunFiles(ctx, tx, r); err != nil {
+		return err
+	}
+	return putRunDevices(ctx, tx, r)
+}
+
+// putRunFiles inserts the manifests of r through one prepared statement.
+func putRunFiles(ctx context.Context, tx *sql.Tx, r *core.Run) error {
+	if len(r.Inputs)+len(r.Outputs) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, `INSERT INTO run_files(run_id, kind, name, path, size, sha256, link, cached_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	for kind, files := range map[string][]core.FileRecord{core.MountInput: r.Inputs, core.MountOutput: r.Outputs} {
 		for _, f := range files {
-			_, err := tx.ExecContext(ctx, `INSERT INTO run_files(run_id, kind, name, path, size, sha256, link, cached_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)`,
-				r.ID, kind, f.Name, f.Path, f.Size, f.SHA256, f.Link, nullTime(f.CachedAt))
-			if err != nil {
+			if _, err := st.ExecContext(ctx, r.ID, kind, f.Name, f.Path, f.Size, f.SHA256, f.Link, nullTime(f.CachedAt)); err != nil {
 				return fmt.Errorf("store %s file %s of run %s: %w", kind, f.Path, r.ID, err)
 			}
 		}
 	}
-	return putRunDevices(ctx, tx, r)
+	return nil
 }
 
 // AbortStaleRuns marks aborted every running run whose owner process is

@@ -200,7 +200,7 @@ func hashInputs(ctx context.Context, inputs map[string]string, ic inputCacheUse)
 		maps.Copy(keep, k)
 		hashedRoots = append(hashedRoots, inputs[name])
 	}
-	if ic.cache != nil && len(hashedRoots) > 0 {
+	if ic.cache != nil && len(hashedRoots) > 0 && !(len(hashedRoots) == len(roots) && maps.Equal(keep, cached)) {
 		_ = ic.cache.PutInputFingerprints(ctx, hashedRoots, keep) // a lost fingerprint costs a re-hash
 	}
 	return recs, errs
