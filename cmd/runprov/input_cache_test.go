@@ -153,6 +153,8 @@ func TestInputCache(t *testing.T) {
 	if show["inputs_cached"] != float64(len(all)) || show["inputs_hashed_at"] == nil {
 		t.Errorf("show --json: inputs_cached %v, inputs_hashed_at %v", show["inputs_cached"], show["inputs_hashed_at"])
 	}
+	out, _ := mustCLI(t, 0, rs.dir, "--json", "show", r2.ID)
+	validateJSON(t, compileCLISchema(t, runRecordSchema), []byte(out))
 	stored := &showRecord(t, rs.dir, r2.ID).Run
 	wantFiles("show --json of the second run", stored, inputCacheFiles, all...)
 	text, _ := mustCLI(t, 0, rs.dir, "show", r2.ID)
