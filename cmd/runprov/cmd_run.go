@@ -183,9 +183,6 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 		r := prep.Run
 		if !a.quiet {
 			fmt.Fprintf(a.stderr, "runprov: run %s (commit %s, image %s, %s %s)\n", r.ID, shortHash(r.Commit), r.ImageDigest, r.Runtime, r.RuntimeVersion)
-			if r.Drift != "" {
-				fmt.Fprintf(a.stderr, "runprov: this host changed since the commit's last run: %s\n", r.Drift)
-			}
 			if r.Limits.Note != "" {
 				fmt.Fprintf(a.stderr, "runprov: note: %s\n", r.Limits.Note)
 			}
@@ -205,6 +202,7 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 		}
 	}
 	if !a.quiet {
+		printDrift(a, run)
 		took := run.Ended.Sub(run.Started).Round(time.Millisecond)
 		switch run.Status {
 		case core.RunSucceeded:
@@ -220,6 +218,15 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 		return signErr
 	}
 	return runExitError(run)
+}
+
+// printDrift says how this host differs from the one of the commit's
+// previous run; the snapshot is taken while the run starts, so this comes
+// after the run's own output.
+func printDrift(a *app, run *core.Run) {
+	if run.Drift != "" {
+		fmt.Fprintf(a.stderr, "runprov: this host changed since the commit's last run: %s\n", run.Drift)
+	}
 }
 
 // runRefused adds what to do to a refusal before anything ran.

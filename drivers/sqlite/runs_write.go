@@ -314,3 +314,21 @@ func splitColumns(cols string) []string {
 func isConstraint(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint") || strings.Contains(err.Error(), "PRIMARY KEY"))
 }
+
+// SetRunSnapshot records the host snapshot and drift summary of run id,
+// taken while it started (producer.RunWriter).
+func (s *Store) SetRunSnapshot(ctx context.Context, id, environmentSHA, kernelSHA, drift string) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE runs SET environment_sha256 = ?, system_kernel_sha256 = ?, drift = ? WHERE id = ?`,
+			environmentSHA, kernelSHA, drift, id)
+		if err != nil {
+			return fmt.Errorf("record the snapshot of run %s: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("run %s: %w", id, core.ErrNotFound)
+		}
+		return nil
+	})
+}

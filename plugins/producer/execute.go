@@ -421,6 +421,17 @@ func (p *Producer) Run(ctx context.Context, opts Options, stdio runtime.Stdio, h
 		run = prep.Run
 		run.Status, run.Reason, run.Ended = core.RunFailed, fmt.Sprint(err), time.Now().UTC()
 	}
+	if prep.snapshot != nil {
+		sr := prep.snapshot()
+		run.EnvironmentSHA256, run.SystemKernelSHA256, run.Drift = sr.snap.EnvironmentSHA256, sr.snap.SystemKernelSHA256, sr.drift
+		if sr.err != nil {
+			// The container ran, but its record lacks the host.
+			if run.Status == core.RunSucceeded {
+				run.Status, run.Reason = core.RunFailed, sr.err.Error()
+			}
+			err = errors.Join(err, sr.err)
+		}
+	}
 	if ferr := p.Finish(ctx, run); ferr != nil {
 		return run, errors.Join(err, ferr)
 	}

@@ -46,6 +46,9 @@ type RunWriter interface {
 	// LastRunSnapshot returns the newest other run of commit that recorded
 	// a system snapshot, and that snapshot's sha256 ("" when none).
 	LastRunSnapshot(ctx context.Context, commit, exceptID string) (id, kernelSHA string, err error)
+	// SetRunSnapshot records the host snapshot and drift summary of the
+	// stored run id; ErrNotFound when there is no such run.
+	SetRunSnapshot(ctx context.Context, id, environmentSHA, kernelSHA, drift string) error
 }
 
 // Snapshot is this host as a run records it (plugins/env stores both rows).
@@ -147,6 +150,16 @@ type Options struct {
 type Prepared struct {
 	Run *core.Run
 	Dir string
+	// snapshot waits for the host snapshot Prepare started once the run
+	// was stored (nil without a HostProbe).
+	snapshot func() snapResult
+}
+
+// snapResult is a run's host snapshot and drift summary.
+type snapResult struct {
+	snap  Snapshot
+	drift string
+	err   error
 }
 
 // execPlan is plan.json: what Execute needs beyond run.json and config.json.
@@ -194,9 +207,10 @@ func (p *Producer) log() *slog.Logger {
 // digest when missing and allowed —, verified blob by blob, approved),
 // the inputs (they exist), the outputs directory (new or empty), the
 // runtime (it gives the sandbox the Runfile needs, unless the user allowed
-// a weaker one). Then it unpacks the rootfs (once per image), snapshots
-// the host, writes STORE/runs/RUN/{config.json,run.json,plan.json} and
-// stores the run as running. Errors wrap core sentinels (ErrInvalid,
+// a weaker one). Then it unpacks the rootfs (once per image), writes
+// STORE/runs/RUN/{config.json,run.json,plan.json} and stores the run as
+// running. The host snapshot is taken after that, while the run starts
+// (startSnapshot). Errors wrap core sentinels (ErrInvalid,
 // ErrNotFound, ErrCorrupt, ErrNotApproved, ErrUnsafe, ErrUnsupported).
 func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error) {
 	prog := core.OrNoProgress(opts.Progress)
@@ -214,9 +228,9 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 		sort.Strings(names)
 		return nil, fmt.Errorf("--runtime %s: %w: known runtimes: %s", rtName, core.ErrInvalid, strings.Join(names, ", "))
 	}
-	// The runtime's version and the host snapshot take longer than all
-	// the checks: collect them meanwhile. host() waits for them (and is
-	// called on every return, so nothing outlives Prepare).
+	// The runtime's version takes longer than the checks: ask for it
+	// meanwhile. host() waits for it (and is called on every return, so
+	// nothing outlives Prepare).
 	hostCh := make(chan hostResult, 1)
 	go func() { hostCh <- p.hostSnapshot(ctx, rt) }()
 	host := sync.OnceValue(func() hostResult { return <-hostCh })
@@ -394,18 +408,12 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 		return nil, err
 	}
 	lap("write the spec and the plan")
-	var prev string // the system kernel snapshot of the commit's last run
-	if p.Host != nil {
-		if _, prev, err = p.Runs.LastRunSnapshot(ctx, row.Hash, id); err != nil {
-			return nil, err
-		}
-	}
 	hr := host()
 	if hr.err != nil {
 		return nil, hr.err
 	}
 	rtVersion := hr.version
-	lap("runtime version and host snapshot")
+	lap("runtime version")
 	hostname, _ := os.Hostname()
 	run := &core.Run{
 		ID: id, Repo: row.Repo, Path: row.Path, Commit: row.Hash, RunfileBlob: row.Blob,
@@ -428,14 +436,6 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 		run.Steps = append(run.Steps, core.RunStep{Index: i, Argv: argv, ExitCode: -1})
 	}
 
-	if p.Host != nil {
-		run.EnvironmentSHA256, run.SystemKernelSHA256 = hr.snap.EnvironmentSHA256, hr.snap.SystemKernelSHA256
-		if prev != "" && prev != hr.snap.SystemKernelSHA256 {
-			if run.Drift, err = p.Host.Drift(ctx, prev, hr.snap.SystemKernelSHA256); err != nil {
-				p.log().Warn("drift summary", "err", err)
-			}
-		}
-	}
 	if err := writeJSON(filepath.Join(dir, "run.json"), run); err != nil {
 		return nil, err
 	}
@@ -444,29 +444,57 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 	}
 	lap("write the run")
 	done = true
-	return &Prepared{Run: run, Dir: dir}, nil
+	prep := &Prepared{Run: run, Dir: dir}
+	if p.Host != nil {
+		prep.snapshot = p.startSnapshot(ctx, run)
+	}
+	return prep, nil
 }
 
 type hostResult struct {
 	version string
-	snap    Snapshot
 	err     error
 }
 
-// hostSnapshot returns the runtime's version and, with a HostProbe, the
-// stored snapshot of this host.
+// hostSnapshot returns the runtime's version.
 func (p *Producer) hostSnapshot(ctx context.Context, rt runtime.Runtime) hostResult {
 	v, err := rt.Version(ctx)
 	if err != nil {
 		return hostResult{err: fmt.Errorf("%w: %v", core.ErrUnsupported, err)}
 	}
-	r := hostResult{version: v}
-	if p.Host != nil {
-		if r.snap, err = p.Host.Snapshot(ctx, rt.Name(), v); err != nil {
-			r.err = fmt.Errorf("snapshot the host: %w", err)
+	return hostResult{version: v}
+}
+
+// startSnapshot snapshots the host for run, already stored running, while
+// its container starts and runs: walking /proc/sys takes longer than the
+// start itself. The row gets the snapshot as soon as it is stored, so a
+// run whose runprov dies keeps it too; the returned function waits for it.
+func (p *Producer) startSnapshot(ctx context.Context, run *core.Run) func() snapResult {
+	ctx = context.WithoutCancel(ctx) // the record wants it even after Ctrl-C
+	id, commit, rtName, rtVersion := run.ID, run.Commit, run.Runtime, run.RuntimeVersion
+	ch := make(chan snapResult, 1)
+	go func() {
+		var r snapResult
+		defer func() { ch <- r }()
+		if r.snap, r.err = p.Host.Snapshot(ctx, rtName, rtVersion); r.err != nil {
+			r.err = fmt.Errorf("snapshot the host: %w", r.err)
+			return
 		}
-	}
-	return r
+		_, prev, err := p.Runs.LastRunSnapshot(ctx, commit, id)
+		if err != nil {
+			r.err = fmt.Errorf("the last snapshot of commit %s: %w", commit, err)
+			return
+		}
+		if prev != "" && prev != r.snap.SystemKernelSHA256 {
+			if r.drift, err = p.Host.Drift(ctx, prev, r.snap.SystemKernelSHA256); err != nil {
+				p.log().Warn("drift summary", "err", err)
+			}
+		}
+		if err := p.Runs.SetRunSnapshot(ctx, id, r.snap.EnvironmentSHA256, r.snap.SystemKernelSHA256, r.drift); err != nil {
+			r.err = fmt.Errorf("record the host snapshot: %w", err)
+		}
+	}()
+	return sync.OnceValue(func() snapResult { return <-ch })
 }
 
 // image resolves, pulls when allowed, checks approval and verifies the
