@@ -23,27 +23,10 @@ func benchInputsCached(ctx context.Context, env *benchEnv) error {
 		return fmt.Errorf("needs root (runc with a user namespace)")
 	}
 	reps := env.reps(15)
-	lay := filepath.Join(env.dir, "layout")
-	digest, err := writeBusyboxLayout(lay)
+	store, commit, _, err := trueRunStore(ctx, env, "INPUT data /data\n")
 	if err != nil {
 		return err
 	}
-	store := filepath.Join(env.dir, "store")
-	rp := func(args ...string) (string, error) {
-		return env.cmd(ctx, nil, env.runprov, append([]string{"--store", store, "-q"}, args...)...)
-	}
-	for _, args := range [][]string{{"init"}, {"image", "import", lay}} {
-		if _, err := rp(args...); err != nil {
-			return err
-		}
-	}
-	rf := filepath.Join(env.dir, "Runfile")
-	os.WriteFile(rf, []byte("FROM busybox@"+digest+"\nINPUT data /data\nCMD [\"/bin/true\"]\n"), 0o644)
-	out, err := rp("add", rf)
-	if err != nil {
-		return err
-	}
-	commit := strings.TrimSpace(out)
 
 	big := filepath.Join(env.dir, "big")
 	files, err := writeManyFiles(big, 256, 2<<20)
@@ -99,7 +82,7 @@ func benchInputsCached(ctx context.Context, env *benchEnv) error {
 		}
 		tinyS = append(tinyS, d)
 	}
-	if out, err := rp("--json", "show", "last"); err != nil || !strings.Contains(out, `"inputs_cached": 1`) {
+	if out, err := env.cmd(ctx, nil, env.runprov, "--store", store, "--json", "show", "last"); err != nil || !strings.Contains(out, `"inputs_cached": 1`) {
 		return fmt.Errorf("the tiny run did not use the input cache (%v):\n%s", err, out)
 	}
 

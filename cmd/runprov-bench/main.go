@@ -32,6 +32,7 @@ var benchmarks = []benchmark{
 	historyBench,
 	lineageBench,
 	runStart,
+	inputHash,
 	inputsCached,
 	slurmBench,
 	recordsBench,
