@@ -73,6 +73,10 @@ type FileRecord struct {
 	// Sensitivity of an output file: "high" (never leaves) or "moderate"
 	// (may be requested for release), from its OUTPUT line; "" for inputs.
 	Sensitivity string `json:"sensitivity,omitempty"`
+	// CachedAt is set on an input file whose sha256 came from the input
+	// cache (its fingerprint had not changed): when the file was last
+	// read in full. Zero when the run hashed it.
+	CachedAt time.Time `json:"cached_at,omitzero"`
 }
 
 // FileSensitivity is f's sensitivity, high when none was recorded (runs
@@ -154,6 +158,12 @@ type Run struct {
 	Steps   []RunStep    `json:"steps"`
 	Inputs  []FileRecord `json:"inputs"`
 	Outputs []FileRecord `json:"outputs"`
+	// InputsCached counts the input files whose sha256 came from the
+	// input cache; every input file was read in full at InputsHashedAt or
+	// later (zero when this run read them all). Both are derived from
+	// Inputs (InputsCacheSummary).
+	InputsCached   int       `json:"inputs_cached"`
+	InputsHashedAt time.Time `json:"inputs_hashed_at,omitzero"`
 
 	// ReproduceOf is the run this one reproduces; Verdict is what the
 	// comparison of outputs found ("" until known).

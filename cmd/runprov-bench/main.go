@@ -32,6 +32,8 @@ var benchmarks = []benchmark{
 	historyBench,
 	lineageBench,
 	runStart,
+	inputHash,
+	inputsCached,
 	slurmBench,
 	recordsBench,
 	chainBench,

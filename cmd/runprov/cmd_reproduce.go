@@ -86,14 +86,14 @@ func (a *app) reproduce(ctx context.Context, p *producer.Producer, plan *produce
 	hooks := producer.Hooks{Prepared: func(prep *producer.Prepared) {
 		if !a.quiet {
 			fmt.Fprintf(a.stderr, "runprov: run %s reproduces %s (commit %s, image %s)\n", prep.Run.ID, orig.ID, shortHash(prep.Run.Commit), prep.Run.ImageDigest)
-			if prep.Run.Drift != "" {
-				fmt.Fprintf(a.stderr, "runprov: this host changed since the commit's last run: %s\n", prep.Run.Drift)
-			}
 		}
 	}}
 	rep, err := p.Reproduce(ctx, plan, runtime.Stdio{Stdout: stdout, Stderr: a.stderr}, hooks)
 	if rep == nil {
 		return err
+	}
+	if !a.quiet {
+		printDrift(a, rep.Run)
 	}
 	if err != nil {
 		return err

@@ -164,6 +164,7 @@ STORE/runs/RUN/record.json, which any later runprov command takes in.`,
 	f.StringArrayVar(&opts.Devices, "device", nil, "give the run the CDI device `VENDOR/CLASS=NAME` too, like nvidia.com/gpu=0 (repeat)")
 	f.StringVar(&opts.Pull, "pull", producer.PullDefault, "pull a missing image by digest: missing or never (default: never when the store requires approval, else missing)")
 	f.StringVar(&opts.Note, "note", "", "say what the run is for, in `TEXT` kept with it (show, runs --json, exports)")
+	f.BoolVar(&opts.Rehash, "rehash", false, "read every input file in full, even those whose size, inode and times are unchanged since they last hashed")
 	f.StringVar(&signKey, "sign-key", "", "sign the run record with this private `KEY` file (default: the site policy's sign_key)")
 	addSlurmFlags(f, &sf)
 	return cmd
@@ -217,9 +218,6 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 		r := prep.Run
 		if !a.quiet {
 			fmt.Fprintf(a.stderr, "runprov: run %s (commit %s, image %s, %s %s)\n", r.ID, shortHash(r.Commit), r.ImageDigest, r.Runtime, r.RuntimeVersion)
-			if r.Drift != "" {
-				fmt.Fprintf(a.stderr, "runprov: this host changed since the commit's last run: %s\n", r.Drift)
-			}
 			if r.Limits.Note != "" {
 				fmt.Fprintf(a.stderr, "runprov: note: %s\n", r.Limits.Note)
 			}
@@ -240,6 +238,7 @@ func (a *app) run(ctx context.Context, p *producer.Producer, opts producer.Optio
 		}
 	}
 	if !a.quiet {
+		printDrift(a, run)
 		took := run.Ended.Sub(run.Started).Round(time.Millisecond)
 		switch run.Status {
 		case core.RunSucceeded:
@@ -279,6 +278,15 @@ func (a *app) outputsDir(opts producer.Options, run *core.Run) string {
 		return opts.OutputsDir
 	}
 	return filepath.Join(a.store.Layout().Run(run.ID), "outputs")
+}
+
+// printDrift says how this host differs from the one of the commit's
+// previous run; the snapshot is taken while the run starts, so this comes
+// after the run's own output.
+func printDrift(a *app, run *core.Run) {
+	if run.Drift != "" {
+		fmt.Fprintf(a.stderr, "runprov: this host changed since the commit's last run: %s\n", run.Drift)
+	}
 }
 
 // hostProbe fills producer.HostProbe with plugins/env and the store.

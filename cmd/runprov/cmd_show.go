@@ -217,6 +217,9 @@ func printRecord(w io.Writer, rec *history.Record, layout core.Layout, verbose b
 		p("step", "%s", line)
 	}
 	printFiles(w, "inputs", r.Inputs)
+	if len(r.Inputs) > 0 {
+		p("hashed", "%s", inputsHashedText(r))
+	}
 	printFiles(w, "outputs", r.Outputs)
 	p("signed", "%s", signatureText(rec.Signature)) // sign.go
 	if dir := layout.Run(r.ID); dirExists(dir) {
@@ -238,8 +241,28 @@ func printFiles(w io.Writer, label string, files []core.FileRecord) {
 			fmt.Fprintf(w, "  %s -> %s\n", name, f.Link)
 			continue
 		}
-		fmt.Fprintf(w, "  %s  %s  sha256:%s\n", name, history.HumanBytes(f.Size), f.SHA256)
+		cached := ""
+		if !f.CachedAt.IsZero() {
+			cached = "  (cached)"
+		}
+		fmt.Fprintf(w, "  %s  %s  sha256:%s%s\n", name, history.HumanBytes(f.Size), f.SHA256, cached)
 	}
+}
+
+// inputsHashedText says how many input files took their sha256 from the
+// input cache, and when the oldest input hash was computed.
+func inputsHashedText(r *core.Run) string {
+	files := 0
+	for _, f := range r.Inputs {
+		if f.Link == "" {
+			files++
+		}
+	}
+	if r.InputsCached == 0 {
+		return fmt.Sprintf("all %d input files read in full by this run", files)
+	}
+	return fmt.Sprintf("%d of %d input files unchanged since hashed (sha256 from the input cache), the oldest hash from %s",
+		r.InputsCached, files, timeText(r.InputsHashedAt))
 }
 
 func statusText(r *core.Run) string {

@@ -408,12 +408,22 @@ func TestRunStaleRunAborted(t *testing.T) {
 		cs, _ := rc.List(context.Background())
 		return len(cs) == 1 && cs[0].Status == "running"
 	})
+	// The host snapshot is taken while the container starts, and stored
+	// on the running row as soon as it is in.
+	snapshotted := func() bool {
+		out, _ := mustCLI(t, 0, rs.dir, "query", "--csv", "SELECT count(*) FROM runs WHERE environment_sha256 <> '' AND system_kernel_sha256 <> ''")
+		return strings.HasSuffix(strings.TrimSpace(out), "\n1")
+	}
+	waitFor(t, 30*time.Second, snapshotted)
 	cmd.Process.Kill()
 	cmd.Wait()
 	t.Cleanup(func() { cleanupContainers(t, rs.dir) }) // if the test fails
 	out, _ := mustCLI(t, 0, rs.dir, "query", "--csv", "SELECT id, status FROM runs")
 	if !strings.Contains(out, "aborted") {
 		t.Errorf("runs: %s\n%s", out, stderr)
+	}
+	if !snapshotted() {
+		t.Errorf("the aborted run lost its host snapshot")
 	}
 	if cs, _ := rc.List(context.Background()); len(cs) != 0 {
 		t.Errorf("the next command left the dead run's container: %+v", cs)

@@ -94,10 +94,11 @@ func wire(a *app, st *sqlite.Store) *components {
 	cons := &consumer.Consumer{Store: st, Git: gitOpener, Salvager: gitOpener, TmpDir: layout.Tmp(), Log: a.log}
 	prod := &producer.Producer{
 		Layout: layout, Runfiles: cons, Images: policyImages{images, a.policy, st}, Runs: st,
-		Host:      hostProbe{st: st, kernel: a.kernel},
-		Runtimes:  runtimes(layout),
-		Log:       a.log,
-		Inventory: sb,
+		Host:       hostProbe{st: st, kernel: a.kernel},
+		Runtimes:   runtimes(layout),
+		InputCache: st,
+		Log:        a.log,
+		Inventory:  sb,
 		// CDI hooks run as root on the host: only the site policy allows them.
 		Devices: &cdi.Resolver{Dirs: cdi.DirsFromEnv(), AllowHooks: a.policy.Active() && a.policy.AllowCDIHooks},
 	}

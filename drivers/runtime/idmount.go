@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -31,11 +32,10 @@ type IDShift struct {
 // can be mounted so (the clone is dropped). Errors wrap
 // ErrIDMapUnsupported when the kernel or the file system refuses it.
 func IDMappedBind(src, dst string, shift IDShift) error {
-	ns, err := userNamespace(shift)
+	ns, err := sharedUserNamespace(shift)
 	if err != nil {
 		return err
 	}
-	defer ns.Close()
 	fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 	if err != nil {
 		return fmt.Errorf("open_tree %s: %w: %w", src, ErrIDMapUnsupported, err)
@@ -55,6 +55,28 @@ func IDMappedBind(src, dst string, shift IDShift) error {
 		return fmt.Errorf("mount %s on %s: %w", src, dst, err)
 	}
 	return nil
+}
+
+// userNamespaces are the namespaces this process made, by shift, kept
+// open until it exits: a run asks for the same one when it checks an input
+// and when it mounts it, and making one costs a process.
+var userNamespaces = struct {
+	sync.Mutex
+	m map[IDShift]*os.File
+}{m: map[IDShift]*os.File{}}
+
+func sharedUserNamespace(shift IDShift) (*os.File, error) {
+	userNamespaces.Lock()
+	defer userNamespaces.Unlock()
+	if ns := userNamespaces.m[shift]; ns != nil {
+		return ns, nil
+	}
+	ns, err := userNamespace(shift)
+	if err != nil {
+		return nil, err
+	}
+	userNamespaces.m[shift] = ns
+	return ns, nil
 }
 
 // userNamespace returns a user namespace (an open /proc/PID/ns/user) whose

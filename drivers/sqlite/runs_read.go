@@ -147,7 +147,7 @@ func (s *Store) loadRunDetails(ctx context.Context, r *core.Run) error {
 		return fmt.Errorf("read steps of run %s: %w", r.ID, mapErr(err))
 	}
 
-	rows, err = s.db.QueryContext(ctx, `SELECT kind, name, path, size, sha256, link FROM run_files WHERE run_id = ? ORDER BY kind, name, path`, r.ID)
+	rows, err = s.db.QueryContext(ctx, `SELECT kind, name, path, size, sha256, link, coalesce(cached_at, '') FROM run_files WHERE run_id = ? ORDER BY kind, name, path`, r.ID)
 	if err != nil {
 		return fmt.Errorf("read manifests of run %s: %w", r.ID, mapErr(err))
 	}
@@ -155,12 +155,13 @@ func (s *Store) loadRunDetails(ctx context.Context, r *core.Run) error {
 	r.Inputs, r.Outputs = []core.FileRecord{}, []core.FileRecord{}
 	for rows.Next() {
 		var (
-			kind string
-			f    core.FileRecord
+			kind, cached string
+			f            core.FileRecord
 		)
-		if err := rows.Scan(&kind, &f.Name, &f.Path, &f.Size, &f.SHA256, &f.Link); err != nil {
+		if err := rows.Scan(&kind, &f.Name, &f.Path, &f.Size, &f.SHA256, &f.Link, &cached); err != nil {
 			return fmt.Errorf("read manifests of run %s: %w", r.ID, err)
 		}
+		f.CachedAt = parseOptTime(cached)
 		if kind == core.MountInput {
 			r.Inputs = append(r.Inputs, f)
 		} else {
@@ -170,6 +171,7 @@ func (s *Store) loadRunDetails(ctx context.Context, r *core.Run) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read manifests of run %s: %w", r.ID, mapErr(err))
 	}
+	r.InputsCached, r.InputsHashedAt = core.InputsCacheSummary(r.Inputs)
 	r.MarkSensitivity()
 	if err := s.loadRunDevices(ctx, r); err != nil {
 		return err

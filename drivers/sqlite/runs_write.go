@@ -185,16 +185,30 @@ func putRunChildren(ctx context.Context, tx *sql.Tx, r *core.Run) error {
 			return fmt.Errorf("store step %d of run %s: %w", st.Index, r.ID, err)
 		}
 	}
+	if err := putRunFiles(ctx, tx, r); err != nil {
+		return err
+	}
+	return putRunDevices(ctx, tx, r)
+}
+
+// putRunFiles inserts the manifests of r through one prepared statement.
+func putRunFiles(ctx context.Context, tx *sql.Tx, r *core.Run) error {
+	if len(r.Inputs)+len(r.Outputs) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, `INSERT INTO run_files(run_id, kind, name, path, size, sha256, link, cached_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	for kind, files := range map[string][]core.FileRecord{core.MountInput: r.Inputs, core.MountOutput: r.Outputs} {
 		for _, f := range files {
-			_, err := tx.ExecContext(ctx, `INSERT INTO run_files(run_id, kind, name, path, size, sha256, link) VALUES(?, ?, ?, ?, ?, ?, ?)`,
-				r.ID, kind, f.Name, f.Path, f.Size, f.SHA256, f.Link)
-			if err != nil {
+			if _, err := st.ExecContext(ctx, r.ID, kind, f.Name, f.Path, f.Size, f.SHA256, f.Link, nullTime(f.CachedAt)); err != nil {
 				return fmt.Errorf("store %s file %s of run %s: %w", kind, f.Path, r.ID, err)
 			}
 		}
 	}
-	return putRunDevices(ctx, tx, r)
+	return nil
 }
 
 // AbortStaleRuns marks aborted every running run whose owner process is
@@ -282,6 +296,14 @@ func (s *Store) LastRunSnapshot(ctx context.Context, commit, exceptID string) (i
 	return id, kernelSHA, mapErr(err)
 }
 
+// nullTime is NULL for the zero time.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return timeText(t)
+}
+
 func zeroText(t time.Time) string {
 	if t.IsZero() {
 		return ""
@@ -296,4 +318,22 @@ func splitColumns(cols string) []string {
 
 func isConstraint(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint") || strings.Contains(err.Error(), "PRIMARY KEY"))
+}
+
+// SetRunSnapshot records the host snapshot and drift summary of run id,
+// taken while it started (producer.RunWriter).
+func (s *Store) SetRunSnapshot(ctx context.Context, id, environmentSHA, kernelSHA, drift string) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE runs SET environment_sha256 = ?, system_kernel_sha256 = ?, drift = ? WHERE id = ?`,
+			environmentSHA, kernelSHA, drift, id)
+		if err != nil {
+			return fmt.Errorf("record the snapshot of run %s: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("run %s: %w", id, core.ErrNotFound)
+		}
+		return nil
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -34,8 +35,20 @@ const ExitKilled = 128 + int(syscall.SIGKILL)
 // timeout or when ctx ends (Ctrl-C), removes the scratch directories and
 // the overlay, hashes inputs and outputs, and returns the finished run
 // (also written to run.json). The run is returned even with an error (the
-// runtime failed): it is then failed or aborted with the reason.
+// runtime failed): it is then failed or aborted with the reason. Every
+// input file is read in full: the input cache is in the database.
 func Execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.Stdio) (*core.Run, error) {
+	return executeRun(ctx, dir, rt, stdio, inputCacheUse{})
+}
+
+// inputCacheUse is how a run uses the input cache: none when cache is nil;
+// with rehash, every file is read and the cache only refreshed.
+type inputCacheUse struct {
+	cache  core.InputCache
+	rehash bool
+}
+
+func executeRun(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.Stdio, ic inputCacheUse) (*core.Run, error) {
 	var run core.Run
 	var pl execPlan
 	if err := readJSON(filepath.Join(dir, "run.json"), &run); err != nil {
@@ -47,7 +60,7 @@ func Execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 	if rt.Name() != pl.Runtime {
 		return nil, fmt.Errorf("run %s was prepared for %s, not %s: %w", run.ID, pl.Runtime, rt.Name(), core.ErrInvalid)
 	}
-	err := execute(ctx, dir, rt, stdio, &run, &pl)
+	err := execute(ctx, dir, rt, stdio, &run, &pl, ic)
 	if err != nil && run.Status == core.RunRunning {
 		run.Status, run.Reason = core.RunFailed, err.Error()
 	}
@@ -60,7 +73,7 @@ func Execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 	return &run, err
 }
 
-func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.Stdio, run *core.Run, pl *execPlan) (err error) {
+func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.Stdio, run *core.Run, pl *execPlan, ic inputCacheUse) (err error) {
 	bg := context.WithoutCancel(ctx)
 	own := owners{rootless: pl.Rootless, idmap: pl.IDMap, same: pl.SameOwner}
 
@@ -128,14 +141,7 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 	inWG.Add(1)
 	go func() {
 		defer inWG.Done()
-		for _, name := range sortedKeys(inputs) {
-			recs, err := Manifest(bg, name, inputs[name], 0)
-			if err != nil {
-				inErr = errors.Join(inErr, err)
-				continue
-			}
-			inRecs = append(inRecs, recs...)
-		}
+		inRecs, inErr = hashInputs(bg, inputs, ic)
 	}()
 
 	rctx := ctx
@@ -149,6 +155,7 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 	run.Ended = time.Now().UTC()
 	inWG.Wait()
 	run.Inputs = inRecs
+	run.InputsCached, run.InputsHashedAt = core.InputsCacheSummary(inRecs)
 	cerr := cleanup()
 	// Whatever ended the run, the record lists the outputs it left: a
 	// failed or aborted run's files are kept and must be accounted for.
@@ -164,6 +171,39 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 		return errors.Join(fmt.Errorf("hash inputs: %w", inErr), outErr)
 	}
 	return outErr
+}
+
+// hashInputs makes the manifests of inputs (name → host path), taking
+// from the input cache the files whose fingerprint it holds unchanged, and
+// then refreshes the cache. The cache is an optimisation: when it cannot
+// be read or written, the files are read in full.
+func hashInputs(ctx context.Context, inputs map[string]string, ic inputCacheUse) ([]core.FileRecord, error) {
+	var roots []string
+	for _, name := range sortedKeys(inputs) {
+		roots = append(roots, inputs[name])
+	}
+	var cached map[string]core.InputFingerprint
+	if ic.cache != nil && !ic.rehash {
+		cached, _ = ic.cache.InputFingerprints(ctx, roots)
+	}
+	var recs []core.FileRecord
+	var errs error
+	var hashedRoots []string
+	keep := map[string]core.InputFingerprint{}
+	for _, name := range sortedKeys(inputs) {
+		r, k, err := CachedManifest(ctx, name, inputs[name], 0, cached)
+		if err != nil {
+			errs = errors.Join(errs, err)
+			continue
+		}
+		recs = append(recs, r...)
+		maps.Copy(keep, k)
+		hashedRoots = append(hashedRoots, inputs[name])
+	}
+	if ic.cache != nil && len(hashedRoots) > 0 && !(len(hashedRoots) == len(roots) && maps.Equal(keep, cached)) {
+		_ = ic.cache.PutInputFingerprints(ctx, hashedRoots, keep) // a lost fingerprint costs a re-hash
+	}
+	return recs, errs
 }
 
 // hashOutputs hashes the output directories that exist.
@@ -376,10 +416,21 @@ func (p *Producer) Run(ctx context.Context, opts Options, stdio runtime.Stdio, h
 		h.Prepared(prep)
 	}
 	rt := p.Runtimes[prep.Run.Runtime]
-	run, err := Execute(ctx, prep.Dir, rt, stdio)
+	run, err := executeRun(ctx, prep.Dir, rt, stdio, inputCacheUse{cache: p.InputCache, rehash: opts.Rehash})
 	if run == nil {
 		run = prep.Run
 		run.Status, run.Reason, run.Ended = core.RunFailed, fmt.Sprint(err), time.Now().UTC()
+	}
+	if prep.snapshot != nil {
+		sr := prep.snapshot()
+		run.EnvironmentSHA256, run.SystemKernelSHA256, run.Drift = sr.snap.EnvironmentSHA256, sr.snap.SystemKernelSHA256, sr.drift
+		if sr.err != nil {
+			// The container ran, but its record lacks the host.
+			if run.Status == core.RunSucceeded {
+				run.Status, run.Reason = core.RunFailed, sr.err.Error()
+			}
+			err = errors.Join(err, sr.err)
+		}
 	}
 	if ferr := p.Finish(ctx, run); ferr != nil {
 		return run, errors.Join(err, ferr)

@@ -21,9 +21,10 @@ import (
 // digest when missing and allowed —, verified blob by blob, approved),
 // the inputs (they exist), the outputs directory (new or empty), the
 // runtime (it gives the sandbox the Runfile needs, unless the user allowed
-// a weaker one). Then it unpacks the rootfs (once per image), snapshots
-// the host, writes STORE/runs/RUN/{config.json,run.json,plan.json} and
-// stores the run as running. Errors wrap core sentinels (ErrInvalid,
+// a weaker one). Then it unpacks the rootfs (once per image), writes
+// STORE/runs/RUN/{config.json,run.json,plan.json} and stores the run as
+// running. The host snapshot is taken after that, while the run starts
+// (startSnapshot). Errors wrap core sentinels (ErrInvalid,
 // ErrNotFound, ErrCorrupt, ErrNotApproved, ErrUnsafe, ErrUnsupported).
 func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error) {
 	prog := core.OrNoProgress(opts.Progress)
@@ -32,9 +33,9 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 	if err != nil {
 		return nil, err
 	}
-	// The runtime's version and the host snapshot take longer than all
-	// the checks: collect them meanwhile. host() waits for them (and is
-	// called on every return, so nothing outlives Prepare).
+	// The runtime's version takes longer than the checks: ask for it
+	// meanwhile. host() waits for it (and is called on every return, so
+	// nothing outlives Prepare).
 	hostCh := make(chan hostResult, 1)
 	go func() { hostCh <- p.hostSnapshot(ctx, rt) }()
 	host := sync.OnceValue(func() hostResult { return <-hostCh })
@@ -100,10 +101,10 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 	lap("write the spec and the plan")
 
 	run := newRunRecord(id, row, rf, img, planned, rt.Name(), weaker, opts, devices)
-	if err := p.addHost(ctx, run, host); err != nil {
+	if err := p.addVersion(run, host); err != nil {
 		return nil, err
 	}
-	lap("runtime version and host snapshot")
+	lap("runtime version")
 	if err := writeJSON(filepath.Join(dir, "run.json"), run); err != nil {
 		return nil, err
 	}
@@ -112,7 +113,11 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 	}
 	lap("write the run")
 	done = true
-	return &Prepared{Run: run, Dir: dir}, nil
+	prep := &Prepared{Run: run, Dir: dir}
+	if p.Host != nil {
+		prep.snapshot = p.startSnapshot(ctx, run)
+	}
+	return prep, nil
 }
 
 // runtime is the runtime name names ("" is runc).
@@ -312,30 +317,12 @@ func newRunRecord(id string, row core.Commit, rf *runfile.File, img *core.Resolv
 	return run
 }
 
-// addHost waits for the runtime's version and the host snapshot and puts
-// them in run, with the drift since the commit's last run.
-func (p *Producer) addHost(ctx context.Context, run *core.Run, host func() hostResult) error {
-	var prev string // the system kernel snapshot of the commit's last run
-	if p.Host != nil {
-		var err error
-		if _, prev, err = p.Runs.LastRunSnapshot(ctx, run.Commit, run.ID); err != nil {
-			return err
-		}
-	}
+// addVersion waits for the runtime's version and puts it in run.
+func (p *Producer) addVersion(run *core.Run, host func() hostResult) error {
 	hr := host()
 	if hr.err != nil {
 		return hr.err
 	}
 	run.RuntimeVersion = hr.version
-	if p.Host == nil {
-		return nil
-	}
-	run.EnvironmentSHA256, run.SystemKernelSHA256 = hr.snap.EnvironmentSHA256, hr.snap.SystemKernelSHA256
-	if prev != "" && prev != hr.snap.SystemKernelSHA256 {
-		var err error
-		if run.Drift, err = p.Host.Drift(ctx, prev, hr.snap.SystemKernelSHA256); err != nil {
-			p.log().Warn("drift summary", "err", err)
-		}
-	}
 	return nil
 }

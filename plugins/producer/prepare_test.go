@@ -73,6 +73,9 @@ func (f *fakeRuns) CreateRun(_ context.Context, r *core.Run) error {
 	return nil
 }
 func (f *fakeRuns) FinishRun(context.Context, *core.Run) error { return nil }
+func (f *fakeRuns) SetRunSnapshot(context.Context, string, string, string, string) error {
+	return nil
+}
 func (f *fakeRuns) LastRunSnapshot(context.Context, string, string) (string, string, error) {
 	return "", "", nil
 }

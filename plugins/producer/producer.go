@@ -46,6 +46,9 @@ type RunWriter interface {
 	// LastRunSnapshot returns the newest other run of commit that recorded
 	// a system snapshot, and that snapshot's sha256 ("" when none).
 	LastRunSnapshot(ctx context.Context, commit, exceptID string) (id, kernelSHA string, err error)
+	// SetRunSnapshot records the host snapshot and drift summary of the
+	// stored run id; ErrNotFound when there is no such run.
+	SetRunSnapshot(ctx context.Context, id, environmentSHA, kernelSHA, drift string) error
 }
 
 // Snapshot is this host as a run records it (plugins/env stores both rows).
@@ -85,6 +88,10 @@ type Producer struct {
 	// Inventory takes the package inventory of an image on its first run
 	// (nil: none is taken).
 	Inventory Inventorier
+	// InputCache keeps the fingerprints of input files that hashed, so
+	// that local runs read only the files changed since (nil: every run
+	// reads its inputs in full).
+	InputCache core.InputCache
 	// RuntimeDir is where root runs mount their overlay roots (default
 	// /run/runprov); see sandbox.go.
 	RuntimeDir string
@@ -143,6 +150,9 @@ type Options struct {
 	Devices []string
 	// Note is what the user says of the run (--note), stored beside it.
 	Note string
+	// Rehash reads every input file in full, whatever the input cache
+	// holds (--rehash; always for reproduce).
+	Rehash bool
 }
 
 // Prepared is a run ready to execute: its record (status running, already
@@ -151,6 +161,16 @@ type Options struct {
 type Prepared struct {
 	Run *core.Run
 	Dir string
+	// snapshot waits for the host snapshot Prepare started once the run
+	// was stored (nil without a HostProbe).
+	snapshot func() snapResult
+}
+
+// snapResult is a run's host snapshot and drift summary.
+type snapResult struct {
+	snap  Snapshot
+	drift string
+	err   error
 }
 
 // execPlan is plan.json: what Execute needs beyond run.json and config.json.
@@ -198,24 +218,48 @@ func (p *Producer) log() *slog.Logger {
 
 type hostResult struct {
 	version string
-	snap    Snapshot
 	err     error
 }
 
-// hostSnapshot returns the runtime's version and, with a HostProbe, the
-// stored snapshot of this host.
+// hostSnapshot returns the runtime's version.
 func (p *Producer) hostSnapshot(ctx context.Context, rt runtime.Runtime) hostResult {
 	v, err := rt.Version(ctx)
 	if err != nil {
 		return hostResult{err: fmt.Errorf("%w: %v", core.ErrUnsupported, err)}
 	}
-	r := hostResult{version: v}
-	if p.Host != nil {
-		if r.snap, err = p.Host.Snapshot(ctx, rt.Name(), v); err != nil {
-			r.err = fmt.Errorf("snapshot the host: %w", err)
+	return hostResult{version: v}
+}
+
+// startSnapshot snapshots the host for run, already stored running, while
+// its container starts and runs: walking /proc/sys takes longer than the
+// start itself. The row gets the snapshot as soon as it is stored, so a
+// run whose runprov dies keeps it too; the returned function waits for it.
+func (p *Producer) startSnapshot(ctx context.Context, run *core.Run) func() snapResult {
+	ctx = context.WithoutCancel(ctx) // the record wants it even after Ctrl-C
+	id, commit, rtName, rtVersion := run.ID, run.Commit, run.Runtime, run.RuntimeVersion
+	ch := make(chan snapResult, 1)
+	go func() {
+		var r snapResult
+		defer func() { ch <- r }()
+		if r.snap, r.err = p.Host.Snapshot(ctx, rtName, rtVersion); r.err != nil {
+			r.err = fmt.Errorf("snapshot the host: %w", r.err)
+			return
 		}
-	}
-	return r
+		_, prev, err := p.Runs.LastRunSnapshot(ctx, commit, id)
+		if err != nil {
+			r.err = fmt.Errorf("the last snapshot of commit %s: %w", commit, err)
+			return
+		}
+		if prev != "" && prev != r.snap.SystemKernelSHA256 {
+			if r.drift, err = p.Host.Drift(ctx, prev, r.snap.SystemKernelSHA256); err != nil {
+				p.log().Warn("drift summary", "err", err)
+			}
+		}
+		if err := p.Runs.SetRunSnapshot(ctx, id, r.snap.EnvironmentSHA256, r.snap.SystemKernelSHA256, r.drift); err != nil {
+			r.err = fmt.Errorf("record the host snapshot: %w", err)
+		}
+	}()
+	return sync.OnceValue(func() snapResult { return <-ch })
 }
 
 // image resolves, pulls when allowed, checks approval and verifies the

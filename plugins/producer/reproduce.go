@@ -89,7 +89,7 @@ func (p *Producer) PlanReproduce(ctx context.Context, orig *core.Run, outputsDir
 	opts := Options{
 		Commit: orig.Commit + ":" + orig.Path, Inputs: inputs, NoInput: len(inputs) == 0, OutputsDir: outputsDir, Args: orig.Args,
 		Timeout: orig.Limits.Timeout, Runtime: orig.Runtime, AllowWeakerSandbox: orig.WeakerSandbox, Devices: orig.Devices,
-		Command: command, Pull: PullDefault, Executor: "local",
+		Command: command, Pull: PullDefault, Executor: "local", Rehash: true,
 	}
 	return &ReproducePlan{Original: orig, Options: opts, Changed: changed}, nil
 }
