@@ -19,17 +19,118 @@ import (
 	"github.com/runprov/runprov/plugins/producer"
 )
 
+// runFlags are the flags of runprov run.
+type runFlags struct {
+	inputs, args []string
+	opts         producer.Options
+	sf           slurmFlags // cmd_slurm.go
+	signKey      string
+	pullSet      bool
+}
+
 func newRunCmd(a *app) *cobra.Command {
-	var (
-		inputs, args []string
-		opts         producer.Options
-		sf           slurmFlags // cmd_slurm.go
-		signKey      string
-	)
+	rf := &runFlags{}
+	inputs, args, opts, sf, signKey := &rf.inputs, &rf.args, &rf.opts, &rf.sf, &rf.signKey
 	cmd := &cobra.Command{
 		Use:   "run COMMIT[:PATH]|FILE [flags] [-- CMD ARGS...]",
 		Short: "Run a committed Runfile in a locked-down sandbox and record the run",
-		Long: `Run the Runfile recorded at COMMIT and record everything about the run. COMMIT
+		Long:  runLong,
+		Example: `  runprov run 3f2a1c --input data=./survey.csv
+  runprov run ./Runfile --input data=./survey.csv
+  runprov run cohort:analysis/Runfile --note "for the reviewers"
+  runprov run 3f2a1c --arg YEAR=2024 --outputs ./results --timeout 1h
+  runprov run 3f2a1c --input data=./survey.csv -- /bin/sh -c 'ls -l /safe_data'
+  runprov run 3f2a1c --no-input -- /bin/sh -c 'uname -a'`,
+		Args: func(cmd *cobra.Command, pos []string) error {
+			if n := cmd.ArgsLenAtDash(); n == 0 || len(pos) == 0 {
+				return usagef("run: which commit? (runprov log lists them; a Runfile's path adds and runs it)")
+			} else if n > 1 || (n < 0 && len(pos) > 1) {
+				return usagef("run takes one COMMIT; put the command after --, like: runprov run COMMIT -- CMD ARGS")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			rf.pullSet = cmd.Flags().Changed("pull")
+			return a.runCommand(cmd.Context(), pos, cmd.ArgsLenAtDash(), rf)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(inputs, "input", nil, "bind host `NAME=PATH` read-only at the Runfile's INPUT NAME (repeat)")
+	f.BoolVar(&opts.NoInput, "no-input", false, "run a TRE-layout Runfile (no INPUT, OUTPUT or SCRATCH lines) without input data")
+	f.StringVar(&opts.OutputsDir, "outputs", "", "host `DIR` for the outputs, new or empty (default STORE/runs/RUN/outputs)")
+	f.StringArrayVar(args, "arg", nil, "set the Runfile's ARG `K=V` (repeat)")
+	f.DurationVar(&opts.Timeout, "timeout", 0, "kill the run after this `duration` (overrides LIMIT timeout)")
+	f.StringVar(&opts.Runtime, "runtime", "runc", "container runtime: runc or ch-run")
+	f.BoolVar(&opts.AllowWeakerSandbox, "allow-weaker-sandbox", false, "let a runtime run that cannot give every guarantee (recorded)")
+	f.StringArrayVar(&opts.Devices, "device", nil, "give the run the CDI device `VENDOR/CLASS=NAME` too, like nvidia.com/gpu=0 (repeat)")
+	f.StringVar(&opts.Pull, "pull", producer.PullDefault, "pull a missing image by digest: missing or never (default: never when the store requires approval, else missing)")
+	f.StringVar(&opts.Note, "note", "", "say what the run is for, in `TEXT` kept with it (show, runs --json, exports)")
+	f.BoolVar(&opts.Rehash, "rehash", false, "read every input file in full, even those whose size, inode and times are unchanged since they last hashed")
+	f.StringVar(signKey, "sign-key", "", "sign the run record with this private `KEY` file (default: the site policy's sign_key)")
+	addSlurmFlags(f, sf)
+	return cmd
+}
+
+// runCommand checks run's arguments and flags, then runs here or submits
+// to Slurm. dash is where -- fell among pos (-1: none).
+func (a *app) runCommand(ctx context.Context, pos []string, dash int, rf *runFlags) error {
+	opts, sf := rf.opts, rf.sf
+	opts.Commit = pos[0]
+	if dash >= 0 {
+		opts.Command = pos[dash:]
+		if len(opts.Command) == 0 {
+			return usagef("nothing after --: give the command to run, or leave out --")
+		}
+	}
+	var err error
+	if opts.Inputs, err = keyValues("--input", rf.inputs); err != nil {
+		return err
+	}
+	if opts.NoInput && len(opts.Inputs) > 0 {
+		return usagef("--no-input with --input: give one or the other")
+	}
+	if opts.Args, err = keyValues("--arg", rf.args); err != nil {
+		return err
+	}
+	if rf.pullSet && opts.Pull != producer.PullMissing && opts.Pull != producer.PullNever {
+		return usagef("--pull %q: want missing or never", opts.Pull)
+	}
+	if err := sf.check(opts); err != nil {
+		return err
+	}
+	// A local run snapshots this host: start reading it (mostly
+	// /proc/sys) while the store opens. A refused run drops it.
+	if sf.executor != "slurm" {
+		a.kernel = startKernelSnapshot(ctx)
+	}
+	t, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	if isFile(opts.Commit) {
+		if opts.Commit, err = a.commitRunfile(ctx, t, opts.Commit); err != nil {
+			return err
+		}
+	}
+	if err := a.policy.CheckWeakerSandbox(opts.AllowWeakerSandbox); err != nil {
+		return err
+	}
+	opts.Progress = a.progress()
+	if sf.executor == "slurm" {
+		if err := a.slurmUnsigned(rf.signKey); err != nil {
+			return err
+		}
+		return a.runSlurm(ctx, opts, sf)
+	}
+	signer, err := a.recordSigner(rf.signKey) // sign.go
+	if err != nil {
+		return err
+	}
+	return a.run(ctx, t.producer, opts, signer)
+}
+
+// runLong is run's --help.
+const runLong = `Run the Runfile recorded at COMMIT and record everything about the run. COMMIT
 is a hash or unique prefix, a repository name (its newest commit), REPO~N,
 HEAD or HEAD~N; :PATH names a Runfile of that commit's tree, needed when the
 commit or repository records several. FILE, a Runfile on disk, is added
@@ -81,94 +182,7 @@ and submits a batch job that runs it on the allocated node with the same
 store; it prints the run id and returns at once (--wait: waits and exits with
 the run's status). LIMITs become sbatch options (--cpus-per-task, --mem,
 --time); --array N makes N runs. The node writes the finished record to
-STORE/runs/RUN/record.json, which any later runprov command takes in.`,
-		Example: `  runprov run 3f2a1c --input data=./survey.csv
-  runprov run ./Runfile --input data=./survey.csv
-  runprov run cohort:analysis/Runfile --note "for the reviewers"
-  runprov run 3f2a1c --arg YEAR=2024 --outputs ./results --timeout 1h
-  runprov run 3f2a1c --input data=./survey.csv -- /bin/sh -c 'ls -l /safe_data'
-  runprov run 3f2a1c --no-input -- /bin/sh -c 'uname -a'`,
-		Args: func(cmd *cobra.Command, pos []string) error {
-			if n := cmd.ArgsLenAtDash(); n == 0 || len(pos) == 0 {
-				return usagef("run: which commit? (runprov log lists them; a Runfile's path adds and runs it)")
-			} else if n > 1 || (n < 0 && len(pos) > 1) {
-				return usagef("run takes one COMMIT; put the command after --, like: runprov run COMMIT -- CMD ARGS")
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, pos []string) error {
-			ctx := cmd.Context()
-			opts.Commit = pos[0]
-			if n := cmd.ArgsLenAtDash(); n >= 0 {
-				opts.Command = pos[n:]
-				if len(opts.Command) == 0 {
-					return usagef("nothing after --: give the command to run, or leave out --")
-				}
-			}
-			var err error
-			if opts.Inputs, err = keyValues("--input", inputs); err != nil {
-				return err
-			}
-			if opts.NoInput && len(opts.Inputs) > 0 {
-				return usagef("--no-input with --input: give one or the other")
-			}
-			if opts.Args, err = keyValues("--arg", args); err != nil {
-				return err
-			}
-			if cmd.Flags().Changed("pull") && opts.Pull != producer.PullMissing && opts.Pull != producer.PullNever {
-				return usagef("--pull %q: want missing or never", opts.Pull)
-			}
-			if err := sf.check(opts); err != nil {
-				return err
-			}
-			// A local run snapshots this host: start reading it (mostly
-			// /proc/sys) while the store opens. A refused run drops it.
-			if sf.executor != "slurm" {
-				a.kernel = startKernelSnapshot(ctx)
-			}
-			t, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			if isFile(opts.Commit) {
-				if opts.Commit, err = a.commitRunfile(ctx, t, opts.Commit); err != nil {
-					return err
-				}
-			}
-			if err := a.policy.CheckWeakerSandbox(opts.AllowWeakerSandbox); err != nil {
-				return err
-			}
-			p := t.producer
-			opts.Progress = a.progress()
-			if sf.executor == "slurm" {
-				if err := a.slurmUnsigned(signKey); err != nil {
-					return err
-				}
-				return a.runSlurm(ctx, opts, sf)
-			}
-			signer, err := a.recordSigner(signKey) // sign.go
-			if err != nil {
-				return err
-			}
-			return a.run(ctx, p, opts, signer)
-		},
-	}
-	f := cmd.Flags()
-	f.StringArrayVar(&inputs, "input", nil, "bind host `NAME=PATH` read-only at the Runfile's INPUT NAME (repeat)")
-	f.BoolVar(&opts.NoInput, "no-input", false, "run a TRE-layout Runfile (no INPUT, OUTPUT or SCRATCH lines) without input data")
-	f.StringVar(&opts.OutputsDir, "outputs", "", "host `DIR` for the outputs, new or empty (default STORE/runs/RUN/outputs)")
-	f.StringArrayVar(&args, "arg", nil, "set the Runfile's ARG `K=V` (repeat)")
-	f.DurationVar(&opts.Timeout, "timeout", 0, "kill the run after this `duration` (overrides LIMIT timeout)")
-	f.StringVar(&opts.Runtime, "runtime", "runc", "container runtime: runc or ch-run")
-	f.BoolVar(&opts.AllowWeakerSandbox, "allow-weaker-sandbox", false, "let a runtime run that cannot give every guarantee (recorded)")
-	f.StringArrayVar(&opts.Devices, "device", nil, "give the run the CDI device `VENDOR/CLASS=NAME` too, like nvidia.com/gpu=0 (repeat)")
-	f.StringVar(&opts.Pull, "pull", producer.PullDefault, "pull a missing image by digest: missing or never (default: never when the store requires approval, else missing)")
-	f.StringVar(&opts.Note, "note", "", "say what the run is for, in `TEXT` kept with it (show, runs --json, exports)")
-	f.BoolVar(&opts.Rehash, "rehash", false, "read every input file in full, even those whose size, inode and times are unchanged since they last hashed")
-	f.StringVar(&signKey, "sign-key", "", "sign the run record with this private `KEY` file (default: the site policy's sign_key)")
-	addSlurmFlags(f, &sf)
-	return cmd
-}
+STORE/runs/RUN/record.json, which any later runprov command takes in.`
 
 // isFile reports whether name is a file on disk: run FILE adds it first.
 func isFile(name string) bool {
