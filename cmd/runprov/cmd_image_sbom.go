@@ -253,7 +253,7 @@ func checkBeforeApproval(ctx context.Context, a *app, digest string) error {
 
 // printPackages adds the packages line(s) of show: counts per ecosystem,
 // and with verbose every package.
-func printPackages(p func(label, format string, args ...any), inv *core.Inventory, image string, verbose bool) {
+func printPackages(p recordLine, inv *core.Inventory, image string, verbose bool) {
 	if inv == nil {
 		p("packages", "not inventoried (runprov image sbom %s takes the inventory)", shortDigest(image))
 		return

@@ -116,6 +116,36 @@ func printRecord(w io.Writer, rec *history.Record, layout core.Layout, verbose b
 	if len(r.Tags) > 0 {
 		p("tags", "%s", strings.Join(r.Tags, " "))
 	}
+	printWhat(p, rec, verbose)
+	printHow(p, r)
+	printWhere(p, rec, verbose)
+	for _, s := range r.Steps {
+		line := fmt.Sprintf("#%d %s: exit %d", s.Index, quoteArgv(s.Argv), s.ExitCode)
+		if !s.Start.IsZero() && !s.End.IsZero() {
+			line += fmt.Sprintf(" (%s)", durationText(s.End.Sub(s.Start)))
+		}
+		p("step", "%s", line)
+	}
+	printFiles(w, "inputs", r.Inputs)
+	if len(r.Inputs) > 0 {
+		p("hashed", "%s", inputsHashedText(r))
+	}
+	printFiles(w, "outputs", r.Outputs)
+	p("signed", "%s", signatureText(rec.Signature)) // sign.go
+	if dir := layout.Run(r.ID); dirExists(dir) {
+		p("logs", "%s", dir)
+		p("", "see: runprov logs %s", core.ShortRunID(r.ID))
+	}
+	return nil
+}
+
+// recordLine prints one labelled line of show.
+type recordLine func(label, format string, args ...any)
+
+// printWhat prints what ran: the Runfile, its labels, the image and the
+// packages in it.
+func printWhat(p recordLine, rec *history.Record, verbose bool) {
+	r := &rec.Run
 	p("runfile", "%s in repo %s at commit %s (blob %s)", r.Path, r.Repo, r.Commit, r.RunfileBlob)
 	p("", "see: runprov cat %s:%s", shortHash(r.Commit), r.Path)
 	for _, k := range slices.Sorted(maps.Keys(r.Labels)) {
@@ -134,6 +164,11 @@ func printRecord(w io.Writer, rec *history.Record, layout core.Layout, verbose b
 		p("", "approval key %s, envelope sha256:%s", ap.KeyID, ap.SHA256)
 	}
 	printPackages(p, rec.Packages, r.ImageDigest, verbose)
+}
+
+// printHow prints how it ran: command, arguments, environment, user,
+// mounts, limits, devices, runtime and executor.
+func printHow(p recordLine, r *core.Run) {
 	p("argv", "%s", quoteArgv(r.Argv))
 	for _, k := range slices.Sorted(maps.Keys(r.Args)) {
 		p("arg", "%s=%s", k, r.Args[k])
@@ -177,6 +212,12 @@ func printRecord(w io.Writer, rec *history.Record, layout core.Layout, verbose b
 		ex += ")"
 	}
 	p("executor", "%s", ex)
+}
+
+// printWhere prints where it ran: the host, its user, the system kernel
+// snapshot (all of it with verbose) and the drift since the last run.
+func printWhere(p recordLine, rec *history.Record, verbose bool) {
+	r := &rec.Run
 	p("host", "%s", orDash(r.Hostname))
 	if e := rec.Environment; e != nil {
 		p("", "user %s (uid %d, gid %d, groups %s)", orDash(e.User), e.UID, e.GID, intsText(e.Groups))
@@ -209,24 +250,6 @@ func printRecord(w io.Writer, rec *history.Record, layout core.Layout, verbose b
 	if r.Drift != "" {
 		p("drift", "%s", r.Drift)
 	}
-	for _, s := range r.Steps {
-		line := fmt.Sprintf("#%d %s: exit %d", s.Index, quoteArgv(s.Argv), s.ExitCode)
-		if !s.Start.IsZero() && !s.End.IsZero() {
-			line += fmt.Sprintf(" (%s)", durationText(s.End.Sub(s.Start)))
-		}
-		p("step", "%s", line)
-	}
-	printFiles(w, "inputs", r.Inputs)
-	if len(r.Inputs) > 0 {
-		p("hashed", "%s", inputsHashedText(r))
-	}
-	printFiles(w, "outputs", r.Outputs)
-	p("signed", "%s", signatureText(rec.Signature)) // sign.go
-	if dir := layout.Run(r.ID); dirExists(dir) {
-		p("logs", "%s", dir)
-		p("", "see: runprov logs %s", core.ShortRunID(r.ID))
-	}
-	return nil
 }
 
 func printFiles(w io.Writer, label string, files []core.FileRecord) {
@@ -373,7 +396,7 @@ func dirExists(p string) bool {
 }
 
 // printGPU writes the GPU facts of a snapshot.
-func printGPU(p func(label, format string, args ...any), g *core.GPUInfo) {
+func printGPU(p recordLine, g *core.GPUInfo) {
 	if g.NVIDIADriver != "" {
 		p("gpu", "nvidia driver %s", g.NVIDIADriver)
 	}
