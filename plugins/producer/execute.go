@@ -79,15 +79,8 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 
 	d := runDirsOf(run)
 	outputs, scratch, give, inputs, outName := d.outputs, d.scratch, d.give, d.inputs, d.outName
-	for _, o := range outputs {
-		if err := checkEmptyDir(o); err != nil {
-			return err
-		}
-	}
-	for _, d := range give {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return fmt.Errorf("make %s: %w", d, err)
-		}
+	if err := makeRunDirs(outputs, give); err != nil {
+		return err
 	}
 
 	// cleanup runs once: at the end, or on the way out of an error.
@@ -104,35 +97,14 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 		return err
 	}
 
-	switch {
-	case pl.RunRoot != "":
-		if err := mountOverlay(pl); err != nil {
-			return err
-		}
-		if err := mountInputs(pl); err != nil {
-			return err
-		}
-	case pl.Overlay:
-		// The upper directory gives the container's / its owner and
-		// mode: everyone must be able to pass it.
-		for _, d := range []string{"rootfs", "overlay/upper", "overlay/work"} {
-			if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-				return err
-			}
-		}
+	if err := setUpRoot(dir, pl); err != nil {
+		return err
 	}
-
-	outLog, err := os.OpenFile(filepath.Join(dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	cio, closeLogs, err := openLogs(dir, stdio)
 	if err != nil {
 		return err
 	}
-	defer outLog.Close()
-	errLog, err := os.OpenFile(filepath.Join(dir, "stderr.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer errLog.Close()
-	cio := runtime.Stdio{Stdin: stdio.Stdin, Stdout: tee(outLog, stdio.Stdout), Stderr: tee(errLog, stdio.Stderr)}
+	defer closeLogs()
 
 	// Inputs are read-only in the container: hash them while it runs.
 	var inWG sync.WaitGroup
@@ -171,6 +143,59 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 		return errors.Join(fmt.Errorf("hash inputs: %w", inErr), outErr)
 	}
 	return outErr
+}
+
+// makeRunDirs checks that the outputs directories are empty and makes the
+// directories the run writes to.
+func makeRunDirs(outputs, give []string) error {
+	for _, o := range outputs {
+		if err := checkEmptyDir(o); err != nil {
+			return err
+		}
+	}
+	for _, d := range give {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("make %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// setUpRoot mounts a root run's overlay and inputs, or makes the
+// directories of a rootless overlay the runtime mounts.
+func setUpRoot(dir string, pl *execPlan) error {
+	switch {
+	case pl.RunRoot != "":
+		if err := mountOverlay(pl); err != nil {
+			return err
+		}
+		return mountInputs(pl)
+	case pl.Overlay:
+		// The upper directory gives the container's / its owner and
+		// mode: everyone must be able to pass it.
+		for _, d := range []string{"rootfs", "overlay/upper", "overlay/work"} {
+			if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// openLogs opens the run's stdout.log and stderr.log and tees the
+// container's output to them and to stdio.
+func openLogs(dir string, stdio runtime.Stdio) (runtime.Stdio, func(), error) {
+	outLog, err := os.OpenFile(filepath.Join(dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return runtime.Stdio{}, nil, err
+	}
+	errLog, err := os.OpenFile(filepath.Join(dir, "stderr.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		outLog.Close()
+		return runtime.Stdio{}, nil, err
+	}
+	cio := runtime.Stdio{Stdin: stdio.Stdin, Stdout: tee(outLog, stdio.Stdout), Stderr: tee(errLog, stdio.Stderr)}
+	return cio, func() { outLog.Close(); errLog.Close() }, nil
 }
 
 // hashInputs makes the manifests of inputs (name → host path), taking
