@@ -126,20 +126,8 @@ func planMounts(in PlanInput, p *Planned) error {
 		p.Layout = "tre"
 		declared[runfile.TRELayout.InputName] = true
 	}
-	var names []string
-	for n := range in.Inputs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if !declared[n] {
-			var known []string
-			for k := range declared {
-				known = append(known, k)
-			}
-			sort.Strings(known)
-			return fmt.Errorf("--input %s: %w: the Runfile has no INPUT %s (it has: %s)", n, core.ErrInvalid, n, strings.Join(known, ", "))
-		}
+	if err := checkInputsDeclared(in.Inputs, declared); err != nil {
+		return err
 	}
 	if in.OutputsDir == "" || !filepath.IsAbs(in.OutputsDir) || !filepath.IsAbs(in.ScratchDir) || !filepath.IsAbs(in.VolumesDir) {
 		return fmt.Errorf("plan run: %w: outputs, scratch and volumes need absolute host directories", core.ErrInvalid)
@@ -170,6 +158,33 @@ func planMounts(in PlanInput, p *Planned) error {
 		}
 		p.Mounts = append(p.Mounts, core.RunMount{Kind: core.MountInput, Name: i.Name, Source: src, Target: i.Target, ReadOnly: true})
 	}
+	addDeclaredMounts(in, p, outputs, scratch)
+	return nil
+}
+
+// checkInputsDeclared refuses an --input the Runfile does not declare.
+func checkInputsDeclared(given map[string]string, declared map[string]bool) error {
+	var names []string
+	for n := range given {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if !declared[n] {
+			var known []string
+			for k := range declared {
+				known = append(known, k)
+			}
+			sort.Strings(known)
+			return fmt.Errorf("--input %s: %w: the Runfile has no INPUT %s (it has: %s)", n, core.ErrInvalid, n, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+// addDeclaredMounts adds the OUTPUT, SCRATCH and VOLUME mounts, and /tmp
+// unless a mount covers it.
+func addDeclaredMounts(in PlanInput, p *Planned, outputs []runfile.Output, scratch []runfile.Scratch) {
 	for _, o := range outputs {
 		src := in.OutputsDir
 		if len(outputs) > 1 {
@@ -182,7 +197,7 @@ func planMounts(in PlanInput, p *Planned) error {
 		p.Mounts = append(p.Mounts, core.RunMount{Kind: core.MountScratch, Source: filepath.Join(in.ScratchDir, strconv.Itoa(i)), Target: s.Target, Size: s.SizeBytes})
 		tmpTaken = tmpTaken || s.Target == "/tmp"
 	}
-	for _, v := range rf.Volumes {
+	for _, v := range in.Runfile.Volumes {
 		p.Mounts = append(p.Mounts, core.RunMount{Kind: core.MountVolume, Name: v.Name, Source: filepath.Join(in.VolumesDir, v.Name), Target: v.Target})
 	}
 	for _, m := range p.Mounts {
@@ -191,7 +206,6 @@ func planMounts(in PlanInput, p *Planned) error {
 	if !tmpTaken {
 		p.Mounts = append(p.Mounts, core.RunMount{Kind: core.MountTmp, Target: "/tmp"})
 	}
-	return nil
 }
 
 // planEnv is the image's environment, then the Runfile's ENV (a later key

@@ -34,12 +34,10 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 		return nil, err
 	}
 	// The runtime's version takes longer than the checks: ask for it
-	// meanwhile. host() waits for it (and is called on every return, so
+	// meanwhile. version() waits for it (and is called on every return, so
 	// nothing outlives Prepare).
-	hostCh := make(chan hostResult, 1)
-	go func() { hostCh <- p.hostSnapshot(ctx, rt) }()
-	host := sync.OnceValue(func() hostResult { return <-hostCh })
-	defer host()
+	version := p.askVersion(ctx, rt)
+	defer version()
 
 	rf, row, err := p.runfile(ctx, opts)
 	lap("read the Runfile")
@@ -82,8 +80,6 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 		lap("inventory")
 	}
 
-	// The host snapshot may still be under way: build and write what
-	// does not depend on it first (the spec and the plan).
 	pl, sb, err := p.sandbox(id, rt, rootless, rootfs, idmap, planned, devices)
 	if err != nil {
 		return nil, err
@@ -101,18 +97,33 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 	lap("write the spec and the plan")
 
 	run := newRunRecord(id, row, rf, img, planned, rt.Name(), weaker, opts, devices)
-	if err := p.addVersion(run, host); err != nil {
+	if err := p.addVersion(run, version); err != nil {
 		return nil, err
 	}
 	lap("runtime version")
+	prep, err := p.store(ctx, dir, run)
+	lap("write the run")
+	done = err == nil
+	return prep, err
+}
+
+// askVersion asks the runtime for its version in the background; the
+// returned function waits for the answer.
+func (p *Producer) askVersion(ctx context.Context, rt runtime.Runtime) func() versionResult {
+	ch := make(chan versionResult, 1)
+	go func() { ch <- p.runtimeVersion(ctx, rt) }()
+	return sync.OnceValue(func() versionResult { return <-ch })
+}
+
+// store writes run.json and stores the run, then starts the host snapshot,
+// which the run's row gets while the container starts.
+func (p *Producer) store(ctx context.Context, dir string, run *core.Run) (*Prepared, error) {
 	if err := writeJSON(filepath.Join(dir, "run.json"), run); err != nil {
 		return nil, err
 	}
 	if err := p.Runs.CreateRun(ctx, run); err != nil {
 		return nil, err
 	}
-	lap("write the run")
-	done = true
 	prep := &Prepared{Run: run, Dir: dir}
 	if p.Host != nil {
 		prep.snapshot = p.startSnapshot(ctx, run)
@@ -318,8 +329,8 @@ func newRunRecord(id string, row core.Commit, rf *runfile.File, img *core.Resolv
 }
 
 // addVersion waits for the runtime's version and puts it in run.
-func (p *Producer) addVersion(run *core.Run, host func() hostResult) error {
-	hr := host()
+func (p *Producer) addVersion(run *core.Run, version func() versionResult) error {
+	hr := version()
 	if hr.err != nil {
 		return hr.err
 	}

@@ -216,18 +216,18 @@ func (p *Producer) log() *slog.Logger {
 	return p.Log
 }
 
-type hostResult struct {
+type versionResult struct {
 	version string
 	err     error
 }
 
-// hostSnapshot returns the runtime's version.
-func (p *Producer) hostSnapshot(ctx context.Context, rt runtime.Runtime) hostResult {
+// runtimeVersion asks the runtime for its version.
+func (p *Producer) runtimeVersion(ctx context.Context, rt runtime.Runtime) versionResult {
 	v, err := rt.Version(ctx)
 	if err != nil {
-		return hostResult{err: fmt.Errorf("%w: %v", core.ErrUnsupported, err)}
+		return versionResult{err: fmt.Errorf("%w: %v", core.ErrUnsupported, err)}
 	}
-	return hostResult{version: v}
+	return versionResult{version: v}
 }
 
 // startSnapshot snapshots the host for run, already stored running, while
