@@ -24,54 +24,13 @@ var historyBench = benchmark{
 
 func benchHistory(ctx context.Context, env *benchEnv) error {
 	store := filepath.Join(env.dir, "store")
-	if _, err := env.cmd(ctx, nil, env.runprov, "--store", store, "-q", "init"); err != nil {
-		return err
-	}
-	const n = 100_000
-	st, err := sqlite.Open(ctx, store, sqlite.Options{})
+	st, shown, a, b, err := historyStore(ctx, env, store)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	d, err := timeIt(func() error { return sqlitetest.InsertSynthetic(ctx, st.DB(), 0, n, 0, true) })
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.out, "  %d synthetic runs stored in %s\n", n, d.Round(1e6))
-	// The run to show has steps and 100 outputs; the two to diff 10,000
-	// outputs each, 100 of them changed.
-	shown := sqlitetest.SyntheticRun(n, 100)
-	a, b := sqlitetest.SyntheticRun(n+1, 10_000), sqlitetest.SyntheticRun(n+2, 0)
-	b.Outputs = slices.Clone(a.Outputs)
-	for i := range 100 {
-		b.Outputs[i*97].SHA256 = sqlitetest.Hex64(fmt.Sprint("changed", i))
-	}
-	if err := sqlitetest.InsertRuns(ctx, st.DB(), []core.Run{shown, a, b}); err != nil {
-		return err
-	}
-
 	reps := env.reps(15)
-	rp := func(args ...string) func() error {
-		return func() error {
-			_, err := env.cmd(ctx, nil, env.runprov, append([]string{"--store", store}, args...)...)
-			return err
-		}
-	}
-	// diff exits 1 when the runs differ, as here.
-	diffCmd := func(args ...string) func() error {
-		return func() error {
-			c := exec.CommandContext(ctx, env.runprov, append([]string{"--store", store}, args...)...)
-			err := c.Run()
-			var ee *exec.ExitError
-			if errors.As(err, &ee) && ee.ExitCode() == 1 {
-				return nil
-			}
-			if err == nil {
-				return fmt.Errorf("diff of two different runs exited 0")
-			}
-			return err
-		}
-	}
+	rp, diffCmd := storeCommands(ctx, env, store)
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(store, "runprov.db")+"?mode=ro")
 	if err != nil {
 		return err
@@ -144,9 +103,69 @@ func benchHistory(ctx context.Context, env *benchEnv) error {
 	return nil
 }
 
+// storeCommands time runprov commands on store: rp any command, diffCmd a
+// diff of runs that differ (which exits 1).
+func storeCommands(ctx context.Context, env *benchEnv, store string) (rp, diffCmd func(args ...string) func() error) {
+	rp = func(args ...string) func() error {
+		return func() error {
+			_, err := env.cmd(ctx, nil, env.runprov, append([]string{"--store", store}, args...)...)
+			return err
+		}
+	}
+	// diff exits 1 when the runs differ, as here.
+	diffCmd = func(args ...string) func() error {
+		return func() error {
+			c := exec.CommandContext(ctx, env.runprov, append([]string{"--store", store}, args...)...)
+			err := c.Run()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) && ee.ExitCode() == 1 {
+				return nil
+			}
+			if err == nil {
+				return fmt.Errorf("diff of two different runs exited 0")
+			}
+			return err
+		}
+	}
+	return rp, diffCmd
+}
+
 func verdictMs(name string, s sample) string {
 	if s.median().Milliseconds() < 100 {
 		return name + " met"
 	}
 	return name + " missed"
+}
+
+// historyStore fills a store with 100,000 synthetic runs, one run with
+// steps and 100 outputs to show, and two runs of 10,000 outputs each, 100 of
+// them changed, to diff.
+func historyStore(ctx context.Context, env *benchEnv, store string) (st *sqlite.Store, shown, a, b core.Run, err error) {
+	if _, err := env.cmd(ctx, nil, env.runprov, "--store", store, "-q", "init"); err != nil {
+		return nil, core.Run{}, core.Run{}, core.Run{}, err
+	}
+	const n = 100_000
+	st, err = sqlite.Open(ctx, store, sqlite.Options{})
+	if err != nil {
+		return nil, core.Run{}, core.Run{}, core.Run{}, err
+	}
+	d, err := timeIt(func() error { return sqlitetest.InsertSynthetic(ctx, st.DB(), 0, n, 0, true) })
+	if err != nil {
+		st.Close()
+		return nil, core.Run{}, core.Run{}, core.Run{}, err
+	}
+	fmt.Fprintf(env.out, "  %d synthetic runs stored in %s\n", n, d.Round(1e6))
+	// The run to show has steps and 100 outputs; the two to diff 10,000
+	// outputs each, 100 of them changed.
+	shown = sqlitetest.SyntheticRun(n, 100)
+	a, b = sqlitetest.SyntheticRun(n+1, 10_000), sqlitetest.SyntheticRun(n+2, 0)
+	b.Outputs = slices.Clone(a.Outputs)
+	for i := range 100 {
+		b.Outputs[i*97].SHA256 = sqlitetest.Hex64(fmt.Sprint("changed", i))
+	}
+	if err := sqlitetest.InsertRuns(ctx, st.DB(), []core.Run{shown, a, b}); err != nil {
+		st.Close()
+		return nil, core.Run{}, core.Run{}, core.Run{}, err
+	}
+	return st, shown, a, b, nil
 }

@@ -71,28 +71,7 @@ func benchRun(ctx context.Context, env *benchEnv) error {
 	}
 
 	// podman: the same image, imported from the layout.
-	var podmanS sample
-	var podmanErr error
-	if _, err := exec.LookPath("podman"); err != nil {
-		podmanErr = err
-	} else if id, err := env.cmd(ctx, nil, "podman", "pull", "-q", "oci:"+lay+":bench"); err != nil {
-		podmanErr = err
-	} else {
-		id = strings.TrimSpace(id)
-		defer env.cmd(context.WithoutCancel(ctx), nil, "podman", "rmi", "-f", id)
-		args := []string{"run", "--rm", "--network=none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", id, "/bin/true"}
-		if _, err := env.cmd(ctx, nil, "podman", args...); err != nil { // warm
-			podmanErr = err
-		}
-		for range reps {
-			if podmanErr != nil {
-				break
-			}
-			d, _, err := timeRusage(ctx, "podman", args...)
-			podmanErr = err
-			podmanS = append(podmanS, d)
-		}
-	}
+	podmanS, podmanErr := timePodman(ctx, env, lay, reps)
 
 	env.row("runprov run (true, cached image)", runprovS)
 	env.row("runc run (same config.json, prepared bundle)", runcS)
@@ -108,6 +87,33 @@ func benchRun(ctx context.Context, env *benchEnv) error {
 	fmt.Fprintf(env.out, "  %-44s %d MiB\n", "runprov peak RSS, trivial run (max over runs)", rss>>10)
 
 	return nil
+}
+
+// timePodman times podman run --rm --network=none of /bin/true in the
+// image imported from the OCI layout lay.
+func timePodman(ctx context.Context, env *benchEnv, lay string, reps int) (sample, error) {
+	var podmanS sample
+	if _, err := exec.LookPath("podman"); err != nil {
+		return nil, err
+	}
+	id, err := env.cmd(ctx, nil, "podman", "pull", "-q", "oci:"+lay+":bench")
+	if err != nil {
+		return nil, err
+	}
+	id = strings.TrimSpace(id)
+	defer env.cmd(context.WithoutCancel(ctx), nil, "podman", "rmi", "-f", id)
+	args := []string{"run", "--rm", "--network=none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", id, "/bin/true"}
+	if _, err := env.cmd(ctx, nil, "podman", args...); err != nil { // warm
+		return nil, err
+	}
+	for range reps {
+		d, _, err := timeRusage(ctx, "podman", args...)
+		if err != nil {
+			return podmanS, err
+		}
+		podmanS = append(podmanS, d)
+	}
+	return podmanS, nil
 }
 
 var inputHash = benchmark{

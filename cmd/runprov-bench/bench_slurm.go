@@ -41,67 +41,18 @@ func benchSlurm(ctx context.Context, env *benchEnv) error {
 
 func benchSlurmJobs(ctx context.Context, env *benchEnv) error {
 	reps := env.reps(20)
-	lay := filepath.Join(env.dir, "layout")
-	digest, err := writeBusyboxLayout(lay)
+	store, digest, commit, err := slurmBenchStore(ctx, env)
 	if err != nil {
 		return err
 	}
-	store := filepath.Join(env.dir, "store")
 	rp := func(args ...string) (string, error) {
 		return env.cmd(ctx, nil, env.runprov, append([]string{"--store", store, "-q"}, args...)...)
 	}
-	if _, err := rp("init"); err != nil {
-		return err
-	}
-	if _, err := rp("image", "import", lay); err != nil {
-		return err
-	}
-	rf := filepath.Join(env.dir, "Runfile")
-	os.WriteFile(rf, []byte("FROM busybox@"+digest+"\nCMD [\"/bin/true\"]\n"), 0o644)
-	out, err := rp("add", rf)
+	bare, cleanup, err := bareSlurmJob(ctx, env, store, digest)
 	if err != nil {
 		return err
 	}
-	commit := strings.TrimSpace(out)
-	if _, err := rp("run", commit, "--no-input"); err != nil { // unpacks the rootfs, writes a config.json
-		return err
-	}
-
-	// The baseline: sbatch of a script that runs runc on the same spec, in a
-	// prepared bundle; done when squeue says the job completed.
-	bundleDir, err := os.MkdirTemp("/run", "runprov-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(bundleDir)
-	os.Chmod(bundleDir, 0o711)
-	bundle, err := bareBundle(store, digest, bundleDir)
-	if err != nil {
-		return err
-	}
-	script := filepath.Join(env.dir, "bare.sh")
-	os.WriteFile(script, []byte(fmt.Sprintf("#!/bin/sh\n#SBATCH --output=/dev/null\nexec runc --root %s run --bundle %s bench-$SLURM_JOB_ID\n",
-		slurmdrv.Quote(filepath.Join(env.dir, "runc-state")), slurmdrv.Quote(bundle))), 0o755)
-	client := &slurmdrv.Client{}
-	bare := func() error {
-		id, err := client.Submit(ctx, script)
-		if err != nil {
-			return err
-		}
-		for {
-			jobs, err := client.Jobs(ctx, []string{id})
-			if err != nil {
-				return err
-			}
-			if j, ok := jobs[id]; ok && j.Finished() {
-				if j.State != "COMPLETED" {
-					return fmt.Errorf("bare job %s: %s", id, j.Describe())
-				}
-				return nil
-			}
-			time.Sleep(slurmPollEvery)
-		}
-	}
+	defer cleanup()
 	var bareS, submitS, waitS sample
 	for range reps {
 		d, err := timeIt(bare)
@@ -136,6 +87,74 @@ func benchSlurmJobs(ctx context.Context, env *benchEnv) error {
 	return nil
 }
 
+// slurmBenchStore makes a store with the busybox image and a Runfile of
+// /bin/true that ran once (its rootfs unpacked, a config.json written).
+func slurmBenchStore(ctx context.Context, env *benchEnv) (store, digest, commit string, err error) {
+	lay := filepath.Join(env.dir, "layout")
+	if digest, err = writeBusyboxLayout(lay); err != nil {
+		return "", "", "", err
+	}
+	store = filepath.Join(env.dir, "store")
+	rp := func(args ...string) (string, error) {
+		return env.cmd(ctx, nil, env.runprov, append([]string{"--store", store, "-q"}, args...)...)
+	}
+	if _, err := rp("init"); err != nil {
+		return "", "", "", err
+	}
+	if _, err := rp("image", "import", lay); err != nil {
+		return "", "", "", err
+	}
+	rf := filepath.Join(env.dir, "Runfile")
+	os.WriteFile(rf, []byte("FROM busybox@"+digest+"\nCMD [\"/bin/true\"]\n"), 0o644)
+	out, err := rp("add", rf)
+	if err != nil {
+		return "", "", "", err
+	}
+	commit = strings.TrimSpace(out)
+	_, err = rp("run", commit, "--no-input")
+	return store, digest, commit, err
+}
+
+// bareSlurmJob is the baseline: sbatch of a script that runs runc on the
+// same spec in a prepared bundle, done when squeue says the job completed.
+func bareSlurmJob(ctx context.Context, env *benchEnv, store, digest string) (func() error, func(), error) {
+	bundleDir, err := os.MkdirTemp("/run", "runprov-bench-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { os.RemoveAll(bundleDir) }
+	os.Chmod(bundleDir, 0o711)
+	bundle, err := bareBundle(store, digest, bundleDir)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	script := filepath.Join(env.dir, "bare.sh")
+	os.WriteFile(script, []byte(fmt.Sprintf("#!/bin/sh\n#SBATCH --output=/dev/null\nexec runc --root %s run --bundle %s bench-$SLURM_JOB_ID\n",
+		slurmdrv.Quote(filepath.Join(env.dir, "runc-state")), slurmdrv.Quote(bundle))), 0o755)
+	client := &slurmdrv.Client{}
+	bare := func() error {
+		id, err := client.Submit(ctx, script)
+		if err != nil {
+			return err
+		}
+		for {
+			jobs, err := client.Jobs(ctx, []string{id})
+			if err != nil {
+				return err
+			}
+			if j, ok := jobs[id]; ok && j.Finished() {
+				if j.State != "COMPLETED" {
+					return fmt.Errorf("bare job %s: %s", id, j.Describe())
+				}
+				return nil
+			}
+			time.Sleep(slurmPollEvery)
+		}
+	}
+	return bare, cleanup, nil
+}
+
 // benchIngest: a store with 1,000 queued Slurm runs whose jobs have all
 // written their record (10 output files each); the time Tracker.Ingest
 // takes to store them, next to storing the same runs with FinishRun from
@@ -146,94 +165,23 @@ func benchIngest(ctx context.Context, env *benchEnv) error {
 	reps := env.reps(3)
 	var ingestS, finishS, firstS, nextS sample
 	for rep := range reps {
-		dir := filepath.Join(env.dir, fmt.Sprintf("ingest-%d", rep))
-		st, _, err := sqlite.Init(ctx, dir, nil, sqlite.Options{})
+		d, recs, err := timeIngest(ctx, filepath.Join(env.dir, fmt.Sprintf("ingest-%d", rep)), n)
 		if err != nil {
 			return err
-		}
-		runs, err := recordtest.Setup(ctx, st, st.Layout(), n, "1000")
-		if err != nil {
-			st.Close()
-			return err
-		}
-		recs := make([]*slurm.Record, n)
-		for i, q := range runs {
-			recs[i] = recordtest.Finished(q, "node1", 10)
-			if err := slurm.WriteRecord(st.Layout().Run(q.ID), recs[i]); err != nil {
-				st.Close()
-				return err
-			}
-		}
-		tr := &slurm.Tracker{Store: st, Layout: st.Layout()}
-		var got int
-		d, err := timeIt(func() error { got, err = tr.Ingest(ctx); return err })
-		if err != nil || got != n {
-			st.Close()
-			return fmt.Errorf("ingest: %d of %d: %v", got, n, err)
 		}
 		ingestS = append(ingestS, d)
-
 		// The same runs stored from memory: what ingesting adds is reading
 		// and checking the files and the snapshot rows.
-		dir2 := filepath.Join(env.dir, fmt.Sprintf("finish-%d", rep))
-		st2, _, err := sqlite.Init(ctx, dir2, nil, sqlite.Options{})
-		if err != nil {
-			st.Close()
-			return err
-		}
-		if _, err := recordtest.Setup(ctx, st2, st2.Layout(), n, "1000"); err != nil {
-			return err
-		}
-		d, err = timeIt(func() error {
-			for _, rec := range recs {
-				r := rec.Run
-				if err := st2.FinishRun(ctx, &r); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		st2.Close()
-		if err != nil {
-			st.Close()
+		if d, err = timeFinish(ctx, filepath.Join(env.dir, fmt.Sprintf("finish-%d", rep)), n, recs); err != nil {
 			return err
 		}
 		finishS = append(finishS, d)
-		st.Close()
-
 		// The CLI: the first command after the records landed stores them.
-		dir3 := filepath.Join(env.dir, fmt.Sprintf("cli-%d", rep))
-		st3, _, err := sqlite.Init(ctx, dir3, nil, sqlite.Options{})
+		first, next, err := timeRunsAfterRecords(ctx, env, filepath.Join(env.dir, fmt.Sprintf("cli-%d", rep)), n)
 		if err != nil {
 			return err
 		}
-		runs3, err := recordtest.Setup(ctx, st3, st3.Layout(), n, "987654321")
-		if err == nil {
-			for _, q := range runs3 {
-				if err = slurm.WriteRecord(st3.Layout().Run(q.ID), recordtest.Finished(q, "node1", 10)); err != nil {
-					break
-				}
-			}
-		}
-		st3.Close()
-		if err != nil {
-			return err
-		}
-		list := func() error {
-			_, err := env.cmd(ctx, nil, env.runprov, "--store", dir3, "-q", "runs", "--json")
-			return err
-		}
-		if d, err = timeIt(list); err != nil {
-			return err
-		}
-		firstS = append(firstS, d)
-		if d, err = timeIt(list); err != nil {
-			return err
-		}
-		nextS = append(nextS, d)
-		if err := checkIngested(ctx, dir3, n); err != nil {
-			return err
-		}
+		firstS, nextS = append(firstS, first), append(nextS, next)
 	}
 	env.row(fmt.Sprintf("ingest %d records (Tracker.Ingest)", n), ingestS)
 	env.row(fmt.Sprintf("FinishRun x %d from memory (baseline)", n), finishS)
@@ -241,6 +189,88 @@ func benchIngest(ctx context.Context, env *benchEnv) error {
 	env.row(fmt.Sprintf("runprov runs, first after %d records landed", n), firstS)
 	env.row(fmt.Sprintf("runprov runs, %d runs, nothing to ingest", n), nextS)
 	return nil
+}
+
+// timeIngest times Tracker.Ingest of n record files in a new store at dir;
+// it returns the records.
+func timeIngest(ctx context.Context, dir string, n int) (time.Duration, []*slurm.Record, error) {
+	st, _, err := sqlite.Init(ctx, dir, nil, sqlite.Options{})
+	if err != nil {
+		return 0, nil, err
+	}
+	defer st.Close()
+	runs, err := recordtest.Setup(ctx, st, st.Layout(), n, "1000")
+	if err != nil {
+		return 0, nil, err
+	}
+	recs := make([]*slurm.Record, n)
+	for i, q := range runs {
+		recs[i] = recordtest.Finished(q, "node1", 10)
+		if err := slurm.WriteRecord(st.Layout().Run(q.ID), recs[i]); err != nil {
+			return 0, nil, err
+		}
+	}
+	tr := &slurm.Tracker{Store: st, Layout: st.Layout()}
+	var got int
+	d, err := timeIt(func() error { got, err = tr.Ingest(ctx); return err })
+	if err != nil || got != n {
+		return 0, nil, fmt.Errorf("ingest: %d of %d: %v", got, n, err)
+	}
+	return d, recs, nil
+}
+
+// timeFinish times storing recs with FinishRun, from memory, in a new
+// store at dir.
+func timeFinish(ctx context.Context, dir string, n int, recs []*slurm.Record) (time.Duration, error) {
+	st, _, err := sqlite.Init(ctx, dir, nil, sqlite.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	if _, err := recordtest.Setup(ctx, st, st.Layout(), n, "1000"); err != nil {
+		return 0, err
+	}
+	return timeIt(func() error {
+		for _, rec := range recs {
+			r := rec.Run
+			if err := st.FinishRun(ctx, &r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// timeRunsAfterRecords times runprov runs as the first command after n
+// records landed in a new store at dir (it ingests them), then again.
+func timeRunsAfterRecords(ctx context.Context, env *benchEnv, dir string, n int) (first, next time.Duration, err error) {
+	st, _, err := sqlite.Init(ctx, dir, nil, sqlite.Options{})
+	if err != nil {
+		return 0, 0, err
+	}
+	runs, err := recordtest.Setup(ctx, st, st.Layout(), n, "987654321")
+	if err == nil {
+		for _, q := range runs {
+			if err = slurm.WriteRecord(st.Layout().Run(q.ID), recordtest.Finished(q, "node1", 10)); err != nil {
+				break
+			}
+		}
+	}
+	st.Close()
+	if err != nil {
+		return 0, 0, err
+	}
+	list := func() error {
+		_, err := env.cmd(ctx, nil, env.runprov, "--store", dir, "-q", "runs", "--json")
+		return err
+	}
+	if first, err = timeIt(list); err != nil {
+		return 0, 0, err
+	}
+	if next, err = timeIt(list); err != nil {
+		return 0, 0, err
+	}
+	return first, next, checkIngested(ctx, dir, n)
 }
 
 func checkIngested(ctx context.Context, dir string, n int) error {

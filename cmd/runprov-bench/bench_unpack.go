@@ -31,104 +31,126 @@ func benchUnpack(ctx context.Context, env *benchEnv) error {
 	umoci, _ := exec.LookPath("umoci")
 	var rss []string
 	for _, size := range []int{50, 500} {
-		label := fmt.Sprintf("%d MB", size)
-		layoutDir := filepath.Join(env.dir, fmt.Sprintf("layout-%d", size))
-		fmt.Fprintf(env.out, "  building a %s image ...\n", label)
-		layers, digest, err := writeBenchImage(layoutDir, int64(size)<<20)
+		maxRSS, err := benchUnpackSize(ctx, env, size, umoci, reps)
 		if err != nil {
 			return err
 		}
-		store := filepath.Join(env.dir, fmt.Sprintf("store-%d", size))
-		if _, err := env.cmd(ctx, nil, env.runprov, "--store", store, "-q", "init"); err != nil {
-			return err
-		}
-		if _, err := env.cmd(ctx, nil, env.runprov, "--store", store, "-q", "image", "import", layoutDir); err != nil {
-			return err
-		}
-		rootfs := filepath.Join(store, "rootfs", strings.TrimPrefix(digest, "sha256:"))
-		// Every run writes to a new directory, and what runs leave is
-		// deleted only after the last: ext4 is slow to allocate inodes next
-		// to many it has just freed (recently_deleted), which would
-		// penalise whichever tool runs right after a deletion.
-		trash := filepath.Join(env.dir, "trash")
-		var (
-			runprovS, reuseS, tarS, tarSyncS, umociS sample
-			maxRSS                                   int64
-		)
-		for rep := range reps {
-			if _, err := os.Stat(rootfs); err == nil {
-				os.MkdirAll(trash, 0o755)
-				if err := os.Rename(rootfs, filepath.Join(trash, fmt.Sprintf("runprov-%d-%d", size, rep))); err != nil {
-					return err
-				}
-			}
-			d, ru, err := timeRusage(ctx, env.runprov, "--store", store, "-q", "image", "unpack", digest)
-			if err != nil {
-				return err
-			}
-			runprovS = append(runprovS, d)
-			maxRSS = max(maxRSS, ru.Maxrss)
-			// A second run: the rootfs is reused.
-			if d, _, err = timeRusage(ctx, env.runprov, "--store", store, "-q", "image", "unpack", digest); err != nil {
-				return err
-			}
-			reuseS = append(reuseS, d)
-
-			// tar -xzf of each layer in order, as is and followed by sync
-			// (runprov syncs the rootfs once before renaming it into place).
-			for _, withSync := range []bool{false, true} {
-				dest := filepath.Join(trash, fmt.Sprintf("tar-%d-%d-%v", size, rep, withSync))
-				if err := os.MkdirAll(dest, 0o755); err != nil {
-					return err
-				}
-				script := ""
-				for _, l := range layers {
-					script += fmt.Sprintf("tar -xzf %s -C %s && ", l, dest)
-				}
-				script += "true"
-				if withSync {
-					script += " && sync -f " + dest
-				}
-				d, _, err := timeRusage(ctx, "sh", "-c", script)
-				if err != nil {
-					return err
-				}
-				if withSync {
-					tarSyncS = append(tarSyncS, d)
-				} else {
-					tarS = append(tarS, d)
-				}
-			}
-			if umoci != "" {
-				dest := filepath.Join(trash, fmt.Sprintf("umoci-%d-%d", size, rep))
-				d, _, err := timeRusage(ctx, umoci, "raw", "unpack", "--rootless", "--image", layoutDir+":bench", dest)
-				if err != nil {
-					return err
-				}
-				umociS = append(umociS, d)
-			}
-		}
-		if err := clean(trash); err != nil {
-			return err
-		}
-		env.row("runprov image unpack, "+label, runprovS)
-		env.row("runprov image unpack, "+label+", reused", reuseS)
-		env.row("tar -xzf each layer, "+label, tarS)
-		env.row("tar -xzf each layer + sync, "+label, tarSyncS)
-		if umoci != "" {
-			env.row("umoci raw unpack --rootless, "+label, umociS)
-		}
-		env.ratio("runprov / tar -xzf, "+label, runprovS, tarS)
-		env.ratio("runprov / tar -xzf + sync, "+label, runprovS, tarSyncS)
-		if umoci != "" {
-			env.ratio("runprov / umoci, "+label, runprovS, umociS)
-		}
-		rss = append(rss, fmt.Sprintf("%s: %.1f MiB", label, float64(maxRSS)/1024))
-		clean(store)
-		clean(layoutDir)
+		rss = append(rss, fmt.Sprintf("%d MB: %.1f MiB", size, float64(maxRSS)/1024))
 	}
 	fmt.Fprintf(env.out, "  %-44s %s\n", "runprov peak RSS (max over runs)", strings.Join(rss, ", "))
 	return nil
+}
+
+// benchUnpackSize measures the unpack of an image of size MB against tar
+// and umoci (when there); it returns runprov's peak RSS in KiB.
+func benchUnpackSize(ctx context.Context, env *benchEnv, size int, umoci string, reps int) (int64, error) {
+	label := fmt.Sprintf("%d MB", size)
+	layoutDir := filepath.Join(env.dir, fmt.Sprintf("layout-%d", size))
+	fmt.Fprintf(env.out, "  building a %s image ...\n", label)
+	layers, digest, err := writeBenchImage(layoutDir, int64(size)<<20)
+	if err != nil {
+		return 0, err
+	}
+	store := filepath.Join(env.dir, fmt.Sprintf("store-%d", size))
+	if _, err := env.cmd(ctx, nil, env.runprov, "--store", store, "-q", "init"); err != nil {
+		return 0, err
+	}
+	if _, err := env.cmd(ctx, nil, env.runprov, "--store", store, "-q", "image", "import", layoutDir); err != nil {
+		return 0, err
+	}
+	rootfs := filepath.Join(store, "rootfs", strings.TrimPrefix(digest, "sha256:"))
+	// Every run writes to a new directory, and what runs leave is
+	// deleted only after the last: ext4 is slow to allocate inodes next
+	// to many it has just freed (recently_deleted), which would
+	// penalise whichever tool runs right after a deletion.
+	trash := filepath.Join(env.dir, "trash")
+	var (
+		runprovS, reuseS, tarS, tarSyncS, umociS sample
+		maxRSS                                   int64
+	)
+	for rep := range reps {
+		if _, err := os.Stat(rootfs); err == nil {
+			os.MkdirAll(trash, 0o755)
+			if err := os.Rename(rootfs, filepath.Join(trash, fmt.Sprintf("runprov-%d-%d", size, rep))); err != nil {
+				return 0, err
+			}
+		}
+		d, ru, err := timeRusage(ctx, env.runprov, "--store", store, "-q", "image", "unpack", digest)
+		if err != nil {
+			return 0, err
+		}
+		runprovS = append(runprovS, d)
+		maxRSS = max(maxRSS, ru.Maxrss)
+		// A second run: the rootfs is reused.
+		if d, _, err = timeRusage(ctx, env.runprov, "--store", store, "-q", "image", "unpack", digest); err != nil {
+			return 0, err
+		}
+		reuseS = append(reuseS, d)
+
+		// tar -xzf of each layer in order, as is and followed by sync
+		// (runprov syncs the rootfs once before renaming it into place).
+		for _, withSync := range []bool{false, true} {
+			dest := filepath.Join(trash, fmt.Sprintf("tar-%d-%d-%v", size, rep, withSync))
+			d, err := timeTar(ctx, layers, dest, withSync)
+			if err != nil {
+				return 0, err
+			}
+			if withSync {
+				tarSyncS = append(tarSyncS, d)
+			} else {
+				tarS = append(tarS, d)
+			}
+		}
+		if umoci != "" {
+			dest := filepath.Join(trash, fmt.Sprintf("umoci-%d-%d", size, rep))
+			d, _, err := timeRusage(ctx, umoci, "raw", "unpack", "--rootless", "--image", layoutDir+":bench", dest)
+			if err != nil {
+				return 0, err
+			}
+			umociS = append(umociS, d)
+		}
+	}
+	if err := clean(trash); err != nil {
+		return 0, err
+	}
+	printUnpack(env, label, runprovS, reuseS, tarS, tarSyncS, umociS)
+	clean(store)
+	clean(layoutDir)
+	return maxRSS, nil
+}
+
+// timeTar times tar -xzf of each layer in order into dest, and a sync of
+// dest when withSync.
+func timeTar(ctx context.Context, layers []string, dest string, withSync bool) (time.Duration, error) {
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return 0, err
+	}
+	script := ""
+	for _, l := range layers {
+		script += fmt.Sprintf("tar -xzf %s -C %s && ", l, dest)
+	}
+	script += "true"
+	if withSync {
+		script += " && sync -f " + dest
+	}
+	d, _, err := timeRusage(ctx, "sh", "-c", script)
+	return d, err
+}
+
+// printUnpack prints the unpack timings of one image size and their ratios.
+func printUnpack(env *benchEnv, label string, runprovS, reuseS, tarS, tarSyncS, umociS sample) {
+	env.row("runprov image unpack, "+label, runprovS)
+	env.row("runprov image unpack, "+label+", reused", reuseS)
+	env.row("tar -xzf each layer, "+label, tarS)
+	env.row("tar -xzf each layer + sync, "+label, tarSyncS)
+	if len(umociS) > 0 {
+		env.row("umoci raw unpack --rootless, "+label, umociS)
+	}
+	env.ratio("runprov / tar -xzf, "+label, runprovS, tarS)
+	env.ratio("runprov / tar -xzf + sync, "+label, runprovS, tarSyncS)
+	if len(umociS) > 0 {
+		env.ratio("runprov / umoci, "+label, runprovS, umociS)
+	}
 }
 
 // timeRusage runs a command to completion and returns its wall time and
