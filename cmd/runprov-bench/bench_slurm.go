@@ -90,28 +90,10 @@ func benchSlurmJobs(ctx context.Context, env *benchEnv) error {
 // slurmBenchStore makes a store with the busybox image and a Runfile of
 // /bin/true that ran once (its rootfs unpacked, a config.json written).
 func slurmBenchStore(ctx context.Context, env *benchEnv) (store, digest, commit string, err error) {
-	lay := filepath.Join(env.dir, "layout")
-	if digest, err = writeBusyboxLayout(lay); err != nil {
+	if store, commit, digest, err = trueRunStore(ctx, env, ""); err != nil {
 		return "", "", "", err
 	}
-	store = filepath.Join(env.dir, "store")
-	rp := func(args ...string) (string, error) {
-		return env.cmd(ctx, nil, env.runprov, append([]string{"--store", store, "-q"}, args...)...)
-	}
-	if _, err := rp("init"); err != nil {
-		return "", "", "", err
-	}
-	if _, err := rp("image", "import", lay); err != nil {
-		return "", "", "", err
-	}
-	rf := filepath.Join(env.dir, "Runfile")
-	os.WriteFile(rf, []byte("FROM busybox@"+digest+"\nCMD [\"/bin/true\"]\n"), 0o644)
-	out, err := rp("add", rf)
-	if err != nil {
-		return "", "", "", err
-	}
-	commit = strings.TrimSpace(out)
-	_, err = rp("run", commit, "--no-input")
+	_, err = env.cmd(ctx, nil, env.runprov, "--store", store, "-q", "run", commit, "--no-input")
 	return store, digest, commit, err
 }
 

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -66,9 +67,20 @@ func busyboxLayout(t *testing.T, dirs ...string) (string, string) {
 		dir(strings.Trim(d, "/"))
 	}
 	tw.Close()
+	return writeLayerLayout(t, raw.Bytes(), func(c *v1.Config) {
+		c.Cmd = []string{"/bin/sh", "-c", "echo image default"}
+		c.Env = []string{"PATH=/bin", "FROM_IMAGE=1"}
+	})
+}
+
+// writeLayerLayout writes an OCI layout of a one-layer image for the host
+// (the layer is the uncompressed tar raw, gzipped here) whose config edit
+// sets; it returns the layout's directory and the manifest digest.
+func writeLayerLayout(t *testing.T, raw []byte, edit func(*v1.Config)) (string, string) {
+	t.Helper()
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
-	zw.Write(raw.Bytes())
+	zw.Write(raw)
 	zw.Close()
 	data := gz.Bytes()
 	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
@@ -86,8 +98,7 @@ func busyboxLayout(t *testing.T, dirs ...string) (string, string) {
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", hostArch()
-	cf.Config.Cmd = []string{"/bin/sh", "-c", "echo image default"}
-	cf.Config.Env = []string{"PATH=/bin", "FROM_IMAGE=1"}
+	edit(&cf.Config)
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatal(err)
 	}

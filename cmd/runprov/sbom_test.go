@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"database/sql"
 	"encoding/json"
 	"io"
@@ -20,11 +19,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/runprov/runprov/core/coretest"
@@ -84,43 +78,13 @@ func layoutFromDir(t *testing.T, rootfs string, cfg func(*v1.Config)) (string, s
 		t.Fatal(err)
 	}
 	tw.Close()
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(raw.Bytes())
-	zw.Close()
-	data := gz.Bytes()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
-		tarball.WithMediaType(types.OCILayer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON), l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", hostArch()
-	cf.Config.Env = []string{"PATH=/usr/bin:/bin"}
-	cf.Config.Cmd = []string{"/bin/sh", "-c", "true"}
-	if cfg != nil {
-		cfg(&cf.Config)
-	}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "layout")
-	p, err := layout.Write(out, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AppendImage(img); err != nil {
-		t.Fatal(err)
-	}
-	return out, digest(t, img)
+	return writeLayerLayout(t, raw.Bytes(), func(c *v1.Config) {
+		c.Env = []string{"PATH=/usr/bin:/bin"}
+		c.Cmd = []string{"/bin/sh", "-c", "true"}
+		if cfg != nil {
+			cfg(c)
+		}
+	})
 }
 
 // copyHostPaths copies host paths (files, directories, symlinks as they
