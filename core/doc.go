@@ -1,7 +1,13 @@
 // Package core is the centre of runprov: the domain types (repositories, commits,
-// images, runs), the interfaces that plugins and drivers fill, and the sentinel
-// and typed errors every layer matches with errors.Is and errors.As. It does not
-// wire anything: cmd/runprov/wire.go builds the plugins and drivers of a process.
+// images, runs) and the sentinel and typed errors every layer matches with
+// errors.Is and errors.As. It does not wire anything: cmd/runprov/wire.go
+// builds the plugins and drivers of a process.
+//
+// Interfaces live in the package that uses them, with the methods it calls
+// (plugins/consumer's RepoStore, plugins/producer's ImageStore and
+// RunWriter, drivers/image's Records). core keeps only the git repository
+// interfaces (GitRepo, RepoOpener, RepoSalvager): a driver method returns a
+// GitRepo, so the type must be one both sides name.
 //
 // core imports only the standard library. It never imports plugins/ or drivers/
 // (depcheck_test.go fails if it does): the dependencies point inwards.

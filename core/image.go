@@ -1,7 +1,6 @@
 package core
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/user"
@@ -58,53 +57,6 @@ type PullOptions struct {
 	Insecure bool     // allow plain HTTP (loopback and test registries)
 	Platform string   // "os/arch[/variant]" of the manifest to take from an index; "" = the host's
 	Progress Progress // nil: none
-}
-
-// Images is the image store (drivers/image): content-addressed blobs under
-// STORE/images, their rows in the middleware, and unpacked root filesystems
-// under STORE/rootfs. Digests are "sha256:<64 hex>"; methods that take a
-// digest also accept any unique prefix of a stored one ("sha256:" optional)
-// and return ErrAmbiguous when a prefix names several.
-type Images interface {
-	// Resolve finds digest (an index or a manifest) in the store and picks
-	// the manifest for platform ("" = the host's). Errors: an
-	// *ImageNotFoundError (matches ErrNotFound; the CLI hints to import or
-	// pull) when the image, or the manifest of that platform, is not stored;
-	// ErrInvalid when the index has no manifest for the platform or a
-	// manifest is for another platform.
-	Resolve(ctx context.Context, digest, platform string) (*ResolvedImage, error)
-	// Pull fetches ref (NAME[:TAG]@sha256:...) from its registry into the
-	// store, with the manifest for opts.Platform when ref names an index.
-	// A tag without a digest is refused with ErrInvalid (the message shows
-	// the digest to pin when the registry answers). Every blob is verified
-	// while it is copied; on a mismatch (a *DigestMismatchError) nothing is
-	// kept: no blob, no row, no temporary file. Returns the rows stored,
-	// the index first.
-	Pull(ctx context.Context, ref string, opts PullOptions) ([]ImageRecord, error)
-	// Verify re-hashes every stored blob of the image (index → manifests →
-	// config + layers). A mismatch is a *DigestMismatchError naming the blob
-	// (several are joined with errors.Join); a missing blob wraps ErrCorrupt.
-	Verify(ctx context.Context, digest string, p Progress) error
-	// Unpack returns STORE/rootfs/<manifest hex>, unpacking the manifest's
-	// layers once (into STORE/tmp, then renamed into place, so the directory
-	// exists only when complete); reused reports a rootfs that already
-	// existed. digest must name a manifest (Resolve an index first). Files
-	// belong to the user running runprov; setuid/setgid bits, device nodes
-	// and file capabilities are dropped; an entry that would write outside
-	// the rootfs is refused with ErrUnsafe and nothing is kept.
-	Unpack(ctx context.Context, manifestDigest string, p Progress) (dir string, reused bool, err error)
-}
-
-// ImageApproval is the approval policy of an image store (drivers/image
-// implements it next to Images). The producer calls it after Resolve.
-type ImageApproval interface {
-	// CheckApproval returns nil when img may run: the store does not require
-	// approval (SettingRequireApproval), or img.Approved. Otherwise it
-	// returns a *NotApprovedError (matches ErrNotApproved) whose message says
-	// who must run `runprov image approve DIGEST`.
-	CheckApproval(ctx context.Context, img *ResolvedImage) error
-	// ApprovalRequired reports the store's SettingRequireApproval.
-	ApprovalRequired(ctx context.Context) (bool, error)
 }
 
 // CheckApproval is the policy itself, for callers that know the setting.
@@ -243,33 +195,6 @@ type ImageEvent struct {
 	User   string    `json:"user"` // login name of who did it
 	UID    int       `json:"uid"`
 	Note   string    `json:"note"` // --note, or the source of an import or pull
-}
-
-// ImageRecords is the middleware's side of the image store
-// (drivers/sqlite): the images and image_events tables.
-type ImageRecords interface {
-	// PutImageRecords stores recs in one transaction with one event per
-	// record (ev.Event and ev.Note as given, Digest from the record). A
-	// record whose digest is already stored keeps its row (import time,
-	// source, approval) and only gains a ref or index digest it lacked.
-	PutImageRecords(ctx context.Context, recs []ImageRecord, ev ImageEvent) error
-	// ImageRecord returns the row of digest (a full digest) or an error
-	// wrapping ErrNotFound.
-	ImageRecord(ctx context.Context, digest string) (*ImageRecord, error)
-	// ImageRecords returns every row, oldest import first.
-	ImageRecords(ctx context.Context) ([]ImageRecord, error)
-	// ImageDigests returns up to limit stored digests that start with
-	// prefix ("sha256:ab"), in order.
-	ImageDigests(ctx context.Context, prefix string, limit int) ([]string, error)
-	// SetImageApproval sets or clears the approval of digest and records ev
-	// (approve or revoke, with its note and user) in one transaction.
-	// Returns an error wrapping ErrNotFound for a digest not stored.
-	SetImageApproval(ctx context.Context, digest string, approved bool, ev ImageEvent) error
-	// RemoveImageRecords deletes the rows of digests and records ev for each,
-	// in one transaction. Events are kept.
-	RemoveImageRecords(ctx context.Context, digests []string, ev ImageEvent) error
-	// ImageEvents returns the events of digest ("" = all), oldest first.
-	ImageEvents(ctx context.Context, digest string) ([]ImageEvent, error)
 }
 
 // NewImageEvent is an image event of kind by the user running this process.

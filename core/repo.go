@@ -65,22 +65,6 @@ type RepoUpdate struct {
 	Reorder bool
 }
 
-// RepoStore is the middleware's side of Runfile repositories (drivers/sqlite).
-type RepoStore interface {
-	// UpdateRepo runs fn with the current artifact of repo name (nil when the
-	// repo does not exist yet) while holding the store's write lock, then
-	// stores the update fn returns in the same transaction. If fn or the store
-	// fails, nothing is written. A nil update with a nil error writes nothing.
-	// Returns an error wrapping ErrBusy when the lock cannot be had in time.
-	UpdateRepo(ctx context.Context, name string, fn func(ctx context.Context, cur *RepoArtifact) (*RepoUpdate, error)) error
-	// Repo returns the stored artifact of name, or an error wrapping ErrNotFound.
-	Repo(ctx context.Context, name string) (*RepoArtifact, error)
-	// Repos returns every repository without its tarball, by name.
-	Repos(ctx context.Context) ([]RepoArtifact, error)
-	// Commits returns commit rows matching f, newest first.
-	Commits(ctx context.Context, f CommitFilter) ([]Commit, error)
-}
-
 // CommitInfo is what git says of one commit.
 type CommitInfo struct {
 	Hash    string

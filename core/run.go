@@ -1,7 +1,6 @@
 package core
 
 import (
-	"context"
 	"time"
 )
 
@@ -193,23 +192,6 @@ type RunFilter struct {
 	Tag         string // runs with this tag
 	Since       time.Time
 	Limit       int
-}
-
-// RunStore is the middleware's side of runs (drivers/sqlite).
-type RunStore interface {
-	// CreateRun inserts r (normally status running, or queued) with its
-	// mounts, limits and the rest known before the start. Files and steps
-	// may be empty.
-	CreateRun(ctx context.Context, r *Run) error
-	// FinishRun stores the final state of r: status, exit, reason, times,
-	// steps, input and output manifests, verdict. It replaces what was
-	// stored for r.ID in one transaction and is idempotent.
-	FinishRun(ctx context.Context, r *Run) error
-	// Run returns the run named by a unique id prefix, with steps and
-	// manifests; ErrNotFound or ErrAmbiguous otherwise.
-	Run(ctx context.Context, idPrefix string) (*Run, error)
-	// Runs returns runs matching f, newest first, without steps and manifests.
-	Runs(ctx context.Context, f RunFilter) ([]Run, error)
 }
 
 // MarkSensitivity sets each output file's Sensitivity from its OUTPUT

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runprov/runprov/core"
+	"github.com/runprov/runprov/plugins/consumer"
 )
 
 func newLogCmd(a *app) *cobra.Command {
@@ -73,7 +74,7 @@ or the default one).`,
 
 // repoExists returns an error wrapping core.ErrNotFound, naming the
 // repositories there are, when the store has no repository name.
-func repoExists(ctx context.Context, st core.RepoStore, name string) error {
+func repoExists(ctx context.Context, st consumer.RepoStore, name string) error {
 	repos, err := st.Repos(ctx)
 	if err != nil {
 		return err

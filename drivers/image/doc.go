@@ -1,6 +1,6 @@
 // Package image is the image driver, on github.com/google/go-containerregistry:
 // a content-addressed store of OCI images at STORE/images (an OCI image
-// layout) whose rows live in the middleware (core.ImageRecords), fed from
+// layout) whose rows live in the middleware (Records), fed from
 // OCI layout directories, OCI archives, docker archives and registries, with
 // every blob verified against its digest while it is copied; the approval
 // policy (require-approval); and safe unpacking of image layers into

@@ -16,9 +16,13 @@ import (
 	"github.com/runprov/runprov/core"
 )
 
-// Pull implements core.Images. Credentials come from the keychain (by
-// default the docker and podman config files); the default platform is the
-// host's.
+// Pull fetches ref (NAME[:TAG]@sha256:...) from its registry into the
+// store, with the manifest for opts.Platform when ref names an index (the
+// host's by default). A tag without a digest is refused with ErrInvalid.
+// Every blob is verified while it is copied; on a mismatch (a
+// *core.DigestMismatchError) nothing is kept: no blob, no row, no
+// temporary file. Returns the rows stored, the index first. Credentials
+// come from the keychain (by default the docker and podman config files).
 func (s *Store) Pull(ctx context.Context, ref string, opts core.PullOptions) ([]core.ImageRecord, error) {
 	var nopts []name.Option
 	if opts.Insecure {

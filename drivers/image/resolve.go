@@ -8,7 +8,11 @@ import (
 	"github.com/runprov/runprov/core"
 )
 
-// Resolve implements core.Images.
+// Resolve finds digest (an index or a manifest) in the store and picks
+// the manifest for platform ("" = the host's). Errors: an
+// *core.ImageNotFoundError (matches ErrNotFound) when the image, or the
+// manifest of that platform, is not stored; ErrInvalid when the index has
+// no manifest for the platform or a manifest is for another platform.
 func (s *Store) Resolve(ctx context.Context, digest, platform string) (*core.ResolvedImage, error) {
 	d, err := s.Lookup(ctx, digest)
 	if err != nil {
@@ -89,7 +93,9 @@ func (s *Store) ApprovalRequired(ctx context.Context) (bool, error) {
 	return v == "true", err
 }
 
-// CheckApproval implements core.ImageApproval.
+// CheckApproval returns nil when img may run: the store does not require
+// approval (SettingRequireApproval), or img is approved; otherwise a
+// *core.NotApprovedError (matches ErrNotApproved).
 func (s *Store) CheckApproval(ctx context.Context, img *core.ResolvedImage) error {
 	required, err := s.ApprovalRequired(ctx)
 	if err != nil {

@@ -24,10 +24,31 @@ import (
 	"github.com/runprov/runprov/core"
 )
 
-// Records is what the driver needs from the middleware: the image rows and
-// the store settings (drivers/sqlite.Store has both).
+// Records is what the driver needs from the middleware (drivers/sqlite):
+// the images and image_events tables, and the store settings.
 type Records interface {
-	core.ImageRecords
+	// PutImageRecords stores recs in one transaction with one event per
+	// record (ev.Event and ev.Note as given, Digest from the record). A
+	// record whose digest is already stored keeps its row (import time,
+	// source, approval) and only gains a ref or index digest it lacked.
+	PutImageRecords(ctx context.Context, recs []core.ImageRecord, ev core.ImageEvent) error
+	// ImageRecord returns the row of digest (a full digest) or an error
+	// wrapping core.ErrNotFound.
+	ImageRecord(ctx context.Context, digest string) (*core.ImageRecord, error)
+	// ImageRecords returns every row, oldest import first.
+	ImageRecords(ctx context.Context) ([]core.ImageRecord, error)
+	// ImageDigests returns up to limit stored digests that start with
+	// prefix ("sha256:ab"), in order.
+	ImageDigests(ctx context.Context, prefix string, limit int) ([]string, error)
+	// SetImageApproval sets or clears the approval of digest and records ev
+	// (approve or revoke, with its note and user) in one transaction.
+	// Returns an error wrapping core.ErrNotFound for a digest not stored.
+	SetImageApproval(ctx context.Context, digest string, approved bool, ev core.ImageEvent) error
+	// RemoveImageRecords deletes the rows of digests and records ev for each,
+	// in one transaction. Events are kept.
+	RemoveImageRecords(ctx context.Context, digests []string, ev core.ImageEvent) error
+	// ImageEvents returns the events of digest ("" = all), oldest first.
+	ImageEvents(ctx context.Context, digest string) ([]core.ImageEvent, error)
 	// Setting returns a store setting and whether it is set.
 	Setting(ctx context.Context, key string) (string, bool, error)
 	// RunsOfImages returns the ids of the recorded runs that used any of
@@ -58,11 +79,6 @@ type Store struct {
 	keychain  authn.Keychain
 	host      v1.Platform
 }
-
-var (
-	_ core.Images        = (*Store)(nil)
-	_ core.ImageApproval = (*Store)(nil)
-)
 
 // New returns the image store of layout, keeping its rows in rec.
 func New(layout core.Layout, rec Records, opts Options) *Store {

@@ -17,8 +17,14 @@ import (
 	"github.com/runprov/runprov/core"
 )
 
-// Unpack implements core.Images. Each layer blob is re-hashed while it is
-// unpacked, so a rootfs is only ever made from the bytes the manifest names.
+// Unpack returns STORE/rootfs/<manifest hex>, unpacking the manifest's
+// layers once (into STORE/tmp, then renamed into place, so the directory
+// exists only when complete); reused reports a rootfs that already
+// existed. Files belong to the user running runprov; setuid/setgid bits,
+// device nodes and file capabilities are dropped; an entry that would
+// write outside the rootfs is refused with ErrUnsafe and nothing is kept.
+// Each layer blob is re-hashed while it is unpacked, so a rootfs is only
+// ever made from the bytes the manifest names.
 func (s *Store) Unpack(ctx context.Context, manifestDigest string, p core.Progress) (string, bool, error) {
 	d, err := s.Lookup(ctx, manifestDigest)
 	if err != nil {

@@ -64,7 +64,8 @@ func (s *Store) imageBlobs(ctx context.Context, rec *core.ImageRecord) ([]blobRe
 	return out, nil
 }
 
-// Verify implements core.Images: it re-hashes every blob of the image,
+// Verify re-hashes every blob of the image (index, manifests, config and
+// layers; a mismatch is a *core.DigestMismatchError naming the blob),
 // whatever the verification cache says (runprov image verify), and
 // refreshes the cache.
 func (s *Store) Verify(ctx context.Context, digest string, p core.Progress) error {

@@ -12,8 +12,6 @@ import (
 	"github.com/runprov/runprov/core"
 )
 
-var _ core.ImageRecords = (*Store)(nil)
-
 const imageColumns = `digest, media_type, ref, source, platform, config_digest, index_digest, size,
 	imported_at, approved, approval_note, approved_by, approved_at`
 
@@ -33,7 +31,7 @@ func scanImage(r rowScanner) (core.ImageRecord, error) {
 	return rec, err
 }
 
-// PutImageRecords implements core.ImageRecords.
+// PutImageRecords is for drivers/image (Records).
 func (s *Store) PutImageRecords(ctx context.Context, recs []core.ImageRecord, ev core.ImageEvent) error {
 	now := s.now()
 	if ev.At.IsZero() {
@@ -77,7 +75,7 @@ func insertImageEvent(ctx context.Context, tx *sql.Tx, e core.ImageEvent) error 
 	return appendChain(ctx, tx, chainKey{chainImageEvent, strconv.FormatInt(id, 10)}, time.Now())
 }
 
-// ImageRecord implements core.ImageRecords.
+// ImageRecord is for drivers/image (Records).
 func (s *Store) ImageRecord(ctx context.Context, digest string) (*core.ImageRecord, error) {
 	rec, err := scanImage(s.db.QueryRowContext(ctx, `SELECT `+imageColumns+` FROM images WHERE digest = ?`, digest))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -89,7 +87,7 @@ func (s *Store) ImageRecord(ctx context.Context, digest string) (*core.ImageReco
 	return &rec, nil
 }
 
-// ImageRecords implements core.ImageRecords.
+// ImageRecords is for drivers/image (Records).
 func (s *Store) ImageRecords(ctx context.Context) ([]core.ImageRecord, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+imageColumns+` FROM images ORDER BY imported_at, digest`)
 	if err != nil {
@@ -107,7 +105,7 @@ func (s *Store) ImageRecords(ctx context.Context) ([]core.ImageRecord, error) {
 	return out, mapErr(rows.Err())
 }
 
-// ImageDigests implements core.ImageRecords.
+// ImageDigests is for drivers/image (Records).
 func (s *Store) ImageDigests(ctx context.Context, prefix string, limit int) ([]string, error) {
 	prefix = strings.ToLower(prefix)
 	rows, err := s.db.QueryContext(ctx, `SELECT digest FROM images WHERE digest >= ? AND digest < ? ORDER BY digest LIMIT ?`,
@@ -127,7 +125,7 @@ func (s *Store) ImageDigests(ctx context.Context, prefix string, limit int) ([]s
 	return out, mapErr(rows.Err())
 }
 
-// SetImageApproval implements core.ImageRecords.
+// SetImageApproval is for drivers/image (Records).
 func (s *Store) SetImageApproval(ctx context.Context, digest string, approved bool, ev core.ImageEvent) error {
 	if ev.At.IsZero() {
 		ev.At = s.now()
@@ -162,7 +160,7 @@ func setApproved(ctx context.Context, tx *sql.Tx, digest string, approved bool, 
 	return res, nil
 }
 
-// RemoveImageRecords implements core.ImageRecords.
+// RemoveImageRecords is for drivers/image (Records).
 func (s *Store) RemoveImageRecords(ctx context.Context, digests []string, ev core.ImageEvent) error {
 	if ev.At.IsZero() {
 		ev.At = s.now()
@@ -182,7 +180,7 @@ func (s *Store) RemoveImageRecords(ctx context.Context, digests []string, ev cor
 	})
 }
 
-// ImageEvents implements core.ImageRecords.
+// ImageEvents is for drivers/image (Records).
 func (s *Store) ImageEvents(ctx context.Context, digest string) ([]core.ImageEvent, error) {
 	q := `SELECT id, digest, event, at, user, uid, note FROM image_events`
 	var args []any

@@ -12,7 +12,7 @@ import (
 	"github.com/runprov/runprov/core"
 )
 
-// UpdateRepo implements core.RepoStore. fn runs inside the write transaction,
+// UpdateRepo is for plugins/consumer (RepoStore). fn runs inside the write transaction,
 // so concurrent updates of any repo in this store are serialised.
 func (s *Store) UpdateRepo(ctx context.Context, name string, fn func(context.Context, *core.RepoArtifact) (*core.RepoUpdate, error)) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
@@ -84,13 +84,13 @@ func loadRepo(ctx context.Context, q queryer, name string) (*core.RepoArtifact, 
 	return &r, id, nil
 }
 
-// Repo implements core.RepoStore.
+// Repo is for plugins/consumer (RepoStore).
 func (s *Store) Repo(ctx context.Context, name string) (*core.RepoArtifact, error) {
 	r, _, err := loadRepo(ctx, s.db, name)
 	return r, err
 }
 
-// Repos implements core.RepoStore.
+// Repos is for plugins/consumer (RepoStore).
 func (s *Store) Repos(ctx context.Context) ([]core.RepoArtifact, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT name, branch, head, tarball_sha256, tarball_size, updated_at FROM repos ORDER BY name`)
 	if err != nil {
@@ -112,7 +112,7 @@ func (s *Store) Repos(ctx context.Context) ([]core.RepoArtifact, error) {
 	return out, rows.Err()
 }
 
-// Commits implements core.RepoStore.
+// Commits is for plugins/consumer (RepoStore).
 func (s *Store) Commits(ctx context.Context, f core.CommitFilter) ([]core.Commit, error) {
 	var (
 		where []string

@@ -13,9 +13,7 @@ import (
 	"github.com/runprov/runprov/core"
 )
 
-// The read half of core.RunStore; runs_write.go has CreateRun and FinishRun.
-
-var _ core.RunStore = (*Store)(nil)
+// The read half of the run store; runs_write.go has CreateRun and FinishRun.
 
 // runColumns are the runs columns every read scans, in scanRun's order.
 const runColumns = `id, repo, path, commit_hash, runfile_blob, image_ref, image_digest, index_digest, config_digest, approved,
@@ -26,7 +24,7 @@ const runColumns = `id, repo, path, commit_hash, runfile_blob, image_ref, image_
 // maxAmbiguous is how many candidates an ambiguous prefix error lists.
 const maxAmbiguous = 10
 
-// Run implements core.RunStore: the run named by a unique id prefix, with
+// Run is for the producer and history: the run named by a unique id prefix, with
 // its steps and manifests. Errors wrap core.ErrInvalid (not hex),
 // core.ErrNotFound or core.ErrAmbiguous (naming the candidates).
 func (s *Store) Run(ctx context.Context, idPrefix string) (*core.Run, error) {
@@ -184,7 +182,7 @@ func (s *Store) loadRunDetails(ctx context.Context, r *core.Run) error {
 	return nil
 }
 
-// Runs implements core.RunStore: runs matching f, newest first (by
+// Runs is for the producer and history: runs matching f, newest first (by
 // created_at, then id), without steps and manifests.
 func (s *Store) Runs(ctx context.Context, f core.RunFilter) ([]core.Run, error) {
 	var (

@@ -13,7 +13,7 @@ import (
 	"github.com/runprov/runprov/core"
 )
 
-// The write half of core.RunStore (the read half is runs_read.go).
+// The write half of the run store (the read half is runs_read.go).
 
 // runWriteColumns are the columns of runs that CreateRun and FinishRun write,
 // in the order of runValues.
@@ -88,7 +88,7 @@ func checkRun(r *core.Run) error {
 	return nil
 }
 
-// CreateRun implements core.RunStore. A running run is owned by this
+// CreateRun is for the producer and history. A running run is owned by this
 // process (owner_pid, owner_host) so that AbortStaleRuns can tell when its
 // runprov died.
 func (s *Store) CreateRun(ctx context.Context, r *core.Run) error {
@@ -128,7 +128,7 @@ func (s *Store) CreateRun(ctx context.Context, r *core.Run) error {
 	})
 }
 
-// FinishRun implements core.RunStore: every column of r (but the id) and
+// FinishRun is for the producer and history: every column of r (but the id) and
 // its steps and manifests replace what was stored, in one transaction.
 // Returns an error wrapping core.ErrNotFound when r.ID was never created.
 func (s *Store) FinishRun(ctx context.Context, r *core.Run) error {

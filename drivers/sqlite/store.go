@@ -46,8 +46,6 @@ type Store struct {
 	readOnly, immutable bool
 }
 
-var _ core.RepoStore = (*Store)(nil)
-
 // Init creates the store directory and its database (or upgrades an existing
 // one) and returns it open. settings are written only when the database is new.
 func Init(ctx context.Context, dir string, settings map[string]string, opts Options) (*Store, bool, error) {

@@ -14,9 +14,25 @@ import (
 	"github.com/runprov/runprov/runfile"
 )
 
+// RepoStore is the middleware's side of Runfile repositories (drivers/sqlite).
+type RepoStore interface {
+	// UpdateRepo runs fn with the current artifact of repo name (nil when the
+	// repo does not exist yet) while holding the store's write lock, then
+	// stores the update fn returns in the same transaction. If fn or the store
+	// fails, nothing is written. A nil update with a nil error writes nothing.
+	// Returns an error wrapping core.ErrBusy when the lock cannot be had in time.
+	UpdateRepo(ctx context.Context, name string, fn func(ctx context.Context, cur *core.RepoArtifact) (*core.RepoUpdate, error)) error
+	// Repo returns the stored artifact of name, or an error wrapping core.ErrNotFound.
+	Repo(ctx context.Context, name string) (*core.RepoArtifact, error)
+	// Repos returns every repository without its tarball, by name.
+	Repos(ctx context.Context) ([]core.RepoArtifact, error)
+	// Commits returns commit rows matching f, newest first.
+	Commits(ctx context.Context, f core.CommitFilter) ([]core.Commit, error)
+}
+
 // Consumer commits Runfiles into repositories kept in the middleware.
 type Consumer struct {
-	Store core.RepoStore
+	Store RepoStore
 	Git   core.RepoOpener
 	// Salvager checks object stores in fsck and rebuilds them in Repair.
 	Salvager core.RepoSalvager

@@ -5,5 +5,5 @@
 // (cat), resolves commit prefixes, and checks repositories against their
 // index (fsck).
 //
-// It knows git and SQLite only through core.RepoOpener and core.RepoStore.
+// It knows git and SQLite only through core.RepoOpener and RepoStore.
 package consumer

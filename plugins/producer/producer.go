@@ -28,7 +28,9 @@ type RunfileSource interface {
 // ImageStore is what a run needs of the image driver (drivers/image.Store,
 // with the site policy's approval rules in cmd/runprov).
 type ImageStore interface {
-	// Resolve, Pull and Unpack are core.Images'.
+	// Resolve finds a digest and picks the manifest for platform; Pull
+	// fetches a pinned reference; Unpack makes (once) the rootfs of a
+	// manifest (drivers/image says how each fails).
 	Resolve(ctx context.Context, digest, platform string) (*core.ResolvedImage, error)
 	Pull(ctx context.Context, ref string, opts core.PullOptions) ([]core.ImageRecord, error)
 	Unpack(ctx context.Context, manifestDigest string, p core.Progress) (dir string, reused bool, err error)
@@ -36,7 +38,11 @@ type ImageStore interface {
 	// blobs unchanged since their last full re-hash (the trade-off is
 	// documented at drivers/image.Store.VerifyCached).
 	VerifyCached(ctx context.Context, digest string, p core.Progress) error
-	core.ImageApproval
+	// CheckApproval refuses an image the policy does not let run (a
+	// *core.NotApprovedError or *core.ApprovalError); ApprovalRequired
+	// says whether the store requires approval.
+	CheckApproval(ctx context.Context, img *core.ResolvedImage) error
+	ApprovalRequired(ctx context.Context) (bool, error)
 }
 
 // RunWriter is the write half of the run store (drivers/sqlite).

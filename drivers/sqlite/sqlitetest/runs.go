@@ -84,7 +84,7 @@ func SyntheticRun(i, outputs int) core.Run {
 }
 
 // InsertRuns writes runs with their steps and manifests in one
-// transaction, as rows; it does not go through core.RunStore.
+// transaction, as rows; it does not go through CreateRun and FinishRun.
 func InsertRuns(ctx context.Context, db *sql.DB, runs []core.Run) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
