@@ -30,27 +30,14 @@ func (c ChainChecker) Check(ctx context.Context, report func(core.Problem)) erro
 		return fmt.Errorf("check chain: %w", mapErr(err))
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	var (
-		entries []chainEntry
-		links   []core.Problem
-	)
-	// The chain is read and its links checked on the second connection
-	// once it has read the runs' children, while this one still hashes
-	// runs: both cores stay busy until the end.
-	readLinks := func(q querier) error {
-		var err error
-		if entries, err = readChain(ctx, q); err != nil {
-			return err
-		}
-		checkLinks(entries, func(p core.Problem) { links = append(links, p) })
-		return nil
+	entries, err := readChain(ctx, conn)
+	if err != nil {
+		return err
 	}
-	digests, err := c.digests(ctx, conn, readLinks)
+	checkLinks(entries, report)
+	digests, err := c.digests(ctx, conn)
 	if err != nil {
 		return fmt.Errorf("check chain: %w", err)
-	}
-	for _, p := range links {
-		report(p)
 	}
 	checkEntries(entries, digests, report)
 	return checkSignedHeads(ctx, conn, entries, report)
@@ -58,17 +45,14 @@ func (c ChainChecker) Check(ctx context.Context, report func(core.Problem)) erro
 
 // digests is rowDigests, with runs read on two cores when a second read
 // transaction can see the same snapshot (always, but for a write between
-// the two starts). also runs in the same snapshot, on either connection.
-func (c ChainChecker) digests(ctx context.Context, conn *sql.Conn, also func(querier) error) (map[chainKey]rowDigest, error) {
+// the two starts).
+func (c ChainChecker) digests(ctx context.Context, conn *sql.Conn) (map[chainKey]rowDigest, error) {
 	out := map[chainKey]rowDigest{}
-	split, err := c.Store.runDigestsSplit(ctx, conn, out, also)
+	split, err := c.Store.runDigestsSplit(ctx, conn, out)
 	if err != nil {
 		return nil, err
 	}
 	if !split {
-		if err := also(conn); err != nil {
-			return nil, err
-		}
 		return rowDigests(ctx, conn)
 	}
 	if err := allEventDigests(ctx, conn, out); err != nil {

@@ -25,11 +25,9 @@ type childGroup struct {
 
 // runDigestsSplit is runDigests on two cores: runs are read on conn, and
 // their steps and files at the same time on a second connection whose read
-// transaction sees the same snapshot. after runs on that second connection
-// once the children are read, overlapping the rest of the runs' hashing.
-// It reports false, having done nothing, when a write came between the two
-// transactions' starts.
-func (s *Store) runDigestsSplit(ctx context.Context, conn *sql.Conn, out map[chainKey]rowDigest, after func(querier) error) (bool, error) {
+// transaction sees the same snapshot. It reports false, having done
+// nothing, when a write came between the two transactions' starts.
+func (s *Store) runDigestsSplit(ctx context.Context, conn *sql.Conn, out map[chainKey]rowDigest) (bool, error) {
 	other, err := s.db.Conn(ctx)
 	if err != nil {
 		return false, mapErr(err)
@@ -56,13 +54,7 @@ func (s *Store) runDigestsSplit(ctx context.Context, conn *sql.Conn, out map[cha
 	defer cancel()
 	groups := make(chan []childGroup, 4)
 	errc := make(chan error, 1)
-	go func() {
-		err := readChildren(ctx, other, groups)
-		if err == nil {
-			err = after(other)
-		}
-		errc <- err
-	}()
+	go func() { errc <- readChildren(ctx, other, groups) }()
 	if err := hashRuns(ctx, conn, groups, out); err != nil {
 		cancel()
 		for range groups {
