@@ -205,3 +205,14 @@ func NewImageEvent(kind, note string) ImageEvent {
 	}
 	return ImageEvent{Event: kind, User: name, UID: os.Getuid(), Note: note}
 }
+
+// ImageApprovedError: an approved image is kept from removal until its
+// approval is revoked (or removal is forced). Err says so and matches
+// ErrInvalid.
+type ImageApprovedError struct {
+	Digest string
+	Err    error
+}
+
+func (e *ImageApprovedError) Error() string { return e.Err.Error() }
+func (e *ImageApprovedError) Unwrap() error { return e.Err }

@@ -88,6 +88,7 @@ const (
 	adviceImageFailsGuidance          // approve --check of an image that fails image check
 	adviceNoReleaseSpool              // release commands without a spool in the policy
 	adviceExportExists                // export -o of a file that exists
+	adviceFsckRepair                  // fsck found damage --repair can rebuild
 )
 
 // advisedError is err with the advice for it; arg is what the advice names
@@ -217,6 +218,7 @@ func hint(err error) (text, runs string) {
 		notPrepared  *slurmplug.NotPreparedError
 		notRecorded  *slurmplug.JobNotRecordedError
 		used         *core.ImageUsedError
+		approvedImg  *core.ImageApprovedError
 		name         *core.NameError
 		notApproved  *core.NotApprovedError
 		verify       *producer.ImageVerifyError
@@ -232,6 +234,8 @@ func hint(err error) (text, runs string) {
 		return nameHint(name), ""
 	case errors.As(err, &notApproved):
 		return "someone entitled to approve software for this store (the TRE's software or data steward) must review it and run: runprov image approve " + notApproved.Digest() + " --note \"...\"", ""
+	case errors.As(err, &approvedImg):
+		return "runprov image revoke " + shortDigest(approvedImg.Digest) + " --note \"...\" withdraws the approval, saying why", ""
 	case errors.As(err, &used):
 		return "keep it while those runs may need reproducing; or remove it anyway with: runprov image rm --force " + shortDigest(used.Digest) + " (image log records the runs)", ""
 	case errors.As(err, &verify):

@@ -136,8 +136,8 @@ func (s *Store) Remove(ctx context.Context, digest string, opts RemoveOptions) (
 	if !opts.Force {
 		for _, r := range remove {
 			if byDigest[r].Approved {
-				return nil, fmt.Errorf("rm %s: %w: %s is approved; revoke it first (runprov image revoke %s --note ...) or use --force",
-					d, core.ErrInvalid, shortDigest(r), shortDigest(r))
+				return nil, &core.ImageApprovedError{Digest: r, Err: fmt.Errorf("rm %s: %w: %s is approved; revoke it first or use --force",
+					d, core.ErrInvalid, shortDigest(r))}
 			}
 		}
 	}
@@ -280,7 +280,7 @@ func (s *Store) gcBlobs(ctx context.Context) (int, int64, error) {
 		}
 		blobs, err := s.imageBlobs(ctx, &recs[i])
 		if err != nil {
-			return 0, 0, fmt.Errorf("gc: %w (nothing was removed; run: runprov image verify %s)", err, shortDigest(recs[i].Digest))
+			return 0, 0, fmt.Errorf("gc: image %s: %w (nothing was removed)", shortDigest(recs[i].Digest), err)
 		}
 		for _, b := range blobs {
 			keep[b.desc.Digest.Hex] = true

@@ -46,7 +46,7 @@ func (s *Store) ScanLayers(ctx context.Context, manifestDigest string) (*core.La
 		}
 		f, err := os.Open(s.blobPath(l.Digest.String()))
 		if err != nil {
-			return nil, fmt.Errorf("layer %d %s: %w: %v (run: runprov image verify %s)", i+1, l.Digest, core.ErrCorrupt, err, shortDigest(d))
+			return nil, fmt.Errorf("layer %d %s: %w: %v", i+1, l.Digest, core.ErrCorrupt, err)
 		}
 		h := sha256.New()
 		raw := bufio.NewReaderSize(io.TeeReader(f, h), 256<<10)

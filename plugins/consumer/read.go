@@ -103,7 +103,7 @@ func (c *Consumer) headRepo(ctx context.Context) (string, error) {
 	case names[core.DefaultRepo]:
 		return core.DefaultRepo, nil
 	case len(repos) == 0:
-		return "", fmt.Errorf("HEAD: %w: the store has no repository yet (runprov add commits a Runfile)", core.ErrNotFound)
+		return "", &core.NameError{Kind: core.NameRepo, Err: fmt.Errorf("HEAD: %w: the store has no repository yet", core.ErrNotFound)}
 	}
 	return "", ambiguousf("HEAD: the store has several repositories (%s); name one, like %s~1", listKeys(names, 0), repos[0].Name)
 }
