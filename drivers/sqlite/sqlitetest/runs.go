@@ -227,14 +227,19 @@ func insertBare(ctx context.Context, db *sql.DB, first, n int) error {
 	args = append(args, blobs...)
 	args = append(args, images...)
 	args = append(args, configs...)
-	// Secondary indexes are dropped for the fill and built again after:
-	// sorting once is much cheaper than 100,000 random index inserts.
+	return execWithoutIndexes(ctx, db, "runs", q, args...)
+}
+
+// execWithoutIndexes runs q with table's secondary indexes dropped, and
+// builds them again after, in one transaction: sorting once is much
+// cheaper than 100,000 random index inserts.
+func execWithoutIndexes(ctx context.Context, db *sql.DB, table, q string, args ...any) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	rows, err := conn.QueryContext(ctx, `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'runs' AND sql IS NOT NULL`)
+	rows, err := conn.QueryContext(ctx, `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`, table)
 	if err != nil {
 		return err
 	}
