@@ -208,7 +208,7 @@ func fileChangeText(fc history.FileChange) string {
 		case f.Link != "":
 			return "link to " + f.Link
 		}
-		return fmt.Sprintf("sha256:%s %s", shortHash(f.SHA256), history.HumanBytes(f.Size))
+		return fmt.Sprintf("sha256:%s %s", shortHash(f.SHA256), core.HumanBytes(f.Size))
 	}
 	switch {
 	case fc.A == nil:

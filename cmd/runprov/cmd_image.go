@@ -10,7 +10,6 @@ import (
 
 	"github.com/runprov/runprov/core"
 	imagedrv "github.com/runprov/runprov/drivers/image"
-	"github.com/runprov/runprov/plugins/history"
 )
 
 func newImageCmd(a *app) *cobra.Command {
@@ -195,7 +194,7 @@ column of the images table.`,
 				} else if r.IndexDigest != "" && !a.csv {
 					d = "  " + d
 				}
-				size := history.HumanBytes(r.Size)
+				size := core.HumanBytes(r.Size)
 				if a.csv {
 					size = strconv.FormatInt(r.Size, 10)
 				}
@@ -435,7 +434,7 @@ stored image (so never one that recorded runs used): only image rm does.`,
 				return printJSON(a.stdout, st)
 			}
 			fmt.Fprintf(a.stderr, "removed %d blob(s) (%s), %d rootfs director(ies), %d temporary director(ies)\n",
-				st.Blobs, history.HumanBytes(st.BlobBytes), st.Rootfs, st.Temp)
+				st.Blobs, core.HumanBytes(st.BlobBytes), st.Rootfs, st.Temp)
 			return nil
 		},
 	}

@@ -257,7 +257,7 @@ func printFiles(w io.Writer, label string, files []core.FileRecord) {
 	for _, f := range files {
 		total += f.Size
 	}
-	fmt.Fprintf(w, "%-12s %d files, %s\n", label, len(files), history.HumanBytes(total))
+	fmt.Fprintf(w, "%-12s %d files, %s\n", label, len(files), core.HumanBytes(total))
 	for _, f := range files {
 		name := history.FileLabel(f.Name, f.Path)
 		if f.Link != "" {
@@ -268,7 +268,7 @@ func printFiles(w io.Writer, label string, files []core.FileRecord) {
 		if !f.CachedAt.IsZero() {
 			cached = "  (cached)"
 		}
-		fmt.Fprintf(w, "  %s  %s  sha256:%s%s\n", name, history.HumanBytes(f.Size), f.SHA256, cached)
+		fmt.Fprintf(w, "  %s  %s  sha256:%s%s\n", name, core.HumanBytes(f.Size), f.SHA256, cached)
 	}
 }
 
@@ -314,7 +314,7 @@ func mountLine(m core.RunMount) string {
 	}
 	s := fmt.Sprintf("%s: %s -> %s (%s)", kind, src, m.Target, mode)
 	if m.Size > 0 {
-		s += " size " + history.HumanBytes(m.Size)
+		s += " size " + core.HumanBytes(m.Size)
 	}
 	return s
 }
@@ -325,7 +325,7 @@ func limitsText(l core.RunLimits) string {
 		parts = append(parts, fmt.Sprintf("cpus=%g", l.CPUs))
 	}
 	if l.MemoryBytes > 0 {
-		parts = append(parts, "memory="+history.HumanBytes(l.MemoryBytes))
+		parts = append(parts, "memory="+core.HumanBytes(l.MemoryBytes))
 	}
 	if l.Pids > 0 {
 		parts = append(parts, fmt.Sprintf("pids=%d", l.Pids))

@@ -10,7 +10,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/runprov/runprov/core"
-	"github.com/runprov/runprov/plugins/history"
 )
 
 // progress returns a core.Progress for long work: a redrawn bar when stderr
@@ -39,7 +38,7 @@ func (p *lineProgress) Start(what string, total int64) {
 }
 func (p *lineProgress) Add(n int64) { p.done += n }
 func (p *lineProgress) Done() {
-	fmt.Fprintf(p.w, "%s: %s in %s\n", p.what, history.HumanBytes(p.done), time.Since(p.start).Round(time.Millisecond))
+	fmt.Fprintf(p.w, "%s: %s in %s\n", p.what, core.HumanBytes(p.done), time.Since(p.start).Round(time.Millisecond))
 }
 
 // barProgress redraws one line at most ten times a second.
@@ -64,7 +63,7 @@ func (p *barProgress) draw(force bool) {
 	}
 	p.drawn = time.Now()
 	if p.total <= 0 {
-		fmt.Fprintf(p.w, "\r%s %s", p.what, history.HumanBytes(p.done))
+		fmt.Fprintf(p.w, "\r%s %s", p.what, core.HumanBytes(p.done))
 		return
 	}
 	const width = 30
@@ -72,5 +71,5 @@ func (p *barProgress) draw(force bool) {
 	frac = min(max(frac, 0), 1)
 	n := int(frac * width)
 	fmt.Fprintf(p.w, "\r%s [%s%s] %3.0f%% %s/%s", p.what, strings.Repeat("=", n), strings.Repeat(" ", width-n),
-		frac*100, history.HumanBytes(p.done), history.HumanBytes(p.total))
+		frac*100, core.HumanBytes(p.done), core.HumanBytes(p.total))
 }

@@ -2,11 +2,8 @@ package cdi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -74,7 +71,7 @@ func (r *Resolver) Resolve(ctx context.Context, names []string) (*core.DeviceEdi
 		var edits []cdispec.ContainerEdits
 		if !specs[path] {
 			specs[path] = true
-			sum, err := fileSHA256(path)
+			sum, err := core.FileSHA256(path)
 			if err != nil {
 				return nil, fmt.Errorf("cdi spec %s: %w", path, err)
 			}
@@ -172,17 +169,4 @@ func unknown(cache *cdilib.Cache, name string, dirs []string) error {
 		err = fmt.Errorf("%w; specs that could not be read: %s", err, strings.Join(bad, "; "))
 	}
 	return err
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

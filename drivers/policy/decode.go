@@ -35,20 +35,9 @@ var known = merge(releaseKeys, map[string]func(p *core.Policy, raw json.RawMessa
 		return err
 	},
 	"approver_keys": approverKeys,
-	"approvals_dir": func(p *core.Policy, raw json.RawMessage, _ KeyChecker) error {
-		dir, err := pathValue("approvals_dir", raw)
-		if err != nil {
-			return err
-		}
-		fi, err := os.Stat(dir)
-		if err == nil && !fi.IsDir() {
-			err = fmt.Errorf("%w: not a directory", core.ErrInvalid)
-		}
-		if err != nil {
-			return fmt.Errorf("approvals_dir %s: %w", dir, err)
-		}
-		p.ApprovalsDir = dir
-		return nil
+	"approvals_dir": func(p *core.Policy, raw json.RawMessage, _ KeyChecker) (err error) {
+		p.ApprovalsDir, err = dirValue("approvals_dir", raw)
+		return err
 	},
 	"sign_key": func(p *core.Policy, raw json.RawMessage, keys KeyChecker) error {
 		path, err := pathValue("sign_key", raw)
@@ -163,6 +152,22 @@ func pathValue(key string, raw json.RawMessage) (string, error) {
 		return "", fmt.Errorf("%s: %w: want a file path", key, core.ErrInvalid)
 	}
 	return s, absolute(key, s)
+}
+
+// dirValue is pathValue for a directory that must exist.
+func dirValue(key string, raw json.RawMessage) (string, error) {
+	dir, err := pathValue(key, raw)
+	if err != nil {
+		return "", err
+	}
+	fi, err := os.Stat(dir)
+	if err == nil && !fi.IsDir() {
+		err = fmt.Errorf("%w: not a directory", core.ErrInvalid)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w", key, dir, err)
+	}
+	return dir, nil
 }
 
 func knownKeys() string {

@@ -3,7 +3,6 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path"
 	"strings"
 
@@ -12,20 +11,9 @@ import (
 
 // releaseKeys decode the release settings of a policy file.
 var releaseKeys = map[string]func(p *core.Policy, raw json.RawMessage, keys KeyChecker) error{
-	"release_dir": func(p *core.Policy, raw json.RawMessage, _ KeyChecker) error {
-		dir, err := pathValue("release_dir", raw)
-		if err != nil {
-			return err
-		}
-		fi, err := os.Stat(dir)
-		if err == nil && !fi.IsDir() {
-			err = fmt.Errorf("%w: not a directory", core.ErrInvalid)
-		}
-		if err != nil {
-			return fmt.Errorf("release_dir %s: %w", dir, err)
-		}
-		p.ReleaseRules.Dir = dir
-		return nil
+	"release_dir": func(p *core.Policy, raw json.RawMessage, _ KeyChecker) (err error) {
+		p.ReleaseRules.Dir, err = dirValue("release_dir", raw)
+		return err
 	},
 	"output_checker_keys": func(p *core.Policy, raw json.RawMessage, keys KeyChecker) error {
 		ks, err := publicKeys("output_checker_keys", raw, keys)

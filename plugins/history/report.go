@@ -94,21 +94,7 @@ var reportFuncs = template.FuncMap{
 	"sections": diffSections,
 	"more10":   func(n int) int { return max(n-10, 0) },
 	"string":   func(b []byte) string { return string(b) },
-	"bytes":    HumanBytes,
-}
-
-// HumanBytes writes a size in binary units: "512 B", "1.5 KiB", "2.0 GiB".
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	"bytes":    core.HumanBytes,
 }
 
 func changeValue(v any) string {

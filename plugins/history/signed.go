@@ -3,12 +3,9 @@ package history
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -228,7 +225,7 @@ func checkSubject(s ResourceDescriptor, dir string, roots outputLayout) *OutputM
 	want := s.Digest["sha256"]
 	file := filepath.Join(dir, filepath.FromSlash(roots.rel(s.Name)))
 	m := &OutputMismatch{Subject: s.Name, File: file, Want: want}
-	got, err := sha256File(file)
+	got, err := core.FileSHA256(file)
 	if err != nil {
 		m.Err = err
 		return m
@@ -238,19 +235,6 @@ func checkSubject(s ResourceDescriptor, dir string, roots outputLayout) *OutputM
 		return m
 	}
 	return nil
-}
-
-func sha256File(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // outputLayout maps subject names (OUTPUT container path + "/" + file path)

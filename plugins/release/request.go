@@ -2,13 +2,10 @@ package release
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/runprov/runprov/core"
@@ -233,14 +230,5 @@ func (r *Release) snapshotSum(ctx context.Context, id string, f File) (string, e
 	if err != nil {
 		return "", err
 	}
-	fh, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return core.FileSHA256(p)
 }

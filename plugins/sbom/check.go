@@ -101,7 +101,7 @@ func Guidance(img *core.ResolvedImage, facts *core.RootfsFacts, scan *core.Layer
 	default:
 		fs.add(CheckModelCache, true, "no model hub cache")
 	}
-	fs.add(CheckSize, scan.Size <= maxSize, "%s unpacked, %s stored (limit %s)", sizeText(scan.Size), sizeText(img.Size), sizeText(maxSize))
+	fs.add(CheckSize, scan.Size <= maxSize, "%s unpacked, %s stored (limit %s)", core.HumanBytes(scan.Size), core.HumanBytes(img.Size), core.HumanBytes(maxSize))
 	r := &Report{Image: img, Findings: fs, Passed: true}
 	for _, f := range fs {
 		r.Passed = r.Passed && f.OK
@@ -207,18 +207,4 @@ func listSome(ps []string) string {
 		return strings.Join(ps, ", ")
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(ps[:5], ", "), len(ps)-5)
-}
-
-// sizeText is n bytes in the largest binary unit that keeps it at least 1.
-func sizeText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -2,7 +2,6 @@ package sbom
 
 import (
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/runprov/runprov/core"
@@ -44,13 +43,5 @@ func TestGuidance(t *testing.T) {
 				t.Errorf("%d findings, want one per check", len(rep.Findings))
 			}
 		})
-	}
-}
-
-func TestSizeText(t *testing.T) {
-	for n, want := range map[int64]string{512: "512 B", 1536: "1.5 KiB", 300 << 20: "300.0 MiB", 10 << 30: "10.0 GiB"} {
-		if got := sizeText(n); !strings.EqualFold(got, want) {
-			t.Errorf("sizeText(%d) = %q, want %q", n, got, want)
-		}
 	}
 }
