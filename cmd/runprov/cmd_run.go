@@ -30,7 +30,6 @@ type runFlags struct {
 
 func newRunCmd(a *app) *cobra.Command {
 	rf := &runFlags{}
-	inputs, args, opts, sf, signKey := &rf.inputs, &rf.args, &rf.opts, &rf.sf, &rf.signKey
 	cmd := &cobra.Command{
 		Use:   "run COMMIT[:PATH]|FILE [flags] [-- CMD ARGS...]",
 		Short: "Run a committed Runfile in a locked-down sandbox and record the run",
@@ -55,19 +54,19 @@ func newRunCmd(a *app) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(inputs, "input", nil, "bind host `NAME=PATH` read-only at the Runfile's INPUT NAME (repeat)")
-	f.BoolVar(&opts.NoInput, "no-input", false, "run a TRE-layout Runfile (no INPUT, OUTPUT or SCRATCH lines) without input data")
-	f.StringVar(&opts.OutputsDir, "outputs", "", "host `DIR` for the outputs, new or empty (default STORE/runs/RUN/outputs)")
-	f.StringArrayVar(args, "arg", nil, "set the Runfile's ARG `K=V` (repeat)")
-	f.DurationVar(&opts.Timeout, "timeout", 0, "kill the run after this `duration` (overrides LIMIT timeout)")
-	f.StringVar(&opts.Runtime, "runtime", "runc", "container runtime: runc or ch-run")
-	f.BoolVar(&opts.AllowWeakerSandbox, "allow-weaker-sandbox", false, "let a runtime run that cannot give every guarantee (recorded)")
-	f.StringArrayVar(&opts.Devices, "device", nil, "give the run the CDI device `VENDOR/CLASS=NAME` too, like nvidia.com/gpu=0 (repeat)")
-	f.StringVar(&opts.Pull, "pull", producer.PullDefault, "pull a missing image by digest: missing or never (default: never when the store requires approval, else missing)")
-	f.StringVar(&opts.Note, "note", "", "say what the run is for, in `TEXT` kept with it (show, runs --json, exports)")
-	f.BoolVar(&opts.Rehash, "rehash", false, "read every input file in full, even those whose size, inode and times are unchanged since they last hashed")
-	f.StringVar(signKey, "sign-key", "", "sign the run record with this private `KEY` file (default: the site policy's sign_key)")
-	addSlurmFlags(f, sf)
+	f.StringArrayVar(&rf.inputs, "input", nil, "bind host `NAME=PATH` read-only at the Runfile's INPUT NAME (repeat)")
+	f.BoolVar(&rf.opts.NoInput, "no-input", false, "run a TRE-layout Runfile (no INPUT, OUTPUT or SCRATCH lines) without input data")
+	f.StringVar(&rf.opts.OutputsDir, "outputs", "", "host `DIR` for the outputs, new or empty (default STORE/runs/RUN/outputs)")
+	f.StringArrayVar(&rf.args, "arg", nil, "set the Runfile's ARG `K=V` (repeat)")
+	f.DurationVar(&rf.opts.Timeout, "timeout", 0, "kill the run after this `duration` (overrides LIMIT timeout)")
+	f.StringVar(&rf.opts.Runtime, "runtime", "runc", "container runtime: runc or ch-run")
+	f.BoolVar(&rf.opts.AllowWeakerSandbox, "allow-weaker-sandbox", false, "let a runtime run that cannot give every guarantee (recorded)")
+	f.StringArrayVar(&rf.opts.Devices, "device", nil, "give the run the CDI device `VENDOR/CLASS=NAME` too, like nvidia.com/gpu=0 (repeat)")
+	f.StringVar(&rf.opts.Pull, "pull", producer.PullDefault, "pull a missing image by digest: missing or never (default: never when the store requires approval, else missing)")
+	f.StringVar(&rf.opts.Note, "note", "", "say what the run is for, in `TEXT` kept with it (show, runs --json, exports)")
+	f.BoolVar(&rf.opts.Rehash, "rehash", false, "read every input file in full, even those whose size, inode and times are unchanged since they last hashed")
+	f.StringVar(&rf.signKey, "sign-key", "", "sign the run record with this private `KEY` file (default: the site policy's sign_key)")
+	addSlurmFlags(f, &rf.sf)
 	return cmd
 }
 
