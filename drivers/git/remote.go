@@ -503,6 +503,11 @@ func (r *Repo) peel(h plumbing.Hash) (plumbing.Hash, error) {
 
 // NewCommits implements core.GitRepo.
 func (r *Repo) NewCommits(ctx context.Context, from, to string) ([]core.CommitInfo, error) {
+	if from != "" {
+		if out, ok, err := r.newCommitsAbove(ctx, from, to); err != nil || ok {
+			return out, err
+		}
+	}
 	known := map[plumbing.Hash]bool{}
 	if from != "" {
 		stack := []plumbing.Hash{plumbing.NewHash(from)}
@@ -522,6 +527,30 @@ func (r *Repo) NewCommits(ctx context.Context, from, to string) ([]core.CommitIn
 			}
 		}
 	}
+	return r.commitsAbove(ctx, known, to)
+}
+
+// newCommitsAbove is NewCommits without walking the history of from: it
+// walks back from to, stopping at from. If that walk reaches no root commit,
+// none of the commits it met is an ancestor of from (every ancestor of such
+// a commit would be met too, a root among them), so they are the answer.
+// ok is false when a root was reached and the full walk must decide.
+func (r *Repo) newCommitsAbove(ctx context.Context, from, to string) ([]core.CommitInfo, bool, error) {
+	out, err := r.commitsAbove(ctx, map[plumbing.Hash]bool{plumbing.NewHash(from): true}, to)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, c := range out {
+		if len(c.Parents) == 0 {
+			return nil, false, nil
+		}
+	}
+	return out, true, nil
+}
+
+// commitsAbove lists the commits reachable from to without passing through
+// a known one, parents before children.
+func (r *Repo) commitsAbove(ctx context.Context, known map[plumbing.Hash]bool, to string) ([]core.CommitInfo, error) {
 	toHash := plumbing.NewHash(to)
 	if known[toHash] {
 		return nil, nil

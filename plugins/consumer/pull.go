@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/runprov/runprov/core"
 	"github.com/runprov/runprov/runfile"
@@ -201,6 +203,14 @@ func fastForwardable(ctx context.Context, g core.GitRepo, res *PullResult, remot
 	if remoteHead == head {
 		return true, nil
 	}
+	// The fast-forward is asked first: it is the common case, and the walk
+	// back from the remote's head stops at the local head, where the other
+	// question walks the whole local history.
+	if ff, err := g.IsAncestor(ctx, head, remoteHead); err != nil {
+		return false, err
+	} else if ff {
+		return false, nil
+	}
 	behind, err := g.IsAncestor(ctx, remoteHead, head)
 	if err != nil {
 		return false, err
@@ -213,13 +223,8 @@ func fastForwardable(ctx context.Context, g core.GitRepo, res *PullResult, remot
 		res.Ahead = len(ahead)
 		return true, nil
 	}
-	if ff, err := g.IsAncestor(ctx, head, remoteHead); err != nil {
-		return false, err
-	} else if !ff {
-		return false, fmt.Errorf("%s into repo %q: %w: the local head %s and the remote's %s (%s) each have commits the other lacks; runprov only fast-forwards: %s",
-			verb, res.Repo, core.ErrDiverged, short(head), strings.TrimPrefix(res.Ref, "refs/heads/"), short(remoteHead), divergedAdvice(verb))
-	}
-	return false, nil
+	return false, fmt.Errorf("%s into repo %q: %w: the local head %s and the remote's %s (%s) each have commits the other lacks; runprov only fast-forwards: %s",
+		verb, res.Repo, core.ErrDiverged, short(head), strings.TrimPrefix(res.Ref, "refs/heads/"), short(remoteHead), divergedAdvice(verb))
 }
 
 // storeFetched stores the fast-forwarded repo and its new commit rows,
@@ -270,16 +275,50 @@ func (c *Consumer) indexCommits(ctx context.Context, g core.GitRepo, repo string
 
 // scanCommits returns the index rows of the Runfiles each commit adds or
 // changes (see selector.pick), oldest commit first and by path within one,
-// and one error per selected file that is not a valid Runfile.
+// and one error per selected file that is not a valid Runfile. The files
+// are read one by one (the repository is not safe for concurrent use) and
+// parsed in parallel, which is most of the work on a long history.
 func (c *Consumer) scanCommits(ctx context.Context, g core.GitRepo, repo string, commits []core.CommitInfo, sel selector) ([]core.Commit, []error, error) {
+	files, err := changedRunfiles(ctx, g, commits, sel)
+	if err != nil {
+		return nil, nil, err
+	}
+	parseAll(ctx, files)
 	var (
 		rows []core.Commit
 		bad  []error
 	)
+	for _, f := range files {
+		switch {
+		case f.err != nil:
+			bad = append(bad, f.err)
+		case f.rf != nil:
+			rows = append(rows, indexRow(repo, f.path, f.blob, f.rf, f.commit))
+		}
+	}
+	return rows, bad, ctx.Err()
+}
+
+// scanned is one selected file of one commit: read by changedRunfiles,
+// then parsed (rf) or refused (err) by parseAll.
+type scanned struct {
+	commit core.CommitInfo
+	path   string
+	how    how
+	data   []byte
+	blob   string
+	rf     *runfile.File
+	err    error
+}
+
+// changedRunfiles reads the selected files each commit adds or changes, in
+// order; a file at an unsafe path comes with its error and no data.
+func changedRunfiles(ctx context.Context, g core.GitRepo, commits []core.CommitInfo, sel selector) ([]scanned, error) {
+	var files []scanned
 	for _, ci := range commits {
 		changes, err := g.Changes(ctx, ci.Hash)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		trailer := trailerPaths(ci.Message)
 		for _, ch := range changes {
@@ -289,29 +328,59 @@ func (c *Consumer) scanCommits(ctx context.Context, g core.GitRepo, repo string,
 			}
 			if !cleanRepoPath(ch.Path) {
 				if how != byContent {
-					bad = append(bad, fmt.Errorf("%w: commit %s has a Runfile at the unsafe path %q", core.ErrInvalid, ci.Hash, ch.Path))
+					files = append(files, scanned{err: fmt.Errorf("%w: commit %s has a Runfile at the unsafe path %q", core.ErrInvalid, ci.Hash, ch.Path)})
 				}
 				continue
 			}
 			data, blob, err := g.ReadFile(ctx, ci.Hash, ch.Path)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
-			if how == byContent {
-				if rf, ok := looksLikeRunfile(ch.Path, data); ok {
-					rows = append(rows, indexRow(repo, ch.Path, blob, rf, ci))
-				}
-				continue
-			}
-			rf, err := runfile.Parse(ch.Path, data)
-			if err != nil {
-				bad = append(bad, fmt.Errorf("commit %s has an invalid Runfile %s:\n%w", ci.Hash, ch.Path, err))
-				continue
-			}
-			rows = append(rows, indexRow(repo, ch.Path, blob, rf, ci))
+			files = append(files, scanned{commit: ci, path: ch.Path, how: how, data: data, blob: blob})
 		}
 	}
-	return rows, bad, nil
+	return files, nil
+}
+
+// parseAll parses every read file on all CPUs: a file selected by name
+// must be a valid Runfile (err otherwise), one selected by content merely
+// may be one (rf stays nil otherwise).
+func parseAll(ctx context.Context, files []scanned) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				parseOne(&files[i])
+			}
+		}()
+	}
+	for i := range files {
+		if files[i].err != nil {
+			continue
+		}
+		select {
+		case next <- i:
+		case <-ctx.Done():
+		}
+	}
+	close(next)
+	wg.Wait()
+}
+
+func parseOne(f *scanned) {
+	if f.how == byContent {
+		f.rf, _ = looksLikeRunfile(f.path, f.data)
+		return
+	}
+	rf, err := runfile.Parse(f.path, f.data)
+	if err != nil {
+		f.err = fmt.Errorf("commit %s has an invalid Runfile %s:\n%w", f.commit.Hash, f.path, err)
+		return
+	}
+	f.rf = rf
 }
 
 // cleanRepoPath refuses what git itself would refuse in a tree, should a
