@@ -1,17 +1,14 @@
 package git
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
@@ -212,28 +209,13 @@ func (r *Repo) packObjects(h plumbing.Hash) ([]plumbing.Hash, error) {
 
 // readIdx lists the objects a pack index file names.
 func readIdx(path string) ([]plumbing.Hash, error) {
-	data, err := os.ReadFile(path)
+	entries, err := readIdxEntries(path)
 	if err != nil {
 		return nil, err
 	}
-	idx := idxfile.NewMemoryIndex()
-	if err := idxfile.NewDecoder(bytes.NewReader(data)).Decode(idx); err != nil {
-		return nil, err
+	objs := make([]plumbing.Hash, len(entries))
+	for i, e := range entries {
+		objs[i] = e.Hash
 	}
-	it, err := idx.Entries()
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
-	var objs []plumbing.Hash
-	for {
-		e, err := it.Next()
-		if err == io.EOF {
-			return objs, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		objs = append(objs, e.Hash)
-	}
+	return objs, nil
 }

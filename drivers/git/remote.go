@@ -1,9 +1,11 @@
 package git
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -20,7 +22,9 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/go-git/go-git/v5/storage/filesystem"
@@ -278,15 +282,23 @@ func redactURL(raw string) string {
 // after it read thousands of objects, and go-git otherwise opens the pack
 // (and lstat's its path) once per object read.
 func (r *Repo) remote(e *endpoint) (*gogit.Remote, error) {
+	if err := r.keepPacksOpen(); err != nil {
+		return nil, err
+	}
+	return gogit.NewRemote(r.st, &config.RemoteConfig{Name: remoteName, URLs: []string{e.url}}), nil
+}
+
+// keepPacksOpen reopens the storage keeping pack files open.
+func (r *Repo) keepPacksOpen() error {
 	st := filesystem.NewStorageWithOptions(newGitFS(filepath.Join(r.dir, gitDirName)), cache.NewObjectLRUDefault(),
 		filesystem.Options{KeepDescriptors: true})
 	repo, err := gogit.Open(st, nil)
 	if err != nil {
-		return nil, fmt.Errorf("reopen repository: %w", err)
+		return fmt.Errorf("reopen repository: %w", err)
 	}
 	r.st.Close()
 	r.st, r.repo = st, repo
-	return gogit.NewRemote(r.st, &config.RemoteConfig{Name: remoteName, URLs: []string{e.url}}), nil
+	return nil
 }
 
 // remoteRefs lists the remote's refs: hash refs by name, and the branch the
@@ -330,7 +342,9 @@ func (e *endpoint) remoteRefs(ctx context.Context, rem *gogit.Remote) (map[plumb
 	return refs, head, nil
 }
 
-// Push implements core.GitRepo.
+// Push implements core.GitRepo. One receive-pack session lists the
+// remote's refs and takes the update, whose old value the remote checks,
+// so a branch that moves in between is never overwritten.
 func (r *Repo) Push(ctx context.Context, rem core.Remote, branch string, force bool) (string, error) {
 	dst, err := branchName(branch)
 	if err != nil {
@@ -347,15 +361,19 @@ func (r *Repo) Push(ctx context.Context, rem core.Remote, branch string, force b
 	if head == "" {
 		return "", &core.NameError{Kind: core.NameRepo, Err: fmt.Errorf("push: %w: the repo has no commits yet", core.ErrNotFound)}
 	}
-	gr, err := r.remote(e)
+	if err := r.keepPacksOpen(); err != nil {
+		return "", err
+	}
+	sess, err := e.receivePack()
 	if err != nil {
 		return "", err
 	}
-	refs, _, err := e.remoteRefs(ctx, gr)
+	defer sess.Close()
+	adv, err := sess.AdvertisedReferencesContext(ctx)
 	if err != nil {
-		return "", err
+		return "", e.fail(ctx, "list refs of", err)
 	}
-	old := refs[dst]
+	old := adv.References[dst.String()]
 	if old.String() == head {
 		return head, nil
 	}
@@ -365,15 +383,24 @@ func (r *Repo) Push(ctx context.Context, rem core.Remote, branch string, force b
 				e.display, core.ErrNonFastForward, dst.Short(), short(old.String()), short(head))
 		}
 	}
-	spec := config.RefSpec(branchRef.String() + ":" + dst.String())
-	if force {
-		spec = "+" + spec
+	objs, err := r.pushObjects(ctx, plumbing.NewHash(head), old)
+	if err != nil {
+		return "", fmt.Errorf("push to %s: %w", e.display, err)
 	}
-	err = gr.PushContext(ctx, &gogit.PushOptions{RemoteName: remoteName, RefSpecs: []config.RefSpec{spec}, Auth: e.auth, Force: force})
+	pack, err := r.encodePack(objs)
+	if err != nil {
+		return "", fmt.Errorf("push to %s: %w", e.display, err)
+	}
+	req := packp.NewReferenceUpdateRequestFromCapabilities(adv.Capabilities)
+	req.Commands = []*packp.Command{{Name: dst, Old: old, New: plumbing.NewHash(head)}}
+	req.Packfile = io.NopCloser(bytes.NewReader(pack))
+	rs, err := sess.ReceivePack(ctx, req)
+	if err == nil && rs != nil {
+		err = rs.Error()
+	}
 	switch {
-	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
-	case strings.Contains(err.Error(), "non-fast-forward"):
-		// The remote moved between the listing and the push.
+	case err == nil:
+	case movedWhilePushing(err):
 		return "", fmt.Errorf("push to %s: %w: the remote branch %s moved while pushing", e.display, core.ErrNonFastForward, dst.Short())
 	default:
 		return "", e.fail(ctx, "push to", err)
@@ -382,6 +409,35 @@ func (r *Repo) Push(ctx context.Context, rem core.Remote, branch string, force b
 		return "", nil
 	}
 	return old.String(), nil
+}
+
+// movedWhilePushing recognises the remote's refusal of an update whose old
+// value no longer holds.
+func movedWhilePushing(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"non-fast-forward", "fetch first", "stale info", "failed to lock", "cannot lock"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// receivePack opens a session with the remote's receive-pack.
+func (e *endpoint) receivePack() (transport.ReceivePackSession, error) {
+	ep, err := transport.NewEndpoint(e.url)
+	if err != nil {
+		return nil, fmt.Errorf("%w: remote URL %s cannot be parsed", core.ErrInvalid, e.display)
+	}
+	c, err := client.NewClient(ep)
+	if err != nil {
+		return nil, fmt.Errorf("%w: remote URL %s: %s", core.ErrInvalid, e.display, e.scrub(err.Error()))
+	}
+	sess, err := c.NewReceivePackSession(ep, e.auth)
+	if err != nil {
+		return nil, e.fail(context.Background(), "push to", err)
+	}
+	return sess, nil
 }
 
 func branchName(branch string) (plumbing.ReferenceName, error) {
@@ -503,6 +559,19 @@ func (r *Repo) peel(h plumbing.Hash) (plumbing.Hash, error) {
 
 // NewCommits implements core.GitRepo.
 func (r *Repo) NewCommits(ctx context.Context, from, to string) ([]core.CommitInfo, error) {
+	cs, err := r.newCommits(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]core.CommitInfo, len(cs))
+	for i, c := range cs {
+		out[i] = commitInfo(c)
+	}
+	return out, nil
+}
+
+// newCommits is NewCommits with the decoded commits.
+func (r *Repo) newCommits(ctx context.Context, from, to string) ([]*object.Commit, error) {
 	if from != "" {
 		if out, ok, err := r.newCommitsAbove(ctx, from, to); err != nil || ok {
 			return out, err
@@ -530,18 +599,18 @@ func (r *Repo) NewCommits(ctx context.Context, from, to string) ([]core.CommitIn
 	return r.commitsAbove(ctx, known, to)
 }
 
-// newCommitsAbove is NewCommits without walking the history of from: it
+// newCommitsAbove is newCommits without walking the history of from: it
 // walks back from to, stopping at from. If that walk reaches no root commit,
 // none of the commits it met is an ancestor of from (every ancestor of such
 // a commit would be met too, a root among them), so they are the answer.
 // ok is false when a root was reached and the full walk must decide.
-func (r *Repo) newCommitsAbove(ctx context.Context, from, to string) ([]core.CommitInfo, bool, error) {
+func (r *Repo) newCommitsAbove(ctx context.Context, from, to string) ([]*object.Commit, bool, error) {
 	out, err := r.commitsAbove(ctx, map[plumbing.Hash]bool{plumbing.NewHash(from): true}, to)
 	if err != nil {
 		return nil, false, err
 	}
 	for _, c := range out {
-		if len(c.Parents) == 0 {
+		if len(c.ParentHashes) == 0 {
 			return nil, false, nil
 		}
 	}
@@ -550,7 +619,7 @@ func (r *Repo) newCommitsAbove(ctx context.Context, from, to string) ([]core.Com
 
 // commitsAbove lists the commits reachable from to without passing through
 // a known one, parents before children.
-func (r *Repo) commitsAbove(ctx context.Context, known map[plumbing.Hash]bool, to string) ([]core.CommitInfo, error) {
+func (r *Repo) commitsAbove(ctx context.Context, known map[plumbing.Hash]bool, to string) ([]*object.Commit, error) {
 	toHash := plumbing.NewHash(to)
 	if known[toHash] {
 		return nil, nil
@@ -566,7 +635,7 @@ func (r *Repo) commitsAbove(ctx context.Context, known map[plumbing.Hash]bool, t
 	}
 	seen := map[plumbing.Hash]bool{toHash: true}
 	stack := []frame{{c: top}}
-	var out []core.CommitInfo
+	var out []*object.Commit
 	for len(stack) > 0 {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -586,7 +655,7 @@ func (r *Repo) commitsAbove(ctx context.Context, known map[plumbing.Hash]bool, t
 			stack = append(stack, frame{c: pc})
 			continue
 		}
-		out = append(out, commitInfo(f.c))
+		out = append(out, f.c)
 		stack = stack[:len(stack)-1]
 	}
 	return out, nil
