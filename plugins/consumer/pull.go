@@ -171,13 +171,7 @@ func (c *Consumer) fetchOnce(ctx context.Context, name string, rem core.Remote, 
 		return PullResult{}, err
 	}
 	if cur != nil {
-		known, err := c.Store.Commits(ctx, core.CommitFilter{Repo: name})
-		if err != nil {
-			return PullResult{}, err
-		}
-		for _, k := range known {
-			sel.known[k.Path] = true
-		}
+		sel.known.load = func() ([]core.Commit, error) { return c.Store.Commits(ctx, core.CommitFilter{Repo: name}) }
 	}
 	rows, err := c.indexCommits(ctx, g, name, commits, sel)
 	if err != nil {
@@ -339,6 +333,9 @@ func changedRunfiles(ctx context.Context, g core.GitRepo, commits []core.CommitI
 			files = append(files, scanned{commit: ci, path: ch.Path, how: how, data: data, blob: blob})
 		}
 	}
+	if sel.known.err != nil {
+		return nil, sel.known.err
+	}
 	return files, nil
 }
 
@@ -420,7 +417,7 @@ func (c *Consumer) logger() *slog.Logger {
 // ("analysis/*/Runfile"), as path.Match does.
 type selector struct {
 	globs []string
-	known map[string]bool
+	known *knownPaths
 	// content recognises Runfiles by their bytes (looksLikeRunfile). It is
 	// on with the default globs only: explicit --path globs say which
 	// files are Runfiles.
@@ -447,7 +444,34 @@ func newSelector(globs []string) (selector, error) {
 			return selector{}, fmt.Errorf("%w: --path %q is not a glob of repository paths like *.Runfile or analysis/*/Runfile", core.ErrInvalid, g)
 		}
 	}
-	return selector{globs: globs, known: map[string]bool{}, content: content}, nil
+	return selector{globs: globs, known: &knownPaths{}, content: content}, nil
+}
+
+// knownPaths are the paths a repository already indexes. Only a file that
+// comes without a trailer and matches no glob needs them, so they are read
+// (load) the first time such a file is met, not on every pull.
+type knownPaths struct {
+	load  func() ([]core.Commit, error)
+	paths map[string]bool
+	err   error // from load; changedRunfiles returns it
+}
+
+func (k *knownPaths) has(p string) bool {
+	if k.load != nil {
+		rows, err := k.load()
+		k.load, k.err = nil, err
+		k.add(rows)
+	}
+	return k.paths[p]
+}
+
+func (k *knownPaths) add(rows []core.Commit) {
+	if k.paths == nil {
+		k.paths = map[string]bool{}
+	}
+	for _, r := range rows {
+		k.paths[r.Path] = true
+	}
 }
 
 // pick decides for one changed file. A commit with RunfileTrailer lines
@@ -470,9 +494,6 @@ func (s selector) pick(p string, trailer map[string]bool) how {
 }
 
 func (s selector) match(p string) bool {
-	if s.known[p] {
-		return true
-	}
 	for _, g := range s.globs {
 		subject := p
 		if !strings.Contains(g, "/") {
@@ -482,5 +503,5 @@ func (s selector) match(p string) bool {
 			return true
 		}
 	}
-	return false
+	return s.known.has(p)
 }

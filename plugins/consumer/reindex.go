@@ -85,9 +85,7 @@ func (c *Consumer) reindexOnce(ctx context.Context, name string) (ReindexResult,
 	if err != nil {
 		return res, err
 	}
-	for _, h := range have {
-		sel.known[h.Path] = true
-	}
+	sel.known.add(have)
 	rows, bad, err := c.scanCommits(ctx, g, name, commits, sel)
 	if err != nil {
 		return res, fmt.Errorf("reindex repo %q: %w", name, err)
