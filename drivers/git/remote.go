@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -17,12 +16,15 @@ import (
 	"syscall"
 
 	gogit "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
@@ -39,15 +41,6 @@ const (
 	EnvUser          = "RUNPROV_GIT_USER"       // HTTP(S) user name for the token (default "runprov")
 	EnvSSHPassphrase = "RUNPROV_SSH_PASSPHRASE" // passphrase of the --ssh-key file
 )
-
-// remoteName names the in-memory remote. go-git only checks that the push
-// options and the remote agree on it; it never reaches .git/config.
-const remoteName = "runprov"
-
-// fetchRef holds a fetched commit for the duration of one Fetch, so that the
-// fetched objects are reachable while they are written; it is removed
-// before Fetch returns.
-const fetchRef = plumbing.ReferenceName("refs/runprov/fetch")
 
 // endpoint is a remote resolved for one call: the URL go-git gets, what
 // messages may show, the credentials and every secret string to scrub.
@@ -277,18 +270,10 @@ func redactURL(raw string) string {
 	return s
 }
 
-// remote is the in-memory remote for one call. It first reopens the
-// storage keeping pack files open: a push, a fetch and the history walks
-// after it read thousands of objects, and go-git otherwise opens the pack
-// (and lstat's its path) once per object read.
-func (r *Repo) remote(e *endpoint) (*gogit.Remote, error) {
-	if err := r.keepPacksOpen(); err != nil {
-		return nil, err
-	}
-	return gogit.NewRemote(r.st, &config.RemoteConfig{Name: remoteName, URLs: []string{e.url}}), nil
-}
-
-// keepPacksOpen reopens the storage keeping pack files open.
+// keepPacksOpen reopens the storage keeping pack files open: a push, a
+// fetch and the history walks after it read thousands of objects, and
+// go-git otherwise opens the pack (and lstat's its path) once per object
+// read.
 func (r *Repo) keepPacksOpen() error {
 	st := filesystem.NewStorageWithOptions(newGitFS(filepath.Join(r.dir, gitDirName)), cache.NewObjectLRUDefault(),
 		filesystem.Options{KeepDescriptors: true})
@@ -301,20 +286,20 @@ func (r *Repo) keepPacksOpen() error {
 	return nil
 }
 
-// remoteRefs lists the remote's refs: hash refs by name, and the branch the
-// remote's HEAD names ("" when it names none). An empty remote has no refs.
-func (e *endpoint) remoteRefs(ctx context.Context, rem *gogit.Remote) (map[plumbing.ReferenceName]plumbing.Hash, plumbing.ReferenceName, error) {
-	list, err := rem.ListContext(ctx, &gogit.ListOptions{Auth: e.auth})
-	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
-		return map[plumbing.ReferenceName]plumbing.Hash{}, "", nil
-	}
-	if err != nil {
-		return nil, "", e.fail(ctx, "list refs of", err)
-	}
+// remoteRefs lists the refs a remote advertised: hash refs by name, and
+// the branch the remote's HEAD names ("" when it names none).
+func remoteRefs(adv *packp.AdvRefs) (map[plumbing.ReferenceName]plumbing.Hash, plumbing.ReferenceName, error) {
 	refs := map[plumbing.ReferenceName]plumbing.Hash{}
+	if adv == nil {
+		return refs, "", nil
+	}
+	all, err := adv.AllReferences()
+	if err != nil {
+		return nil, "", err
+	}
 	var head plumbing.ReferenceName
 	var headHash plumbing.Hash
-	for _, ref := range list {
+	for _, ref := range all {
 		switch {
 		case ref.Name() == plumbing.HEAD && ref.Type() == plumbing.SymbolicReference:
 			head = ref.Target()
@@ -423,15 +408,24 @@ func movedWhilePushing(err error) bool {
 	return false
 }
 
-// receivePack opens a session with the remote's receive-pack.
-func (e *endpoint) receivePack() (transport.ReceivePackSession, error) {
+// client is the transport for the endpoint's URL.
+func (e *endpoint) client() (transport.Transport, *transport.Endpoint, error) {
 	ep, err := transport.NewEndpoint(e.url)
 	if err != nil {
-		return nil, fmt.Errorf("%w: remote URL %s cannot be parsed", core.ErrInvalid, e.display)
+		return nil, nil, fmt.Errorf("%w: remote URL %s cannot be parsed", core.ErrInvalid, e.display)
 	}
 	c, err := client.NewClient(ep)
 	if err != nil {
-		return nil, fmt.Errorf("%w: remote URL %s: %s", core.ErrInvalid, e.display, e.scrub(err.Error()))
+		return nil, nil, fmt.Errorf("%w: remote URL %s: %s", core.ErrInvalid, e.display, e.scrub(err.Error()))
+	}
+	return c, ep, nil
+}
+
+// receivePack opens a session with the remote's receive-pack.
+func (e *endpoint) receivePack() (transport.ReceivePackSession, error) {
+	c, ep, err := e.client()
+	if err != nil {
+		return nil, err
 	}
 	sess, err := c.NewReceivePackSession(ep, e.auth)
 	if err != nil {
@@ -451,19 +445,31 @@ func branchName(branch string) (plumbing.ReferenceName, error) {
 	return name, nil
 }
 
-// Fetch implements core.GitRepo.
+// Fetch implements core.GitRepo. One upload-pack session lists the
+// remote's refs and sends the objects; no ref or remote is written.
 func (r *Repo) Fetch(ctx context.Context, rem core.Remote, ref string) (string, string, error) {
 	e, err := newEndpoint(rem)
 	if err != nil {
 		return "", "", err
 	}
-	gr, err := r.remote(e)
+	if err := r.keepPacksOpen(); err != nil {
+		return "", "", err
+	}
+	sess, err := e.uploadPack()
 	if err != nil {
 		return "", "", err
 	}
-	refs, head, err := e.remoteRefs(ctx, gr)
+	defer sess.Close()
+	adv, err := sess.AdvertisedReferencesContext(ctx)
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		adv, err = nil, nil
+	}
 	if err != nil {
-		return "", "", err
+		return "", "", e.fail(ctx, "list refs of", err)
+	}
+	refs, head, err := remoteRefs(adv)
+	if err != nil {
+		return "", "", e.fail(ctx, "list refs of", err)
 	}
 	if len(refs) == 0 {
 		return "", "", fmt.Errorf("fetch from %s: %w: the remote has no commits (push to it first)", e.display, core.ErrNotFound)
@@ -474,21 +480,12 @@ func (r *Repo) Fetch(ctx context.Context, rem core.Remote, ref string) (string, 
 	}
 	want := refs[name]
 	if _, err := r.st.EncodedObject(plumbing.AnyObject, want); err != nil {
-		defer r.dropFetchRef()
-		err := gr.FetchContext(ctx, &gogit.FetchOptions{
-			RemoteName: remoteName,
-			RefSpecs:   []config.RefSpec{config.RefSpec("+" + name.String() + ":" + fetchRef.String())},
-			Auth:       e.auth,
-			Tags:       gogit.NoTags,
-		})
-		if err != nil && !errors.Is(err, gogit.NoErrAlreadyUpToDate) {
-			return "", "", e.fail(ctx, "fetch from", err)
+		if err := r.fetchPack(ctx, e, sess, adv, want); err != nil {
+			return "", "", err
 		}
-		got, err := r.st.Reference(fetchRef)
-		if err != nil {
+		if _, err := r.st.EncodedObject(plumbing.AnyObject, want); err != nil {
 			return "", "", fmt.Errorf("fetch from %s: %s did not arrive: %w", e.display, name.Short(), err)
 		}
-		want = got.Hash()
 	}
 	commit, err := r.peel(want)
 	if err != nil {
@@ -497,11 +494,76 @@ func (r *Repo) Fetch(ctx context.Context, rem core.Remote, ref string) (string, 
 	return commit.String(), name.String(), nil
 }
 
-// dropFetchRef removes fetchRef and its directory, which would otherwise
-// be archived as an empty refs/runprov/.
-func (r *Repo) dropFetchRef() {
-	r.st.RemoveReference(fetchRef)
-	os.Remove(filepath.Join(r.dir, gitDirName, filepath.FromSlash(path.Dir(fetchRef.String()))))
+// maxHaves bounds the local commits offered to the remote as common
+// ground, as go-git does; the local head is the one that matters when
+// the remote's branch descends from it.
+const maxHaves = 100
+
+// fetchPack asks the remote for want and everything it needs that the
+// local history lacks, and stores the pack it sends.
+func (r *Repo) fetchPack(ctx context.Context, e *endpoint, sess transport.UploadPackSession, adv *packp.AdvRefs, want plumbing.Hash) error {
+	req := packp.NewUploadPackRequestFromCapabilities(adv.Capabilities)
+	if adv.Capabilities.Supports(capability.NoProgress) {
+		if err := req.Capabilities.Set(capability.NoProgress); err != nil {
+			return err
+		}
+	}
+	req.Wants = []plumbing.Hash{want}
+	haves, err := r.haves(ctx)
+	if err != nil {
+		return err
+	}
+	req.Haves = haves
+	rd, err := sess.UploadPack(ctx, req)
+	if err != nil {
+		return e.fail(ctx, "fetch from", err)
+	}
+	defer rd.Close()
+	var pack io.Reader = rd
+	switch {
+	case req.Capabilities.Supports(capability.Sideband64k):
+		pack = sideband.NewDemuxer(sideband.Sideband64k, rd)
+	case req.Capabilities.Supports(capability.Sideband):
+		pack = sideband.NewDemuxer(sideband.Sideband, rd)
+	}
+	if err := packfile.UpdateObjectStorage(r.st, pack); err != nil {
+		return e.fail(ctx, "fetch from", err)
+	}
+	return nil
+}
+
+// haves lists the local head and up to maxHaves commits below it.
+func (r *Repo) haves(ctx context.Context) ([]plumbing.Hash, error) {
+	head, err := r.Head(ctx)
+	if err != nil || head == "" {
+		return nil, err
+	}
+	c, err := r.repo.CommitObject(plumbing.NewHash(head))
+	if err != nil {
+		return nil, fmt.Errorf("read head commit: %w", err)
+	}
+	var out []plumbing.Hash
+	err = object.NewCommitPreorderIter(c, nil, nil).ForEach(func(c *object.Commit) error {
+		out = append(out, c.Hash)
+		if len(out) == maxHaves {
+			return storer.ErrStop
+		}
+		return nil
+	})
+	return out, err
+}
+
+// uploadPack opens a session with the remote's upload-pack.
+func (e *endpoint) uploadPack() (transport.UploadPackSession, error) {
+	c, ep, err := e.client()
+	if err != nil {
+		return nil, err
+	}
+	sess, err := c.NewUploadPackSession(ep, e.auth)
+	if err != nil {
+		return nil, e.fail(context.Background(), "fetch from", err)
+	}
+	return sess, nil
 }
 
 // resolveRef finds the remote ref named by ref: "" is HEAD's branch, a
