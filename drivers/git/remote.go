@@ -736,13 +736,7 @@ func (r *Repo) Changes(ctx context.Context, hash string) ([]core.FileChange, err
 	var changed map[string]string
 	if c.NumParents() == 0 {
 		changed = map[string]string{}
-		err := tree.Files().ForEach(func(f *object.File) error {
-			if isRegular(f.Mode) {
-				changed[f.Name] = f.Hash.String()
-			}
-			return nil
-		})
-		if err != nil {
+		if err := r.changedFiles(ctx, nil, tree, "", changed); err != nil {
 			return nil, fmt.Errorf("list files of %s: %w", hash, err)
 		}
 	}
@@ -755,15 +749,9 @@ func (r *Repo) Changes(ctx context.Context, hash string) ([]core.FileChange, err
 		if err != nil {
 			return nil, fmt.Errorf("read tree of %s: %w", ph, err)
 		}
-		diff, err := object.DiffTreeContext(ctx, pt, tree)
-		if err != nil {
-			return nil, fmt.Errorf("diff %s against %s: %w", hash, ph, err)
-		}
 		vsParent := map[string]string{}
-		for _, ch := range diff {
-			if ch.To.Name != "" && isRegular(ch.To.TreeEntry.Mode) {
-				vsParent[ch.To.Name] = ch.To.TreeEntry.Hash.String()
-			}
+		if err := r.changedFiles(ctx, pt, tree, "", vsParent); err != nil {
+			return nil, fmt.Errorf("diff %s against %s: %w", hash, ph, err)
 		}
 		if i == 0 {
 			changed = vsParent
@@ -783,6 +771,50 @@ func (r *Repo) Changes(ctx context.Context, hash string) ([]core.FileChange, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil
+}
+
+// changedFiles adds to out, by path under prefix, the regular files of
+// tree to that tree from (nil: empty) lacks or holds with another blob or
+// mode. Subtrees with the same hash are skipped unread, which makes it much
+// cheaper than go-git's general tree diff on a long history.
+func (r *Repo) changedFiles(ctx context.Context, from, to *object.Tree, prefix string, out map[string]string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	old := map[string]object.TreeEntry{}
+	if from != nil {
+		for _, e := range from.Entries {
+			old[e.Name] = e
+		}
+	}
+	for _, e := range to.Entries {
+		o, had := old[e.Name]
+		if had && o.Hash == e.Hash && o.Mode == e.Mode {
+			continue
+		}
+		p := prefix + e.Name
+		switch {
+		case e.Mode == filemode.Dir:
+			var sub *object.Tree
+			if had && o.Mode == filemode.Dir {
+				t, err := r.repo.TreeObject(o.Hash)
+				if err != nil {
+					return fmt.Errorf("read tree %s: %w", o.Hash, err)
+				}
+				sub = t
+			}
+			t, err := r.repo.TreeObject(e.Hash)
+			if err != nil {
+				return fmt.Errorf("read tree %s: %w", e.Hash, err)
+			}
+			if err := r.changedFiles(ctx, sub, t, p+"/", out); err != nil {
+				return err
+			}
+		case isRegular(e.Mode):
+			out[p] = e.Hash.String()
+		}
+	}
+	return nil
 }
 
 func isRegular(m filemode.FileMode) bool {

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -106,5 +109,78 @@ func TestEntryHeaderRoundTrip(t *testing.T) {
 	}
 	if _, _, ok := ofsDeltaOffset([]byte{0x80}); ok {
 		t.Error("an offset cut short parses")
+	}
+}
+
+// TestChangesMatchGit compares Changes with git diff-tree on changes a
+// tree walk can get wrong: a file becoming a directory and back, a mode
+// change, a symlink, nested directories, a deletion.
+func TestChangesMatchGit(t *testing.T) {
+	ctx := context.Background()
+	work := t.TempDir()
+	coretest.Git(t, work, "init", "-q")
+	steps := []func(){
+		func() { writeFile(t, work, "a", "1"); writeFile(t, work, "d/e/f", "2"); writeFile(t, work, "d/g", "3") },
+		func() { os.Remove(filepath.Join(work, "a")); writeFile(t, work, "a/Runfile", "4") },
+		func() { writeFile(t, work, "d/e/f", "5"); os.Chmod(filepath.Join(work, "d/g"), 0o755) },
+		func() {
+			os.RemoveAll(filepath.Join(work, "a"))
+			writeFile(t, work, "a", "6")
+			os.Symlink("a", filepath.Join(work, "l"))
+		},
+		func() {
+			os.RemoveAll(filepath.Join(work, "d"))
+			writeFile(t, work, "d", "7")
+			writeFile(t, work, "x/y/z/Runfile", "8")
+		},
+	}
+	for i, step := range steps {
+		step()
+		coretest.Git(t, work, "add", "-A", ".")
+		coretest.Git(t, work, "commit", "-q", "-m", fmt.Sprint("step ", i))
+	}
+	bare := bareRepo(t)
+	coretest.Git(t, work, "push", "-q", bare, "HEAD:main")
+	r := remoteRepo(t)
+	head, _, err := r.Fetch(ctx, core.Remote{URL: bare}, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	commits, err := r.NewCommits(ctx, "", head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range commits {
+		got, err := r.Changes(ctx, c.Hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gotLines []string
+		for _, ch := range got {
+			gotLines = append(gotLines, ch.Path+" "+ch.Blob)
+		}
+		// Added or modified regular files (modes 100644 and 100755).
+		var want []string
+		for _, l := range strings.Split(coretest.Git(t, work, "diff-tree", "-r", "--root", "--no-commit-id", "--no-renames", c.Hash), "\n") {
+			f := strings.Fields(l)
+			if len(f) == 6 && f[4] != "D" && (f[1] == "100644" || f[1] == "100755") {
+				want = append(want, f[5]+" "+f[3])
+			}
+		}
+		sort.Strings(want)
+		if strings.Join(gotLines, "\n") != strings.Join(want, "\n") {
+			t.Errorf("changes of %s (%s):\n%s\nwant\n%s", c.Hash, strings.TrimSpace(c.Message), strings.Join(gotLines, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
+
+func writeFile(t *testing.T, root, name, text string) {
+	t.Helper()
+	p := filepath.Join(root, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -51,9 +51,18 @@ func (s *Store) UpdateRepo(ctx context.Context, name string, fn func(context.Con
 		if up.Reorder {
 			insert += " ON CONFLICT(repo_id, hash, path) DO UPDATE SET seq = excluded.seq"
 		}
+		if len(up.Commits) == 0 {
+			return nil
+		}
+		// Prepared once: a pull indexes up to thousands of rows.
+		st, err := tx.PrepareContext(ctx, insert)
+		if err != nil {
+			return fmt.Errorf("index commits: %w", err)
+		}
+		defer st.Close()
 		for _, c := range up.Commits {
 			seq++
-			_, err := tx.ExecContext(ctx, insert, id, c.Hash, c.Path, c.Blob, c.ImageRef, c.ImageDigest, c.Message, c.Author, timeText(c.Time), seq)
+			_, err := st.ExecContext(ctx, id, c.Hash, c.Path, c.Blob, c.ImageRef, c.ImageDigest, c.Message, c.Author, timeText(c.Time), seq)
 			if err != nil {
 				return fmt.Errorf("index commit %s %s: %w", c.Hash, c.Path, err)
 			}

@@ -270,14 +270,29 @@ func (c *Consumer) indexCommits(ctx context.Context, g core.GitRepo, repo string
 // scanCommits returns the index rows of the Runfiles each commit adds or
 // changes (see selector.pick), oldest commit first and by path within one,
 // and one error per selected file that is not a valid Runfile. The files
-// are read one by one (the repository is not safe for concurrent use) and
-// parsed in parallel, which is most of the work on a long history.
+// are read one by one (the repository is not safe for concurrent use)
+// while the ones already read are parsed on the other CPUs: parsing is
+// most of the work on a long history.
 func (c *Consumer) scanCommits(ctx context.Context, g core.GitRepo, repo string, commits []core.CommitInfo, sel selector) ([]core.Commit, []error, error) {
-	files, err := changedRunfiles(ctx, g, commits, sel)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	todo := make(chan *scanned, 64)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range todo {
+				parseOne(f)
+			}
+		}()
+	}
+	files, err := changedRunfiles(ctx, g, commits, sel, todo)
+	close(todo)
+	wg.Wait()
 	if err != nil {
 		return nil, nil, err
 	}
-	parseAll(ctx, files)
 	var (
 		rows []core.Commit
 		bad  []error
@@ -290,11 +305,11 @@ func (c *Consumer) scanCommits(ctx context.Context, g core.GitRepo, repo string,
 			rows = append(rows, indexRow(repo, f.path, f.blob, f.rf, f.commit))
 		}
 	}
-	return rows, bad, ctx.Err()
+	return rows, bad, nil
 }
 
 // scanned is one selected file of one commit: read by changedRunfiles,
-// then parsed (rf) or refused (err) by parseAll.
+// then parsed (rf) or refused (err) by parseOne.
 type scanned struct {
 	commit core.CommitInfo
 	path   string
@@ -306,9 +321,10 @@ type scanned struct {
 }
 
 // changedRunfiles reads the selected files each commit adds or changes, in
-// order; a file at an unsafe path comes with its error and no data.
-func changedRunfiles(ctx context.Context, g core.GitRepo, commits []core.CommitInfo, sel selector) ([]scanned, error) {
-	var files []scanned
+// order, and hands each to parse; a file at an unsafe path comes with its
+// error and is not handed on.
+func changedRunfiles(ctx context.Context, g core.GitRepo, commits []core.CommitInfo, sel selector, parse chan<- *scanned) ([]*scanned, error) {
+	var files []*scanned
 	for _, ci := range commits {
 		changes, err := g.Changes(ctx, ci.Hash)
 		if err != nil {
@@ -322,7 +338,7 @@ func changedRunfiles(ctx context.Context, g core.GitRepo, commits []core.CommitI
 			}
 			if !cleanRepoPath(ch.Path) {
 				if how != byContent {
-					files = append(files, scanned{err: fmt.Errorf("%w: commit %s has a Runfile at the unsafe path %q", core.ErrInvalid, ci.Hash, ch.Path)})
+					files = append(files, &scanned{err: fmt.Errorf("%w: commit %s has a Runfile at the unsafe path %q", core.ErrInvalid, ci.Hash, ch.Path)})
 				}
 				continue
 			}
@@ -330,7 +346,13 @@ func changedRunfiles(ctx context.Context, g core.GitRepo, commits []core.CommitI
 			if err != nil {
 				return nil, err
 			}
-			files = append(files, scanned{commit: ci, path: ch.Path, how: how, data: data, blob: blob})
+			f := &scanned{commit: ci, path: ch.Path, how: how, data: data, blob: blob}
+			files = append(files, f)
+			select {
+			case parse <- f:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
 	}
 	if sel.known.err != nil {
@@ -339,34 +361,9 @@ func changedRunfiles(ctx context.Context, g core.GitRepo, commits []core.CommitI
 	return files, nil
 }
 
-// parseAll parses every read file on all CPUs: a file selected by name
-// must be a valid Runfile (err otherwise), one selected by content merely
-// may be one (rf stays nil otherwise).
-func parseAll(ctx context.Context, files []scanned) {
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(files)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				parseOne(&files[i])
-			}
-		}()
-	}
-	for i := range files {
-		if files[i].err != nil {
-			continue
-		}
-		select {
-		case next <- i:
-		case <-ctx.Done():
-		}
-	}
-	close(next)
-	wg.Wait()
-}
-
+// parseOne parses a read file: one selected by name must be a valid
+// Runfile (err otherwise), one selected by content merely may be one (rf
+// stays nil otherwise).
 func parseOne(f *scanned) {
 	if f.how == byContent {
 		f.rf, _ = looksLikeRunfile(f.path, f.data)
