@@ -275,7 +275,7 @@ func redactURL(raw string) string {
 // go-git otherwise opens the pack (and lstat's its path) once per object
 // read.
 func (r *Repo) keepPacksOpen() error {
-	st := filesystem.NewStorageWithOptions(newGitFS(filepath.Join(r.dir, gitDirName)), cache.NewObjectLRUDefault(),
+	st := filesystem.NewStorageWithOptions(newPackMemFS(filepath.Join(r.dir, gitDirName)), cache.NewObjectLRUDefault(),
 		filesystem.Options{KeepDescriptors: true})
 	repo, err := gogit.Open(st, nil)
 	if err != nil {
