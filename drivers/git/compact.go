@@ -25,23 +25,31 @@ import (
 const geometricFactor = 2
 
 func (r *Repo) compact() error {
-	packed, err := r.packedObjects()
-	if err != nil {
-		return err
+	var all []plumbing.Hash
+	if err := r.st.ForEachObjectHash(func(h plumbing.Hash) error {
+		all = append(all, h)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("list loose objects: %w", err)
 	}
 	// go-git writes every object loose, even one a pack already holds (a
 	// Runfile reverted to an earlier version, a tree seen before). Such a
-	// copy is deleted, not packed again.
+	// copy is deleted, not packed again. A fetch leaves nothing loose, and
+	// then the packs' indexes need not be read.
+	var packed map[plumbing.Hash]struct{}
+	if len(all) > 0 {
+		var err error
+		if packed, err = r.packedObjects(); err != nil {
+			return err
+		}
+	}
 	var loose, redundant []plumbing.Hash
-	if err := r.st.ForEachObjectHash(func(h plumbing.Hash) error {
+	for _, h := range all {
 		if _, ok := packed[h]; ok {
 			redundant = append(redundant, h)
 		} else {
 			loose = append(loose, h)
 		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("list loose objects: %w", err)
 	}
 	if len(loose) > 0 {
 		if err := r.writePack(loose); err != nil {

@@ -495,9 +495,10 @@ func (r *Repo) Fetch(ctx context.Context, rem core.Remote, ref string) (string, 
 }
 
 // maxHaves bounds the local commits offered to the remote as common
-// ground, as go-git does; the local head is the one that matters when
-// the remote's branch descends from it.
-const maxHaves = 100
+// ground. The local head is the one that matters when the remote's branch
+// descends from it, the only case a pull goes on with; each one more is a
+// commit to read.
+const maxHaves = 16
 
 // fetchPack asks the remote for want and everything it needs that the
 // local history lacks, and stores the pack it sends.
