@@ -1,6 +1,7 @@
 package git
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+
+	"github.com/runprov/runprov/core"
 )
 
 // The object store is kept to a few files so that restoring and archiving a
@@ -39,7 +42,7 @@ func (r *Repo) compact() error {
 	var packed map[plumbing.Hash]struct{}
 	if len(all) > 0 {
 		var err error
-		if packed, err = r.packedObjects(); err != nil {
+		if packed, err = r.packedAmong(all); err != nil {
 			return err
 		}
 	}
@@ -84,23 +87,51 @@ func (r *Repo) deleteLoose(objs []plumbing.Hash) error {
 	return nil
 }
 
-// packedObjects is the set of objects the repository's packs hold.
-func (r *Repo) packedObjects() (map[plumbing.Hash]struct{}, error) {
+// packedAmong is the set of objs that the repository's packs hold, found
+// by binary search in each pack index rather than by decoding them all.
+func (r *Repo) packedAmong(objs []plumbing.Hash) (map[plumbing.Hash]struct{}, error) {
 	hashes, err := r.st.ObjectPacks()
 	if err != nil {
 		return nil, fmt.Errorf("list packs: %w", err)
 	}
 	set := make(map[plumbing.Hash]struct{})
 	for _, p := range hashes {
-		objs, err := r.packObjects(p)
+		idx, err := os.ReadFile(r.idxPath(p))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read pack index: %w", err)
 		}
 		for _, h := range objs {
-			set[h] = struct{}{}
+			ok, err := idxHas(idx, h)
+			if err != nil {
+				return nil, fmt.Errorf("read pack index %s: %w", p, err)
+			}
+			if ok {
+				set[h] = struct{}{}
+			}
 		}
 	}
 	return set, nil
+}
+
+// idxHas says whether the version 2 pack index idx names h: the fanout
+// table bounds the run of names starting with h's first byte, and the
+// names are sorted.
+func idxHas(idx []byte, h plumbing.Hash) (bool, error) {
+	const header, fanout = 8, 256 * 4
+	if len(idx) < header+fanout || !bytes.Equal(idx[:8], []byte{0xff, 't', 'O', 'c', 0, 0, 0, 2}) {
+		return false, fmt.Errorf("%w: not a version 2 pack index", core.ErrCorrupt)
+	}
+	at := func(i int) int { return int(binary.BigEndian.Uint32(idx[header+4*i:])) }
+	lo, hi := 0, at(int(h[0]))
+	if h[0] > 0 {
+		lo = at(int(h[0]) - 1)
+	}
+	names := idx[header+fanout:]
+	if lo > hi || hi*20 > len(names) {
+		return false, fmt.Errorf("%w: pack index fanout out of range", core.ErrCorrupt)
+	}
+	i := sort.Search(hi-lo, func(i int) bool { return bytes.Compare(names[(lo+i)*20:(lo+i+1)*20], h[:]) >= 0 })
+	return lo+i < hi && bytes.Equal(names[(lo+i)*20:(lo+i+1)*20], h[:]), nil
 }
 
 // writePack writes objs into one new pack (and its index). Each object goes

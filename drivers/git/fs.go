@@ -11,23 +11,17 @@ import (
 )
 
 // gitFS is the file system go-git's storage works on: the OS's, except that
-// pack index files are read into memory when opened. go-git decodes an
-// index with one read per field, which on a plain file is one system call
-// per 4 bytes and dominated the cost of an add at 1000 commits.
-//
-// With packs set, pack files are read into memory too. That is for storage
-// that keeps its files open (remote operations, which read thousands of
-// objects, each a seek and a few small reads); storage that opens the pack
-// once per object read would read all of it each time.
+// pack and pack index files are read into memory when opened for reading.
+// go-git decodes an index with one read per field, which on a plain file is
+// one system call per 4 bytes and dominated the cost of an add at 1000
+// commits, and reads each object of a pack with a seek and a few small
+// reads. It is for storage that keeps its files open (newStorage): one
+// that opens the pack once per object read would read all of it each time.
 type gitFS struct {
 	billy.Filesystem
-	packs bool
 }
 
-func newGitFS(dir string) billy.Filesystem { return gitFS{Filesystem: osfs.New(dir)} }
-
-// newPackMemFS is newGitFS with packs read into memory.
-func newPackMemFS(dir string) billy.Filesystem { return gitFS{Filesystem: osfs.New(dir), packs: true} }
+func newGitFS(dir string) billy.Filesystem { return gitFS{osfs.New(dir)} }
 
 // Open implements billy.Basic.
 func (fs gitFS) Open(name string) (billy.File, error) {
@@ -36,8 +30,7 @@ func (fs gitFS) Open(name string) (billy.File, error) {
 
 // OpenFile implements billy.Basic.
 func (fs gitFS) OpenFile(name string, flag int, perm os.FileMode) (billy.File, error) {
-	inMemory := strings.HasSuffix(name, ".idx") || fs.packs && strings.HasSuffix(name, ".pack")
-	if flag != os.O_RDONLY || !inMemory {
+	if flag != os.O_RDONLY || !strings.HasSuffix(name, ".idx") && !strings.HasSuffix(name, ".pack") {
 		return fs.Filesystem.OpenFile(name, flag, perm)
 	}
 	f, err := fs.Filesystem.OpenFile(name, flag, perm)
@@ -69,7 +62,7 @@ func (fs gitFS) Chroot(path string) (billy.Filesystem, error) {
 	if err != nil {
 		return nil, err
 	}
-	return gitFS{Filesystem: sub, packs: fs.packs}, nil
+	return gitFS{sub}, nil
 }
 
 // memFile is a read-only billy.File held in memory.

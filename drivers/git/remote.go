@@ -15,9 +15,7 @@ import (
 	"strings"
 	"syscall"
 
-	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -29,7 +27,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
-	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/runprov/runprov/core"
 )
@@ -270,22 +267,6 @@ func redactURL(raw string) string {
 	return s
 }
 
-// keepPacksOpen reopens the storage keeping pack files open: a push, a
-// fetch and the history walks after it read thousands of objects, and
-// go-git otherwise opens the pack (and lstat's its path) once per object
-// read.
-func (r *Repo) keepPacksOpen() error {
-	st := filesystem.NewStorageWithOptions(newPackMemFS(filepath.Join(r.dir, gitDirName)), cache.NewObjectLRUDefault(),
-		filesystem.Options{KeepDescriptors: true})
-	repo, err := gogit.Open(st, nil)
-	if err != nil {
-		return fmt.Errorf("reopen repository: %w", err)
-	}
-	r.st.Close()
-	r.st, r.repo = st, repo
-	return nil
-}
-
 // remoteRefs lists the refs a remote advertised: hash refs by name, and
 // the branch the remote's HEAD names ("" when it names none).
 func remoteRefs(adv *packp.AdvRefs) (map[plumbing.ReferenceName]plumbing.Hash, plumbing.ReferenceName, error) {
@@ -345,9 +326,6 @@ func (r *Repo) Push(ctx context.Context, rem core.Remote, branch string, force b
 	}
 	if head == "" {
 		return "", &core.NameError{Kind: core.NameRepo, Err: fmt.Errorf("push: %w: the repo has no commits yet", core.ErrNotFound)}
-	}
-	if err := r.keepPacksOpen(); err != nil {
-		return "", err
 	}
 	sess, err := e.receivePack()
 	if err != nil {
@@ -450,9 +428,6 @@ func branchName(branch string) (plumbing.ReferenceName, error) {
 func (r *Repo) Fetch(ctx context.Context, rem core.Remote, ref string) (string, string, error) {
 	e, err := newEndpoint(rem)
 	if err != nil {
-		return "", "", err
-	}
-	if err := r.keepPacksOpen(); err != nil {
 		return "", "", err
 	}
 	sess, err := e.uploadPack()

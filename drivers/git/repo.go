@@ -50,7 +50,7 @@ func openDir(dir string, tarball []byte) (*Repo, error) {
 			return nil, err
 		}
 	}
-	st := filesystem.NewStorageWithOptions(newGitFS(gitDir), cache.NewObjectLRUDefault(), filesystem.Options{})
+	st := newStorage(gitDir)
 	var (
 		r   *gogit.Repository
 		err error
@@ -64,14 +64,24 @@ func openDir(dir string, tarball []byte) (*Repo, error) {
 		}
 	}
 	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	return &Repo{dir: dir, repo: r, st: st}, nil
 }
 
+// newStorage is go-git's storage of gitDir, keeping pack files open and
+// in memory: a commit reads its parent's tree through a delta chain up to
+// 50 deep, a push or a pull thousands of objects, and go-git otherwise
+// opens the pack (and lstat's its path) and reads it in small pieces for
+// each object.
+func newStorage(gitDir string) *filesystem.Storage {
+	return filesystem.NewStorageWithOptions(newGitFS(gitDir), cache.NewObjectLRUDefault(), filesystem.Options{KeepDescriptors: true})
+}
+
 // reopen replaces the storage and repository handles with fresh ones.
 func (r *Repo) reopen() error {
-	st := filesystem.NewStorageWithOptions(newGitFS(filepath.Join(r.dir, gitDirName)), cache.NewObjectLRUDefault(), filesystem.Options{})
+	st := newStorage(filepath.Join(r.dir, gitDirName))
 	repo, err := gogit.Open(st, nil)
 	if err != nil {
 		return fmt.Errorf("reopen repository after compaction: %w", err)

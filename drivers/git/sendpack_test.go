@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -183,4 +184,64 @@ func writeFile(t *testing.T, root, name, text string) {
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestIdxHas checks the binary search of pack indexes against their
+// decoded lists, for every object packed and for objects not packed.
+func TestIdxHas(t *testing.T) {
+	ctx := context.Background()
+	r := remoteRepo(t)
+	for i := range 30 {
+		if _, err := r.CommitFile(ctx, fmt.Sprintf("d%d/Runfile", i%4), fmt.Appendf(nil, "FROM x\n# %d\n", i), "c\n", alice); err != nil {
+			t.Fatal(err)
+		}
+	}
+	packs, err := r.st.ObjectPacks()
+	if err != nil || len(packs) == 0 {
+		t.Fatalf("packs: %v %v", packs, err)
+	}
+	for _, p := range packs {
+		idx, err := os.ReadFile(r.idxPath(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, err := readIdx(r.idxPath(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range objs {
+			if ok, err := idxHas(idx, h); !ok || err != nil {
+				t.Errorf("pack %s: %s not found (%v)", p, h, err)
+			}
+			miss := h
+			miss[19] ^= 1
+			if ok, _ := idxHas(idx, miss); ok && !slices.Contains(objs, miss) {
+				t.Errorf("pack %s: %s found, but it is not in the pack", p, miss)
+			}
+		}
+		for _, edge := range []plumbing.Hash{{}, {0xff, 0xff, 0xff}} {
+			if ok, _ := idxHas(idx, edge); ok {
+				t.Errorf("pack %s: %s found", p, edge)
+			}
+		}
+	}
+	if _, err := idxHas([]byte("not an index"), plumbing.ZeroHash); err == nil {
+		t.Error("a file that is no pack index is searched")
+	}
+}
+
+// TestCompactDropsPackedCopies reverts a Runfile: go-git writes its blob
+// loose again, and compact must delete that copy rather than pack it twice.
+func TestCompactDropsPackedCopies(t *testing.T) {
+	ctx := context.Background()
+	r := remoteRepo(t)
+	for _, body := range []string{"FROM a\n", "FROM b\n", "FROM a\n"} {
+		if _, err := r.CommitFile(ctx, "Runfile", []byte(body), "c\n", alice); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := coretest.Git(t, r.Dir(), "count-objects", "-v"); !strings.Contains(got, "count: 0\n") || !strings.Contains(got, "in-pack: 7\n") {
+		t.Fatalf("want no loose objects and 7 packed (3 commits; the third has the first one's tree and blob):\n%s", got)
+	}
+	coretest.Git(t, r.Dir(), "fsck", "--strict")
 }
