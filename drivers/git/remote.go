@@ -514,7 +514,7 @@ func (r *Repo) haves(ctx context.Context) ([]plumbing.Hash, error) {
 	if err != nil || head == "" {
 		return nil, err
 	}
-	c, err := r.repo.CommitObject(plumbing.NewHash(head))
+	c, err := r.commitObject(plumbing.NewHash(head))
 	if err != nil {
 		return nil, fmt.Errorf("read head commit: %w", err)
 	}
@@ -622,7 +622,7 @@ func (r *Repo) newCommits(ctx context.Context, from, to string) ([]*object.Commi
 		for len(stack) > 0 {
 			h := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-			c, err := r.repo.CommitObject(h)
+			c, err := r.commitObject(h)
 			if err != nil {
 				return nil, fmt.Errorf("read commit %s: %w", h, err)
 			}
@@ -662,7 +662,7 @@ func (r *Repo) commitsAbove(ctx context.Context, known map[plumbing.Hash]bool, t
 	if known[toHash] {
 		return nil, nil
 	}
-	top, err := r.repo.CommitObject(toHash)
+	top, err := r.commitObject(toHash)
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", to, core.ErrNotFound)
 	}
@@ -686,7 +686,7 @@ func (r *Repo) commitsAbove(ctx context.Context, known map[plumbing.Hash]bool, t
 				continue
 			}
 			seen[p] = true
-			pc, err := r.repo.CommitObject(p)
+			pc, err := r.commitObject(p)
 			if err != nil {
 				return nil, fmt.Errorf("read commit %s: %w", p, err)
 			}
@@ -701,7 +701,7 @@ func (r *Repo) commitsAbove(ctx context.Context, known map[plumbing.Hash]bool, t
 
 // Changes implements core.GitRepo.
 func (r *Repo) Changes(ctx context.Context, hash string) ([]core.FileChange, error) {
-	c, err := r.repo.CommitObject(plumbing.NewHash(hash))
+	c, err := r.commitObject(plumbing.NewHash(hash))
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", hash, core.ErrNotFound)
 	}
@@ -717,7 +717,7 @@ func (r *Repo) Changes(ctx context.Context, hash string) ([]core.FileChange, err
 		}
 	}
 	for i, ph := range c.ParentHashes {
-		pc, err := r.repo.CommitObject(ph)
+		pc, err := r.commitObject(ph)
 		if err != nil {
 			return nil, fmt.Errorf("read parent %s of %s: %w", ph, hash, err)
 		}
@@ -800,7 +800,7 @@ func isRegular(m filemode.FileMode) bool {
 // SetHead implements core.GitRepo.
 func (r *Repo) SetHead(ctx context.Context, commit string) error {
 	h := plumbing.NewHash(commit)
-	if _, err := r.repo.CommitObject(h); err != nil {
+	if _, err := r.commitObject(h); err != nil {
 		return fmt.Errorf("commit %s: %w", commit, core.ErrNotFound)
 	}
 	if err := r.st.SetReference(plumbing.NewHashReference(branchRef, h)); err != nil {

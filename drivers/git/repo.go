@@ -87,7 +87,7 @@ func (r *Repo) reopen() error {
 		return fmt.Errorf("reopen repository after compaction: %w", err)
 	}
 	r.st.Close()
-	r.st, r.repo = st, repo
+	r.st, r.repo, r.commits = st, repo, nil
 	return nil
 }
 
@@ -96,6 +96,29 @@ type Repo struct {
 	dir  string
 	repo *gogit.Repository
 	st   *filesystem.Storage
+	// commits caches decoded commits: a pull reads each new commit in the
+	// walk, again for its changes and its parent's, and again for its files.
+	// Emptied on reopen, as a commit reads its tree through the storage.
+	commits map[plumbing.Hash]*object.Commit
+}
+
+// maxCachedCommits bounds Repo.commits.
+const maxCachedCommits = 1 << 16
+
+// commitObject is r.repo.CommitObject through the cache.
+func (r *Repo) commitObject(h plumbing.Hash) (*object.Commit, error) {
+	if c, ok := r.commits[h]; ok {
+		return c, nil
+	}
+	c, err := r.repo.CommitObject(h)
+	if err != nil {
+		return nil, err
+	}
+	if r.commits == nil || len(r.commits) >= maxCachedCommits {
+		r.commits = map[plumbing.Hash]*object.Commit{}
+	}
+	r.commits[h] = c
+	return c, nil
 }
 
 var _ core.GitRepo = (*Repo)(nil)
@@ -140,7 +163,7 @@ func (r *Repo) CommitFile(ctx context.Context, filePath string, data []byte, mes
 		parents []plumbing.Hash
 	)
 	if head != "" {
-		c, err := r.repo.CommitObject(plumbing.NewHash(head))
+		c, err := r.commitObject(plumbing.NewHash(head))
 		if err != nil {
 			return core.CommitInfo{}, fmt.Errorf("read head commit: %w", err)
 		}
@@ -267,7 +290,7 @@ func splitRepoPath(p string) ([]string, error) {
 
 // Commit implements core.GitRepo.
 func (r *Repo) Commit(ctx context.Context, hash string) (core.CommitInfo, error) {
-	c, err := r.repo.CommitObject(plumbing.NewHash(hash))
+	c, err := r.commitObject(plumbing.NewHash(hash))
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
 		return core.CommitInfo{}, fmt.Errorf("commit %s: %w", hash, core.ErrNotFound)
 	}
@@ -291,7 +314,7 @@ func commitInfo(c *object.Commit) core.CommitInfo {
 
 // ReadFile implements core.GitRepo.
 func (r *Repo) ReadFile(ctx context.Context, commit, filePath string) ([]byte, string, error) {
-	c, err := r.repo.CommitObject(plumbing.NewHash(commit))
+	c, err := r.commitObject(plumbing.NewHash(commit))
 	if err != nil {
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
 			return nil, "", fmt.Errorf("commit %s: %w", commit, core.ErrNotFound)
@@ -319,11 +342,11 @@ func (r *Repo) IsAncestor(ctx context.Context, a, b string) (bool, error) {
 	if a == b {
 		return true, nil
 	}
-	ca, err := r.repo.CommitObject(plumbing.NewHash(a))
+	ca, err := r.commitObject(plumbing.NewHash(a))
 	if err != nil {
 		return false, fmt.Errorf("commit %s: %w", a, core.ErrNotFound)
 	}
-	cb, err := r.repo.CommitObject(plumbing.NewHash(b))
+	cb, err := r.commitObject(plumbing.NewHash(b))
 	if err != nil {
 		return false, fmt.Errorf("commit %s: %w", b, core.ErrNotFound)
 	}

@@ -33,7 +33,7 @@ import (
 func (r *Repo) pushObjects(ctx context.Context, head, have plumbing.Hash) ([]plumbing.Hash, error) {
 	from := ""
 	if !have.IsZero() {
-		if _, err := r.repo.CommitObject(have); err == nil {
+		if _, err := r.commitObject(have); err == nil {
 			from = have.String()
 		}
 	}
@@ -52,7 +52,7 @@ func (r *Repo) pushObjects(ctx context.Context, head, have plumbing.Hash) ([]plu
 				continue
 			}
 			w.skip[p] = true
-			pc, err := r.repo.CommitObject(p)
+			pc, err := r.commitObject(p)
 			if err != nil {
 				return nil, fmt.Errorf("read commit %s: %w", p, err)
 			}
