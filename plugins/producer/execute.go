@@ -38,8 +38,16 @@ const ExitKilled = 128 + int(syscall.SIGKILL)
 // runtime failed): it is then failed or aborted with the reason. Every
 // input file is read in full: the input cache is in the database.
 func Execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.Stdio) (*core.Run, error) {
-	run, teardown, err := executeRun(ctx, dir, rt, stdio, inputCacheUse{})
+	run, teardown, err := executeRun(ctx, dir, rt, stdio, execOptions{})
 	return run, errors.Join(err, teardown())
+}
+
+// execOptions are what a run of this process (Producer.Run) adds to
+// Execute: the input cache, and stored, which waits until the run is
+// stored: the container starts only after that.
+type execOptions struct {
+	inputs inputCacheUse
+	stored func() error
 }
 
 // inputCacheUse is how a run uses the input cache: none when cache is nil;
@@ -51,7 +59,7 @@ type inputCacheUse struct {
 
 // executeRun is Execute, except that the run's root may still be being torn
 // down when it returns: teardown waits for that and returns its error.
-func executeRun(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.Stdio, ic inputCacheUse) (_ *core.Run, teardown func() error, _ error) {
+func executeRun(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.Stdio, eo execOptions) (_ *core.Run, teardown func() error, _ error) {
 	var run core.Run
 	var pl execPlan
 	teardown = func() error { return nil }
@@ -64,7 +72,7 @@ func executeRun(ctx context.Context, dir string, rt runtime.Runtime, stdio runti
 	if rt.Name() != pl.Runtime {
 		return nil, teardown, fmt.Errorf("run %s was prepared for %s, not %s: %w", run.ID, pl.Runtime, rt.Name(), core.ErrInvalid)
 	}
-	teardown, err := execute(ctx, dir, rt, stdio, &run, &pl, ic)
+	teardown, err := execute(ctx, dir, rt, stdio, &run, &pl, eo)
 	if err != nil && run.Status == core.RunRunning {
 		run.Status, run.Reason = core.RunFailed, err.Error()
 	}
@@ -80,7 +88,7 @@ func executeRun(ctx context.Context, dir string, rt runtime.Runtime, stdio runti
 // execute runs the prepared run; the run's root is torn down in the
 // background (an unmount and a removal, which the record does not wait
 // for), and teardown waits for it.
-func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.Stdio, run *core.Run, pl *execPlan, ic inputCacheUse) (teardown func() error, err error) {
+func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.Stdio, run *core.Run, pl *execPlan, eo execOptions) (teardown func() error, err error) {
 	bg := context.WithoutCancel(ctx)
 	own := owners{rootless: pl.Rootless, idmap: pl.IDMap, same: pl.SameOwner}
 
@@ -115,6 +123,11 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 		return teardown, err
 	}
 	defer closeLogs()
+	if eo.stored != nil {
+		if err := eo.stored(); err != nil {
+			return teardown, err
+		}
+	}
 
 	// Inputs are read-only in the container: hash them while it runs.
 	var inWG sync.WaitGroup
@@ -123,7 +136,7 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 	inWG.Add(1)
 	go func() {
 		defer inWG.Done()
-		inRecs, inErr = hashInputs(bg, inputs, ic)
+		inRecs, inErr = hashInputs(bg, inputs, eo.inputs)
 	}()
 
 	rctx := ctx
@@ -461,7 +474,8 @@ type Hooks struct {
 // after the run (Execute). The returned run is final; err is a failure of
 // runprov (the run may still be returned, failed or aborted).
 func (p *Producer) Run(ctx context.Context, opts Options, stdio runtime.Stdio, h Hooks) (_ *core.Run, err error) {
-	prep, err := p.Prepare(ctx, opts)
+	// The run is stored while its sandbox is set up.
+	prep, err := p.prepare(ctx, opts, true)
 	if err != nil {
 		return nil, err
 	}
@@ -469,7 +483,16 @@ func (p *Producer) Run(ctx context.Context, opts Options, stdio runtime.Stdio, h
 		h.Prepared(prep)
 	}
 	rt := p.Runtimes[prep.Run.Runtime]
-	run, teardown, err := executeRun(ctx, prep.Dir, rt, stdio, inputCacheUse{cache: p.InputCache, rehash: opts.Rehash})
+	run, teardown, err := executeRun(ctx, prep.Dir, rt, stdio, execOptions{
+		inputs: inputCacheUse{cache: p.InputCache, rehash: opts.Rehash},
+		stored: prep.stored,
+	})
+	if serr := prep.stored(); serr != nil {
+		// Nothing ran, and there is no record to finish.
+		terr := teardown()
+		removeAll(prep.Dir)
+		return nil, errors.Join(serr, terr)
+	}
 	// The root comes down while the record is finished.
 	defer func() { err = errors.Join(err, teardown()) }()
 	if run == nil {
