@@ -475,7 +475,7 @@ type Hooks struct {
 // runprov (the run may still be returned, failed or aborted).
 func (p *Producer) Run(ctx context.Context, opts Options, stdio runtime.Stdio, h Hooks) (_ *core.Run, err error) {
 	// The run is stored while its sandbox is set up.
-	prep, err := p.prepare(ctx, opts, true)
+	prep, err := p.prepare(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

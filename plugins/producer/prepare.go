@@ -27,17 +27,21 @@ import (
 // (startSnapshot). Errors wrap core sentinels (ErrInvalid,
 // ErrNotFound, ErrCorrupt, ErrNotApproved, ErrUnsafe, ErrUnsupported).
 func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error) {
-	prep, err := p.prepare(ctx, opts, false)
+	prep, err := p.prepare(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	return prep, prep.stored()
+	if err := prep.stored(); err != nil {
+		removeAll(prep.Dir)
+		return nil, err
+	}
+	return prep, nil
 }
 
-// prepare is Prepare; with storeLater the run's row is stored in the
-// background, and Prepared.stored waits for it (Run starts the container
-// only once it is stored, and sets up the sandbox meanwhile).
-func (p *Producer) prepare(ctx context.Context, opts Options, storeLater bool) (*Prepared, error) {
+// prepare is Prepare, except that the run's row is being stored when it
+// returns: Prepared.stored waits for it. Run sets up the sandbox meanwhile
+// and starts the container only once the run is stored.
+func (p *Producer) prepare(ctx context.Context, opts Options) (*Prepared, error) {
 	prog := core.OrNoProgress(opts.Progress)
 	lap := p.lapper()
 	rt, err := p.runtime(opts.Runtime)
@@ -111,19 +115,12 @@ func (p *Producer) prepare(ctx context.Context, opts Options, storeLater bool) (
 	if err := p.addVersion(run, version); err != nil {
 		return nil, err
 	}
-	lap("runtime version")
 	if err := writeJSON(filepath.Join(dir, "run.json"), run); err != nil {
 		return nil, err
 	}
-	prep := p.store(ctx, dir, run)
-	if !storeLater {
-		if err := prep.stored(); err != nil {
-			return nil, err
-		}
-		lap("store the run")
-	}
+	lap("runtime version, run.json")
 	done = true
-	return prep, nil
+	return p.store(ctx, dir, run), nil
 }
 
 // askVersion asks the runtime for its version in the background; the
