@@ -110,7 +110,6 @@ func (p *Producer) prepare(ctx context.Context, opts Options) (*Prepared, error)
 		return nil, err
 	}
 	lap("write the spec and the plan")
-
 	run := newRunRecord(id, row, rf, img, planned, rt.Name(), weaker, opts, devices)
 	if err := p.addVersion(run, version); err != nil {
 		return nil, err
