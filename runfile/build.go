@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+
+	"github.com/runprov/runprov/core"
 )
 
 // kinds are the Runfile instructions (DEVICE from format 2).
@@ -638,8 +640,8 @@ func (b *builder) network() {
 }
 
 var (
-	reCPUs = lazyRegexp(`^([0-9]+(\.[0-9]+)?|\.[0-9]+)$`)
-	reInt  = lazyRegexp(`^[0-9]+$`)
+	reCPUs = core.LazyRegexp(`^([0-9]+(\.[0-9]+)?|\.[0-9]+)$`)
+	reInt  = core.LazyRegexp(`^[0-9]+$`)
 )
 
 var limitKeys = []string{"cpus", "memory", "pids", "timeout"}

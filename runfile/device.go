@@ -1,9 +1,10 @@
 package runfile
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/runprov/runprov/core"
 )
 
 // Format versions. A file declares one with "# runprov-format=N" among the
@@ -15,12 +16,12 @@ const (
 
 // formatDirective is "# runprov-format=N". buildkit's directive parser only
 // knows syntax, escape and check, so runprov reads its own.
-var reFormatDirective = regexp.MustCompile(`^#\s*(?i:runprov-format)\s*=\s*(.*?)\s*$`)
+var reFormatDirective = core.LazyRegexp(`^#\s*(?i:runprov-format)\s*=\s*(.*?)\s*$`)
 
 // formatDirective reports whether line is the format directive and, when it
 // is, its value.
 func formatDirective(line []byte) (string, bool) {
-	m := reFormatDirective.FindSubmatch(line)
+	m := reFormatDirective().FindSubmatch(line)
 	if m == nil {
 		return "", false
 	}
@@ -44,12 +45,12 @@ type Device struct {
 
 // The CDI qualified device name grammar (tags.cncf.io/container-device-interface
 // pkg/parser), kept here so the Runfile package needs no CDI library.
-var reDeviceName = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?/[a-zA-Z]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?=[a-zA-Z0-9]([a-zA-Z0-9_.:-]*[a-zA-Z0-9])?$`)
+var reDeviceName = core.LazyRegexp(`^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?/[a-zA-Z]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?=[a-zA-Z0-9]([a-zA-Z0-9_.:-]*[a-zA-Z0-9])?$`)
 
 // CheckDeviceName returns why s is not a CDI fully qualified device name,
 // or "" when it is one.
 func CheckDeviceName(s string) string {
-	if len(s) > 255 || !reDeviceName.MatchString(s) {
+	if len(s) > 255 || !reDeviceName().MatchString(s) {
 		return "a device is named VENDOR/CLASS=NAME as CDI specs declare it, like nvidia.com/gpu=all or nvidia.com/gpu=0, not " + show(s)
 	}
 	return ""

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/runprov/runprov/core"
 )
 
 // Expansion limits: a few lines of ${A}${A}... must not be able to build
@@ -84,7 +86,7 @@ func (v *vars) Keys() []string {
 
 // rePatternSubst finds ${NAME/pattern/replacement}, which could multiply the
 // length of a value by the length of the line.
-var rePatternSubst = lazyRegexp(`\$\{(?:[A-Za-z0-9_]+|[@*#?$!-])/`)
+var rePatternSubst = core.LazyRegexp(`\$\{(?:[A-Za-z0-9_]+|[@*#?$!-])/`)
 
 // expand expands one word as written. It returns the value, the ARGs without
 // a value it waits for (then the value is meaningless and the caller keeps
@@ -166,7 +168,7 @@ func nesting(s string) int {
 	return most
 }
 
-var reName = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var reName = core.LazyRegexp(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func isName(s string) bool { return reName().MatchString(s) }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/runprov/runprov/core"
 )
 
 // Sizes (SCRATCH, LIMIT memory) are a whole number of bytes with an optional
@@ -11,7 +13,7 @@ import (
 // 2G, 2Gi, 2GiB and 2GB are all 2×1024³ bytes; 1024 and 1024B are bytes.
 // Every unit is a power of 1024: limits are about memory, and one rule is
 // easier to remember than two.
-var reSize = lazyRegexp(`^([0-9]+)(?:([kKmMgGtT])(i)?)?([bB])?$`)
+var reSize = core.LazyRegexp(`^([0-9]+)(?:([kKmMgGtT])(i)?)?([bB])?$`)
 
 var sizeUnits = map[byte]int64{'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30, 'T': 1 << 40}
 

@@ -3,22 +3,22 @@ package runfile
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode"
+
+	"github.com/runprov/runprov/core"
 )
 
 // Image references: a small version of the distribution reference grammar
 // (github.com/distribution/reference), without IPv6 hosts.
 var (
-	reHost      = lazyRegexp(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]+)?$`)
-	rePathPart  = lazyRegexp(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$`)
-	reTag       = lazyRegexp(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	reHex       = lazyRegexp(`^[0-9a-fA-F]+$`)
-	reAlgorithm = lazyRegexp(`^[a-z0-9]+([+._-][a-z0-9]+)*$`)
-	rePlatform  = lazyRegexp(`^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?$`)
+	reHost      = core.LazyRegexp(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]+)?$`)
+	rePathPart  = core.LazyRegexp(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$`)
+	reTag       = core.LazyRegexp(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	reHex       = core.LazyRegexp(`^[0-9a-fA-F]+$`)
+	reAlgorithm = core.LazyRegexp(`^[a-z0-9]+([+._-][a-z0-9]+)*$`)
+	rePlatform  = core.LazyRegexp(`^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?$`)
 )
 
 const maxRepoLen = 255
@@ -166,7 +166,7 @@ func mountTarget(what, p string) (string, string) {
 
 // reMountName is the rule for INPUT and VOLUME names: they name files in the
 // store and flags on the command line.
-var reMountName = lazyRegexp(`^[a-z0-9][a-z0-9_.-]{0,127}$`)
+var reMountName = core.LazyRegexp(`^[a-z0-9][a-z0-9_.-]{0,127}$`)
 
 func checkMountName(what, name string) string {
 	if !reMountName().MatchString(name) {
@@ -175,7 +175,7 @@ func checkMountName(what, name string) string {
 	return ""
 }
 
-var reLabelKey = lazyRegexp(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
+var reLabelKey = core.LazyRegexp(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
 
 // parseUser reads UID[:GID]. A missing GID is the UID. Names are refused:
 // they could only be checked against the image's /etc/passwd, and root
@@ -214,10 +214,4 @@ func parseID(what, s, user string) (uint32, string) {
 		return 0, fmt.Sprintf("USER %s: %s 0 is %s; runs never run as root: use non-zero ids, like 1000:1000", show(user), what, root)
 	}
 	return uint32(n), ""
-}
-
-// lazyRegexp compiles expr on its first use: a program that never parses a
-// Runfile does not pay for compiling the package's expressions at start.
-func lazyRegexp(expr string) func() *regexp.Regexp {
-	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/runprov/runprov/drivers/runtime"
 	"github.com/runprov/runprov/plugins/producer"
 )
 
@@ -72,6 +75,7 @@ func benchRun(ctx context.Context, env *benchEnv) error {
 
 	// podman: the same image, imported from the layout.
 	podmanS, podmanErr := timePodman(ctx, env, lay, reps)
+	chS, chBareS, chErr := timeChRun(ctx, env, store, commit, bundle, reps)
 
 	env.row("runprov run (true, cached image)", runprovS)
 	env.row("runc run (same config.json, prepared bundle)", runcS)
@@ -84,9 +88,56 @@ func benchRun(ctx context.Context, env *benchEnv) error {
 	if podmanErr == nil {
 		env.ratio("runprov / podman (target < 1x)", runprovS, podmanS)
 	}
+	if chErr == nil {
+		env.row("runprov run --runtime ch-run", chS)
+		env.row("ch-run (same arguments, prepared bundle)", chBareS)
+		env.ratio("runprov ch-run / ch-run (target <= 2x)", chS, chBareS)
+	} else {
+		fmt.Fprintf(env.out, "  %-44s unavailable: %v\n", "ch-run", chErr)
+	}
 	fmt.Fprintf(env.out, "  %-44s %d MiB\n", "runprov peak RSS, trivial run (max over runs)", rss>>10)
 
 	return nil
+}
+
+// timeChRun times runprov run --runtime ch-run against ch-run itself with
+// the arguments runprov gives it, on the prepared bundle, in turn.
+func timeChRun(ctx context.Context, env *benchEnv, store, commit, bundle string, reps int) (runprovS, bareS sample, err error) {
+	if _, err := exec.LookPath("ch-run"); err != nil {
+		return nil, nil, err
+	}
+	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return nil, nil, err
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, nil, err
+	}
+	envFile := filepath.Join(bundle, "ch-run.env")
+	if err := os.WriteFile(envFile, []byte(strings.Join(spec.Process.Env, "\n")+"\n"), 0o600); err != nil {
+		return nil, nil, err
+	}
+	args, err := runtime.ChRunArgs(&spec, envFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	if os.Getenv("USER") == "" { // ch-run refuses to start without it
+		os.Setenv("USER", "root")
+	}
+	rpArgs := []string{"--store", store, "-q", "run", commit, "--no-input", "--runtime", "ch-run", "--allow-weaker-sandbox"}
+	for range reps {
+		d, _, err := timeRusage(ctx, env.runprov, rpArgs...)
+		if err != nil {
+			return nil, nil, err
+		}
+		runprovS = append(runprovS, d)
+		if d, _, err = timeRusage(ctx, "ch-run", args...); err != nil {
+			return nil, nil, err
+		}
+		bareS = append(bareS, d)
+	}
+	return runprovS, bareS, nil
 }
 
 // timePodman times podman run --rm --network=none of /bin/true in the

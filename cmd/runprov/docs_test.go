@@ -142,6 +142,9 @@ func TestDocsAnchorsRule(t *testing.T) {
 // pages from the command tree and compares them with docs/cli and docs/man.
 func TestCLIReferenceUpToDate(t *testing.T) {
 	tmp := t.TempDir()
+	if dir := os.Getenv("RUNPROV_WRITE_DOCS"); dir != "" { // make man
+		tmp = dir
+	}
 	md, man := filepath.Join(tmp, "cli"), filepath.Join(tmp, "man")
 	root := newRootCmd(&app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard})
 	if err := genDocs(root, md, man); err != nil {

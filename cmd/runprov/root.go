@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -46,6 +47,11 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRootCmd(a)
+	// Registering the completions walks every command's flags: only a
+	// shell asking for completions (runprov [flags] __complete ...) pays.
+	if slices.Contains(args, cobra.ShellCompRequestCmd) || slices.Contains(args, cobra.ShellCompNoDescRequestCmd) {
+		addCompletions(root, a) // completion.go
+	}
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -141,9 +147,7 @@ trust and repeat the run.`,
 		newReleaseCmd(a),
 		newLogsCmd(a),
 		newTagCmd(a),
-		newGenDocsCmd(a),
 	)
-	addCompletions(root, a) // completion.go
 	return root
 }
 

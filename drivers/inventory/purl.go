@@ -1,10 +1,11 @@
 package inventory
 
 import (
-	"regexp"
 	"strings"
 
 	packageurl "github.com/package-url/packageurl-go"
+
+	"github.com/runprov/runprov/core"
 )
 
 // purl builds a package URL; empty qualifier values are left out.
@@ -18,10 +19,10 @@ func purl(typ, namespace, name, version string, quals ...string) string {
 	return packageurl.NewPackageURL(typ, namespace, name, version, q, "").ToString()
 }
 
-var pypiSeparators = regexp.MustCompile(`[-_.]+`)
+var pypiSeparators = core.LazyRegexp(`[-_.]+`)
 
 // pypiName normalises a distribution name as PEP 503 and the pypi package
 // URL type ask: lower case, runs of -, _ and . as one dash.
 func pypiName(name string) string {
-	return pypiSeparators.ReplaceAllString(strings.ToLower(name), "-")
+	return pypiSeparators().ReplaceAllString(strings.ToLower(name), "-")
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -156,14 +155,14 @@ func (c *ChRun) Run(ctx context.Context, bundle, id string, stdio Stdio) (int, e
 // chExecErr is ch-run's last line when it could not exec the command, e.g.
 // "ch-run[7]: error: can't execve(2): /x: No such file or directory
 // (ch_core.c:410 2)"; the last number is errno.
-var chExecErr = regexp.MustCompile(`ch-run\[\d+\]: (?:error: )?can't execve\(2\): .* \(\S+ (\d+)\)\s*$`)
+var chExecErr = core.LazyRegexp(`ch-run\[\d+\]: (?:error: )?can't execve\(2\): .* \(\S+ (\d+)\)\s*$`)
 
 // chExecFailure returns, when the last line ch-run wrote says it could not
 // exec the command, an error wrapping core.ErrCommandNotFound (ENOENT) or
 // core.ErrNotExecutable; nil otherwise. Nothing of the container ran then,
 // so the line is ch-run's own.
 func chExecFailure(tail []byte) error {
-	m := chExecErr.FindSubmatch(tail)
+	m := chExecErr().FindSubmatch(tail)
 	switch {
 	case m == nil:
 		return nil

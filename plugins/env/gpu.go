@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -23,7 +22,7 @@ const amdVendor = "0x1002"
 // The version line of the NVIDIA kernel module, proprietary or open:
 // "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar ..."
 // "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  550.54.15  Release Build ..."
-var reNVIDIAVersion = regexp.MustCompile(`Kernel Module(?: for \S+)?\s+([0-9]+(?:\.[0-9]+)+)`)
+var reNVIDIAVersion = core.LazyRegexp(`Kernel Module(?: for \S+)?\s+([0-9]+(?:\.[0-9]+)+)`)
 
 // CollectGPU reads the GPU facts of the host whose filesystem is at root
 // ("/" in production, a fixture tree in tests): NVIDIA from
@@ -73,7 +72,7 @@ func readNVIDIA(root string, g *core.GPUInfo) error {
 	case err != nil:
 		return err
 	}
-	if m := reNVIDIAVersion.FindSubmatch(b); m != nil {
+	if m := reNVIDIAVersion().FindSubmatch(b); m != nil {
 		g.NVIDIADriver = string(m[1])
 	} else {
 		line, _, _ := bytes.Cut(b, []byte("\n"))
@@ -111,7 +110,7 @@ func colonFields(b []byte) map[string]string {
 	return m
 }
 
-var reDRMCard = regexp.MustCompile(`^card[0-9]+$`)
+var reDRMCard = core.LazyRegexp(`^card[0-9]+$`)
 
 // readAMD reads the amdgpu module version and the AMD cards of /sys/class/drm.
 func readAMD(root string, g *core.GPUInfo) error {
@@ -127,7 +126,7 @@ func readAMD(root string, g *core.GPUInfo) error {
 		return err
 	}
 	for _, c := range cards {
-		if !reDRMCard.MatchString(c.Name()) {
+		if !reDRMCard().MatchString(c.Name()) {
 			continue // connectors (card0-DP-1), render nodes
 		}
 		dev := filepath.Join(root, "sys/class/drm", c.Name(), "device")

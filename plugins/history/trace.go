@@ -3,7 +3,6 @@ package history
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -127,7 +126,7 @@ type Edge struct {
 	File string `json:"file"` // the file label in the run's manifest
 }
 
-var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
+var hex64 = core.LazyRegexp(`^[0-9a-f]{64}$`)
 
 // ContentID is the node id of content sha256 (hex).
 func ContentID(sha256 string) string { return "sha256:" + sha256 }
@@ -138,7 +137,7 @@ func ContentID(sha256 string) string { return "sha256:" + sha256 }
 // the content.
 func Trace(ctx context.Context, st TraceStore, sha256 string, opts TraceOptions) (*Lineage, error) {
 	sha256 = strings.ToLower(strings.TrimPrefix(sha256, "sha256:"))
-	if !hex64.MatchString(sha256) {
+	if !hex64().MatchString(sha256) {
 		return nil, fmt.Errorf("%w: %q is not a sha256 digest (64 hex digits)", core.ErrInvalid, sha256)
 	}
 	opts = opts.withDefaults()

@@ -38,7 +38,16 @@ const ExitKilled = 128 + int(syscall.SIGKILL)
 // runtime failed): it is then failed or aborted with the reason. Every
 // input file is read in full: the input cache is in the database.
 func Execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.Stdio) (*core.Run, error) {
-	return executeRun(ctx, dir, rt, stdio, inputCacheUse{})
+	run, teardown, err := executeRun(ctx, dir, rt, stdio, execOptions{})
+	return run, errors.Join(err, teardown())
+}
+
+// execOptions are what a run of this process (Producer.Run) adds to
+// Execute: the input cache, and stored, which waits until the run is
+// stored: the container starts only after that.
+type execOptions struct {
+	inputs inputCacheUse
+	stored func() error
 }
 
 // inputCacheUse is how a run uses the input cache: none when cache is nil;
@@ -48,19 +57,22 @@ type inputCacheUse struct {
 	rehash bool
 }
 
-func executeRun(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.Stdio, ic inputCacheUse) (*core.Run, error) {
+// executeRun is Execute, except that the run's root may still be being torn
+// down when it returns: teardown waits for that and returns its error.
+func executeRun(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.Stdio, eo execOptions) (_ *core.Run, teardown func() error, _ error) {
 	var run core.Run
 	var pl execPlan
+	teardown = func() error { return nil }
 	if err := readJSON(filepath.Join(dir, "run.json"), &run); err != nil {
-		return nil, fmt.Errorf("read the prepared run: %w", err)
+		return nil, teardown, fmt.Errorf("read the prepared run: %w", err)
 	}
 	if err := readJSON(filepath.Join(dir, "plan.json"), &pl); err != nil {
-		return nil, fmt.Errorf("read the prepared run: %w", err)
+		return nil, teardown, fmt.Errorf("read the prepared run: %w", err)
 	}
 	if rt.Name() != pl.Runtime {
-		return nil, fmt.Errorf("run %s was prepared for %s, not %s: %w", run.ID, pl.Runtime, rt.Name(), core.ErrInvalid)
+		return nil, teardown, fmt.Errorf("run %s was prepared for %s, not %s: %w", run.ID, pl.Runtime, rt.Name(), core.ErrInvalid)
 	}
-	err := execute(ctx, dir, rt, stdio, &run, &pl, ic)
+	teardown, err := execute(ctx, dir, rt, stdio, &run, &pl, eo)
 	if err != nil && run.Status == core.RunRunning {
 		run.Status, run.Reason = core.RunFailed, err.Error()
 	}
@@ -70,41 +82,52 @@ func executeRun(ctx context.Context, dir string, rt runtime.Runtime, stdio runti
 	if werr := writeJSON(filepath.Join(dir, "run.json"), &run); werr != nil && err == nil {
 		err = werr
 	}
-	return &run, err
+	return &run, teardown, err
 }
 
-func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.Stdio, run *core.Run, pl *execPlan, ic inputCacheUse) (err error) {
+// execute runs the prepared run; the run's root is torn down in the
+// background (an unmount and a removal, which the record does not wait
+// for), and teardown waits for it.
+func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.Stdio, run *core.Run, pl *execPlan, eo execOptions) (teardown func() error, err error) {
 	bg := context.WithoutCancel(ctx)
 	own := owners{rootless: pl.Rootless, idmap: pl.IDMap, same: pl.SameOwner}
 
 	d := runDirsOf(run)
 	outputs, scratch, give, inputs, outName := d.outputs, d.scratch, d.give, d.inputs, d.outName
+	teardown = func() error { return nil }
 	if err := makeRunDirs(outputs, give); err != nil {
-		return err
+		return teardown, err
 	}
 
-	// cleanup runs once: at the end, or on the way out of an error.
+	// cleanup runs once: at the end, or on the way out of an error (the
+	// deferred call sets the named result teardown).
 	cleaned := false
 	cleanup := func() error {
 		if cleaned {
 			return nil
 		}
 		cleaned = true
-		return cleanupRun(dir, pl, own, scratch, outputs)
+		teardown = startTeardown(dir, pl)
+		return releaseDirs(dir, own, scratch, outputs)
 	}
 	defer cleanup()
 	if err := own.give(give, pl.HostUID, pl.HostGID, pl.ContainerUID, pl.ContainerGID); err != nil {
-		return err
+		return teardown, err
 	}
 
 	if err := setUpRoot(dir, pl); err != nil {
-		return err
+		return teardown, err
 	}
 	cio, closeLogs, err := openLogs(dir, stdio)
 	if err != nil {
-		return err
+		return teardown, err
 	}
 	defer closeLogs()
+	if eo.stored != nil {
+		if err := eo.stored(); err != nil {
+			return teardown, err
+		}
+	}
 
 	// Inputs are read-only in the container: hash them while it runs.
 	var inWG sync.WaitGroup
@@ -113,7 +136,7 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 	inWG.Add(1)
 	go func() {
 		defer inWG.Done()
-		inRecs, inErr = hashInputs(bg, inputs, ic)
+		inRecs, inErr = hashInputs(bg, inputs, eo.inputs)
 	}()
 
 	rctx := ctx
@@ -134,15 +157,15 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 	outRecs, outErr := hashOutputs(bg, outputs, outName)
 	run.Outputs = append(run.Outputs, outRecs...)
 	if runErr != nil {
-		return errors.Join(runErr, cerr, outErr)
+		return teardown, errors.Join(runErr, cerr, outErr)
 	}
 	if cerr != nil {
-		return errors.Join(cerr, outErr)
+		return teardown, errors.Join(cerr, outErr)
 	}
 	if inErr != nil {
-		return errors.Join(fmt.Errorf("hash inputs: %w", inErr), outErr)
+		return teardown, errors.Join(fmt.Errorf("hash inputs: %w", inErr), outErr)
 	}
-	return outErr
+	return teardown, outErr
 }
 
 // makeRunDirs checks that the outputs directories are empty and makes the
@@ -292,6 +315,11 @@ func runDirsOf(run *core.Run) runDirs {
 // scratch directories (whatever happened) and the USER's ownership of the
 // outputs, which return to the user running runprov.
 func cleanupRun(dir string, pl *execPlan, own owners, scratch, outputs []string) error {
+	return errors.Join(tearDownRoot(dir, pl), releaseDirs(dir, own, scratch, outputs))
+}
+
+// tearDownRoot unmounts and removes the run's root.
+func tearDownRoot(dir string, pl *execPlan) error {
 	var errs []error
 	if pl.RunRoot != "" {
 		errs = append(errs, unmountOverlay(pl))
@@ -300,9 +328,22 @@ func cleanupRun(dir string, pl *execPlan, own owners, scratch, outputs []string)
 		errs = append(errs, removeAll(filepath.Join(dir, "overlay")))
 		os.Remove(filepath.Join(dir, "rootfs"))
 	}
-	errs = append(errs, own.release(scratch, outputs))
-	os.Remove(filepath.Join(dir, "scratch"))
 	return errors.Join(errs...)
+}
+
+// startTeardown runs tearDownRoot in the background; the returned function
+// waits for it.
+func startTeardown(dir string, pl *execPlan) func() error {
+	done := make(chan error, 1)
+	go func() { done <- tearDownRoot(dir, pl) }()
+	return sync.OnceValue(func() error { return <-done })
+}
+
+// releaseDirs removes the scratch directories and gives the outputs back.
+func releaseDirs(dir string, own owners, scratch, outputs []string) error {
+	err := own.release(scratch, outputs)
+	os.Remove(filepath.Join(dir, "scratch"))
+	return err
 }
 
 // runSteps runs the steps in order and sets the run's status.
@@ -432,8 +473,9 @@ type Hooks struct {
 // Run prepares, executes locally and finishes a run. Outputs are hashed
 // after the run (Execute). The returned run is final; err is a failure of
 // runprov (the run may still be returned, failed or aborted).
-func (p *Producer) Run(ctx context.Context, opts Options, stdio runtime.Stdio, h Hooks) (*core.Run, error) {
-	prep, err := p.Prepare(ctx, opts)
+func (p *Producer) Run(ctx context.Context, opts Options, stdio runtime.Stdio, h Hooks) (_ *core.Run, err error) {
+	// The run is stored while its sandbox is set up.
+	prep, err := p.prepare(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -441,7 +483,18 @@ func (p *Producer) Run(ctx context.Context, opts Options, stdio runtime.Stdio, h
 		h.Prepared(prep)
 	}
 	rt := p.Runtimes[prep.Run.Runtime]
-	run, err := executeRun(ctx, prep.Dir, rt, stdio, inputCacheUse{cache: p.InputCache, rehash: opts.Rehash})
+	run, teardown, err := executeRun(ctx, prep.Dir, rt, stdio, execOptions{
+		inputs: inputCacheUse{cache: p.InputCache, rehash: opts.Rehash},
+		stored: prep.stored,
+	})
+	if serr := prep.stored(); serr != nil {
+		// Nothing ran, and there is no record to finish.
+		terr := teardown()
+		removeAll(prep.Dir)
+		return nil, errors.Join(serr, terr)
+	}
+	// The root comes down while the record is finished.
+	defer func() { err = errors.Join(err, teardown()) }()
 	if run == nil {
 		run = prep.Run
 		run.Status, run.Reason, run.Ended = core.RunFailed, fmt.Sprint(err), time.Now().UTC()
@@ -457,7 +510,8 @@ func (p *Producer) Run(ctx context.Context, opts Options, stdio runtime.Stdio, h
 			err = errors.Join(err, sr.err)
 		}
 	}
-	if ferr := p.Finish(ctx, run); ferr != nil {
+	ferr := p.Finish(ctx, run)
+	if ferr != nil {
 		return run, errors.Join(err, ferr)
 	}
 	return run, err

@@ -27,6 +27,21 @@ import (
 // (startSnapshot). Errors wrap core sentinels (ErrInvalid,
 // ErrNotFound, ErrCorrupt, ErrNotApproved, ErrUnsafe, ErrUnsupported).
 func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error) {
+	prep, err := p.prepare(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := prep.stored(); err != nil {
+		removeAll(prep.Dir)
+		return nil, err
+	}
+	return prep, nil
+}
+
+// prepare is Prepare, except that the run's row is being stored when it
+// returns: Prepared.stored waits for it. Run sets up the sandbox meanwhile
+// and starts the container only once the run is stored.
+func (p *Producer) prepare(ctx context.Context, opts Options) (*Prepared, error) {
 	prog := core.OrNoProgress(opts.Progress)
 	lap := p.lapper()
 	rt, err := p.runtime(opts.Runtime)
@@ -95,16 +110,16 @@ func (p *Producer) Prepare(ctx context.Context, opts Options) (*Prepared, error)
 		return nil, err
 	}
 	lap("write the spec and the plan")
-
 	run := newRunRecord(id, row, rf, img, planned, rt.Name(), weaker, opts, devices)
 	if err := p.addVersion(run, version); err != nil {
 		return nil, err
 	}
-	lap("runtime version")
-	prep, err := p.store(ctx, dir, run)
-	lap("write the run")
-	done = err == nil
-	return prep, err
+	if err := writeJSON(filepath.Join(dir, "run.json"), run); err != nil {
+		return nil, err
+	}
+	lap("runtime version, run.json")
+	done = true
+	return p.store(ctx, dir, run), nil
 }
 
 // askVersion asks the runtime for its version in the background; the
@@ -115,20 +130,28 @@ func (p *Producer) askVersion(ctx context.Context, rt runtime.Runtime) func() ve
 	return sync.OnceValue(func() versionResult { return <-ch })
 }
 
-// store writes run.json and stores the run, then starts the host snapshot,
+// store stores the run in the background, then starts the host snapshot,
 // which the run's row gets while the container starts.
-func (p *Producer) store(ctx context.Context, dir string, run *core.Run) (*Prepared, error) {
-	if err := writeJSON(filepath.Join(dir, "run.json"), run); err != nil {
-		return nil, err
-	}
-	if err := p.Runs.CreateRun(ctx, run); err != nil {
-		return nil, err
-	}
-	prep := &Prepared{Run: run, Dir: dir}
+func (p *Producer) store(ctx context.Context, dir string, run *core.Run) *Prepared {
+	done := make(chan error, 1)
+	var snapshot func() snapResult
+	go func() {
+		err := p.Runs.CreateRun(ctx, run)
+		if err == nil && p.Host != nil {
+			snapshot = p.startSnapshot(ctx, run)
+		}
+		done <- err
+	}()
+	prep := &Prepared{Run: run, Dir: dir, stored: sync.OnceValue(func() error { return <-done })}
 	if p.Host != nil {
-		prep.snapshot = p.startSnapshot(ctx, run)
+		prep.snapshot = func() snapResult {
+			if prep.stored() != nil {
+				return snapResult{}
+			}
+			return snapshot()
+		}
 	}
-	return prep, nil
+	return prep
 }
 
 // runtime is the runtime name names ("" is runc).

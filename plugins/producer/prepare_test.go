@@ -66,13 +66,20 @@ func (f *fakeImages) CheckApproval(_ context.Context, img *core.ResolvedImage) e
 
 func (f *fakeImages) ApprovalRequired(context.Context) (bool, error) { return f.required, nil }
 
-type fakeRuns struct{ created []*core.Run }
+type fakeRuns struct {
+	created   []*core.Run
+	createErr error
+	finished  int
+}
 
 func (f *fakeRuns) CreateRun(_ context.Context, r *core.Run) error {
+	if f.createErr != nil {
+		return f.createErr
+	}
 	f.created = append(f.created, r)
 	return nil
 }
-func (f *fakeRuns) FinishRun(context.Context, *core.Run) error { return nil }
+func (f *fakeRuns) FinishRun(context.Context, *core.Run) error { f.finished++; return nil }
 func (f *fakeRuns) SetRunSnapshot(context.Context, string, string, string, string) error {
 	return nil
 }
@@ -202,5 +209,45 @@ func TestPrepareWritesTheRun(t *testing.T) {
 	}
 	if !pl.SameOwner || pl.Overlay {
 		t.Errorf("a runtime that runs as the caller: plan %+v", pl)
+	}
+}
+
+// countingRuntime counts the containers it is asked to run.
+type countingRuntime struct {
+	fakeRuntime
+	runs *int
+}
+
+func (c countingRuntime) Run(context.Context, string, string, runtime.Stdio) (int, error) {
+	*c.runs++
+	return 0, nil
+}
+
+// TestRunStartsNothingUnstored: Run stores the run while it sets up the
+// sandbox; when the run cannot be stored, no container starts, nothing is
+// finished and the run's directory is gone.
+func TestRunStartsNothingUnstored(t *testing.T) {
+	p, _, runs := newFakeProducer(t, fakeRunfiles{"c1": "FROM busybox@" + fakeDigest + "\nCMD [\"/bin/true\"]\n"})
+	var started int
+	p.Runtimes["ch-run"] = countingRuntime{fakeRuntime{"ch-run", runtime.Guarantees{RunsAsCaller: true}}, &started}
+	opts := Options{Commit: "c1", Runtime: "ch-run", AllowWeakerSandbox: true, NoInput: true}
+
+	runs.createErr = errors.New("database or disk is full")
+	run, err := p.Run(context.Background(), opts, runtime.Stdio{}, Hooks{})
+	if err == nil || !strings.Contains(err.Error(), "disk is full") || run != nil {
+		t.Fatalf("Run = %v, %v; want the store's error and no run", run, err)
+	}
+	if started != 0 || runs.finished != 0 {
+		t.Errorf("%d containers started, %d runs finished; want none", started, runs.finished)
+	}
+	if ents, err := os.ReadDir(filepath.Join(p.Layout.Root, "runs")); err != nil || len(ents) != 0 {
+		t.Errorf("run directories left: %v (%v)", ents, err)
+	}
+
+	// Stored, the same run starts its container and is finished.
+	runs.createErr = nil
+	run, err = p.Run(context.Background(), opts, runtime.Stdio{}, Hooks{})
+	if err != nil || run.Status != core.RunSucceeded || started != 1 || runs.finished != 1 {
+		t.Fatalf("Run = %+v, %v; %d started, %d finished", run, err, started, runs.finished)
 	}
 }

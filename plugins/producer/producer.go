@@ -167,6 +167,8 @@ type Options struct {
 type Prepared struct {
 	Run *core.Run
 	Dir string
+	// stored waits until the run's row is stored, and says whether it was.
+	stored func() error
 	// snapshot waits for the host snapshot Prepare started once the run
 	// was stored (nil without a HostProbe).
 	snapshot func() snapResult
