@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -49,7 +48,7 @@ type endpoint struct {
 	secrets []string
 }
 
-var schemeRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://`)
+var schemeRE = core.LazyRegexp(`^[a-zA-Z][a-zA-Z0-9+.-]*://`)
 
 // newEndpoint parses r.URL and gathers credentials from the environment.
 func newEndpoint(r core.Remote) (*endpoint, error) {
@@ -71,7 +70,7 @@ func newEndpoint(r core.Remote) (*endpoint, error) {
 	switch ep.Protocol {
 	case "file":
 		p := ep.Path
-		if !schemeRE.MatchString(raw) {
+		if !schemeRE().MatchString(raw) {
 			// A plain path: git resolves it against the working directory.
 			if p, err = filepath.Abs(raw); err != nil {
 				return nil, err
@@ -193,7 +192,7 @@ type remoteError struct {
 func (e *remoteError) Error() string   { return e.msg }
 func (e *remoteError) Unwrap() []error { return e.is }
 
-var userinfoRE = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@`)
+var userinfoRE = core.LazyRegexp(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@`)
 
 // scrub removes credentials and userinfo from s.
 func (e *endpoint) scrub(s string) string {
@@ -210,7 +209,7 @@ func (e *endpoint) scrub(s string) string {
 		}
 		s = strings.ReplaceAll(s, sec, repl)
 	}
-	return userinfoRE.ReplaceAllString(s, "$1")
+	return userinfoRE().ReplaceAllString(s, "$1")
 }
 
 // fail turns an error from go-git into a clear, scrubbed one.
@@ -260,7 +259,7 @@ func rootCause(err error) error {
 // redactURL strips userinfo and query from a URL for messages, without
 // needing it to parse.
 func redactURL(raw string) string {
-	s := userinfoRE.ReplaceAllString(raw, "$1")
+	s := userinfoRE().ReplaceAllString(raw, "$1")
 	if i := strings.IndexAny(s, "?#"); i >= 0 {
 		s = s[:i]
 	}

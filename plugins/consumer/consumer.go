@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
-	"regexp"
 	"strings"
 
 	"github.com/runprov/runprov/core"
@@ -40,11 +39,11 @@ type Consumer struct {
 	Log      *slog.Logger
 }
 
-var repoNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+var repoNameRE = core.LazyRegexp(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
 // ValidRepoName checks a repository name given with --repo.
 func ValidRepoName(name string) error {
-	if !repoNameRE.MatchString(name) {
+	if !repoNameRE().MatchString(name) {
 		return fmt.Errorf("%w: repo name %q: use 1-64 of a-z 0-9 . _ - starting with a letter or digit", core.ErrInvalid, name)
 	}
 	return nil

@@ -2,9 +2,9 @@ package consumer
 
 import (
 	"bytes"
-	"regexp"
 	"strings"
 
+	"github.com/runprov/runprov/core"
 	"github.com/runprov/runprov/runfile"
 )
 
@@ -14,7 +14,7 @@ import (
 const RunfileTrailer = "Runprov-Runfile"
 
 // trailerLineRE is a git trailer line: "Token: value".
-var trailerLineRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*:[ \t]`)
+var trailerLineRE = core.LazyRegexp(`^[A-Za-z0-9][A-Za-z0-9-]*:[ \t]`)
 
 // withTrailer appends a RunfileTrailer line per path to msg. As git
 // interpret-trailers does, it joins a trailer block that ends the message
@@ -51,7 +51,7 @@ func trailerBlock(msg string) ([]string, bool) {
 	lines := strings.Split(strings.TrimLeft(msg[i:], "\n"), "\n")
 	for n, l := range lines {
 		cont := strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t")
-		if !trailerLineRE.MatchString(l) && (n == 0 || !cont) {
+		if !trailerLineRE().MatchString(l) && (n == 0 || !cont) {
 			return nil, false
 		}
 	}
@@ -81,7 +81,7 @@ func trailerPaths(msg string) map[string]bool {
 
 // pinnedFromRE is the content rule's first instruction: FROM with an image
 // pinned by digest, written out (no ARG in it).
-var pinnedFromRE = regexp.MustCompile(`(?i)^[ \t]*FROM[ \t]+(--platform=\S+[ \t]+)?[^\s$@]+@sha256:[0-9a-f]{64}[ \t]*\r?$`)
+var pinnedFromRE = core.LazyRegexp(`(?i)^[ \t]*FROM[ \t]+(--platform=\S+[ \t]+)?[^\s$@]+@sha256:[0-9a-f]{64}[ \t]*\r?$`)
 
 // looksLikeRunfile is the content rule for files a trailer or glob does not
 // select: the first instruction pins an image as FROM NAME@sha256:HEX and
@@ -98,7 +98,7 @@ func looksLikeRunfile(p string, data []byte) (*runfile.File, bool) {
 			break
 		}
 	}
-	if !pinnedFromRE.MatchString(first) {
+	if !pinnedFromRE().MatchString(first) {
 		return nil, false
 	}
 	rf, err := runfile.Parse(p, data)
