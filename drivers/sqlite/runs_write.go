@@ -135,38 +135,37 @@ func (s *Store) FinishRun(ctx context.Context, r *core.Run) error {
 	if err := checkRun(r); err != nil {
 		return err
 	}
+	return s.writeTx(ctx, func(tx *sql.Tx) error { return s.finishRun(ctx, tx, r) })
+}
+
+// finishRun is FinishRun within tx.
+func (s *Store) finishRun(ctx context.Context, tx *sql.Tx, r *core.Run) error {
 	vals, err := runValues(r)
 	if err != nil {
 		return err
 	}
-	set := ""
-	for i, c := range splitColumns(runWriteColumns) {
-		if i > 0 {
-			set += ", "
-		}
-		set += c + " = ?"
+	res, err := tx.ExecContext(ctx, `UPDATE runs SET `+runUpdateSet+` WHERE id = ?`, append(vals, r.ID)...)
+	if err != nil {
+		return fmt.Errorf("finish run %s: %w", r.ID, err)
 	}
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE runs SET `+set+` WHERE id = ?`, append(vals, r.ID)...)
-		if err != nil {
-			return fmt.Errorf("finish run %s: %w", r.ID, err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return fmt.Errorf("run %s: %w", r.ID, core.ErrNotFound)
-		}
-		for _, t := range []string{"run_steps", "run_files"} {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE run_id = ?`, r.ID); err != nil {
-				return err
-			}
-		}
-		if err := putRunChildren(ctx, tx, r); err != nil {
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("run %s: %w", r.ID, core.ErrNotFound)
+	}
+	for _, t := range []string{"run_steps", "run_files"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE run_id = ?`, r.ID); err != nil {
 			return err
 		}
-		return s.chainFinishedRun(ctx, tx, r.ID, r.Status)
-	})
+	}
+	if err := putRunChildren(ctx, tx, r); err != nil {
+		return err
+	}
+	return s.chainFinishedRun(ctx, tx, r.ID, r.Status)
 }
+
+// runUpdateSet is "col = ?, ..." over runWriteColumns, in runValues' order.
+var runUpdateSet = strings.Join(splitColumns(runWriteColumns), " = ?, ") + " = ?"
 
 func putRunChildren(ctx context.Context, tx *sql.Tx, r *core.Run) error {
 	if a := r.Approval; a != nil {
