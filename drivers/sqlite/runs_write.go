@@ -139,7 +139,7 @@ func (s *Store) FinishRun(ctx context.Context, r *core.Run) error {
 }
 
 // finishRun is FinishRun within tx.
-func (s *Store) finishRun(ctx context.Context, tx *sql.Tx, r *core.Run) error {
+func (s *Store) finishRun(ctx context.Context, tx txQuerier, r *core.Run) error {
 	vals, err := runValues(r)
 	if err != nil {
 		return err
@@ -167,7 +167,7 @@ func (s *Store) finishRun(ctx context.Context, tx *sql.Tx, r *core.Run) error {
 // runUpdateSet is "col = ?, ..." over runWriteColumns, in runValues' order.
 var runUpdateSet = strings.Join(splitColumns(runWriteColumns), " = ?, ") + " = ?"
 
-func putRunChildren(ctx context.Context, tx *sql.Tx, r *core.Run) error {
+func putRunChildren(ctx context.Context, tx txQuerier, r *core.Run) error {
 	if a := r.Approval; a != nil {
 		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO run_approvals(run_id, key_id, sha256) VALUES(?, ?, ?)`, r.ID, a.KeyID, a.SHA256); err != nil {
 			return fmt.Errorf("store approval of run %s: %w", r.ID, err)
@@ -191,7 +191,7 @@ func putRunChildren(ctx context.Context, tx *sql.Tx, r *core.Run) error {
 }
 
 // putRunFiles inserts the manifests of r through one prepared statement.
-func putRunFiles(ctx context.Context, tx *sql.Tx, r *core.Run) error {
+func putRunFiles(ctx context.Context, tx txQuerier, r *core.Run) error {
 	if len(r.Inputs)+len(r.Outputs) == 0 {
 		return nil
 	}
