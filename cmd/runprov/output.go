@@ -42,13 +42,18 @@ func newTable(a *app, header ...string) *table {
 	return t
 }
 
+// cellSpaces keeps a cell on its line and in its column.
+var cellSpaces = strings.NewReplacer("\t", " ", "\n", " ")
+
 func (t *table) row(cells ...string) {
 	if t.csv {
 		t.cw.Write(cells)
 		return
 	}
 	for i, c := range cells {
-		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(c)
+		if strings.ContainsAny(c, "\t\n") {
+			cells[i] = cellSpaces.Replace(c)
+		}
 	}
 	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
 }
