@@ -23,7 +23,10 @@ const DefaultGrace = 45 * time.Second
 type Store interface {
 	Runs(ctx context.Context, f core.RunFilter) ([]core.Run, error)
 	Run(ctx context.Context, idPrefix string) (*core.Run, error)
-	UpdateUnfinishedRun(ctx context.Context, u core.RunUpdate) (bool, error)
+	// UpdateUnfinishedRuns applies each update to its run while the run is
+	// queued or running, all in one transaction, and returns how many rows
+	// it changed.
+	UpdateUnfinishedRuns(ctx context.Context, us []core.RunUpdate) (int, error)
 	// WriteRecords calls fn with a writer whose writes commit in one
 	// transaction when fn returns nil and are rolled back when it returns
 	// an error.
@@ -314,6 +317,7 @@ func (t *Tracker) Refresh(ctx context.Context) (int, error) {
 		grace = DefaultGrace
 	}
 	now := t.now()
+	var updates []core.RunUpdate
 	for i := range runs {
 		r := &runs[i]
 		key := JobKey(r)
@@ -356,16 +360,15 @@ func (t *Tracker) Refresh(ctx context.Context) (int, error) {
 				continue
 			}
 		}
-		changed, err := t.Store.UpdateUnfinishedRun(ctx, *u)
-		if err != nil {
-			return n, err
-		}
-		if changed {
-			t.log().Debug("slurm run updated", "run", r.ID, "job", key, "status", u.Status, "reason", u.Reason)
-			n++
-		}
+		t.log().Debug("slurm run update", "run", r.ID, "job", key, "status", u.Status, "reason", u.Reason)
+		updates = append(updates, *u)
 	}
-	return n, nil
+	if len(updates) == 0 {
+		return n, nil
+	}
+	// One transaction: the tasks of an array often move on together.
+	changed, err := t.Store.UpdateUnfinishedRuns(ctx, updates)
+	return n + changed, err
 }
 
 func orNow(t, now time.Time) time.Time {
