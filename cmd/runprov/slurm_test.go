@@ -168,9 +168,12 @@ func TestSlurmRunMatchesLocalRun(t *testing.T) {
 
 // Two hundred array tasks on two cores, finishing two at a time while
 // --wait ingests: one sbatch, one job, and a record stored for every task,
-// each with its task id and its own outputs; fsck holds.
+// each with its task id and its own outputs; fsck holds. The nodes run the
+// built runprov (as TestSlurmRealBinary): two hundred starts of this test
+// binary under the race detector would take minutes.
 func TestSlurmArray(t *testing.T) {
 	requireSlurm(t)
+	t.Setenv(slurmBinaryEnv, runprovBinary(t))
 	rs := newRunStore(t, `FROM IMAGE
 ARG SLURM_ARRAY_TASK_ID
 ENV TASK=${SLURM_ARRAY_TASK_ID}
