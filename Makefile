@@ -58,6 +58,7 @@ man:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./runfile
 	$(GO) test -run '^$$' -fuzz FuzzPrecheck -fuzztime 60s ./plugins/release
+	$(GO) test -run '^$$' -fuzz FuzzPlainJSON -fuzztime 30s ./drivers/sqlite
 
 STATICCHECK_VERSION ?= v0.8.2
 

@@ -6,8 +6,9 @@
 // Interfaces live in the package that uses them, with the methods it calls
 // (plugins/consumer's RepoStore, plugins/producer's ImageStore and
 // RunWriter, drivers/image's Records). core keeps only the git repository
-// interfaces (GitRepo, RepoOpener, RepoSalvager): a driver method returns a
-// GitRepo, so the type must be one both sides name.
+// interfaces (GitRepo, RepoOpener, RepoSalvager) and RecordWriter: a driver
+// method returns a GitRepo, or takes a function of a RecordWriter, so the
+// type must be one both sides name.
 //
 // core imports only the standard library. It never imports plugins/ or drivers/
 // (depcheck_test.go fails if it does): the dependencies point inwards.

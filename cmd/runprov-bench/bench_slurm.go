@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,7 +19,7 @@ import (
 
 var slurmBench = benchmark{
 	name: "slurm",
-	desc: "per-job time of runprov run --executor slurm --wait vs a bare sbatch of runc run of the same config.json (submit to result); ingesting 1,000 finished job records",
+	desc: "per-job time of runprov run --executor slurm --wait vs a bare sbatch of runc run of the same config.json (submit to result); submitting a 200-task array vs a bare sbatch --array; ingesting 1,000 finished job records",
 	run:  benchSlurm,
 }
 
@@ -33,26 +34,29 @@ func benchSlurm(ctx context.Context, env *benchEnv) error {
 	if _, err := exec.LookPath("sbatch"); err != nil {
 		return fmt.Errorf("no sbatch: run make slurm-up")
 	}
-	if err := benchSlurmJobs(ctx, env); err != nil {
-		return err
-	}
-	return benchIngest(ctx, env)
-}
-
-func benchSlurmJobs(ctx context.Context, env *benchEnv) error {
-	reps := env.reps(20)
 	store, digest, commit, err := slurmBenchStore(ctx, env)
 	if err != nil {
 		return err
-	}
-	rp := func(args ...string) (string, error) {
-		return env.cmd(ctx, nil, env.runprov, append([]string{"--store", store, "-q"}, args...)...)
 	}
 	bare, cleanup, err := bareSlurmJob(ctx, env, store, digest)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	if err := benchSlurmJobs(ctx, env, store, commit, bare); err != nil {
+		return err
+	}
+	if err := benchSlurmArray(ctx, env, store, commit); err != nil {
+		return err
+	}
+	return benchIngest(ctx, env)
+}
+
+func benchSlurmJobs(ctx context.Context, env *benchEnv, store, commit string, bare func() error) error {
+	reps := env.reps(20)
+	rp := func(args ...string) (string, error) {
+		return env.cmd(ctx, nil, env.runprov, append([]string{"--store", store, "-q"}, args...)...)
+	}
 	var bareS, submitS, waitS sample
 	for range reps {
 		d, err := timeIt(bare)
@@ -72,18 +76,79 @@ func benchSlurmJobs(ctx context.Context, env *benchEnv) error {
 		}
 		submitS = append(submitS, d)
 		// Its job ends before the next measurement starts.
-		for range 100 {
-			if out, _ := rp("query", "--csv", "SELECT count(*) FROM runs WHERE status IN ('queued', 'running')"); strings.HasSuffix(strings.TrimSpace(out), "\n0") {
-				break
-			}
-			time.Sleep(slurmPollEvery)
-		}
+		settleSlurmRuns(rp)
 	}
 	env.row("sbatch of runc run (submit to COMPLETED)", bareS)
 	env.row("runprov run --executor slurm --wait", waitS)
 	env.row("runprov run --executor slurm (submit only)", submitS)
 	fmt.Fprintf(env.out, "  %-44s %s\n", "per-job overhead of runprov (median diff)", (waitS.median() - bareS.median()).Round(time.Millisecond))
 	env.ratio("runprov --wait / bare sbatch", waitS, bareS)
+	return nil
+}
+
+// settleSlurmRuns waits until the store has no queued or running run
+// (each runprov command refreshes them), for at most 20 s.
+func settleSlurmRuns(rp func(args ...string) (string, error)) {
+	for range 100 {
+		if out, _ := rp("query", "--csv", "SELECT count(*) FROM runs WHERE status IN ('queued', 'running')"); strings.HasSuffix(strings.TrimSpace(out), "\n0") {
+			return
+		}
+		time.Sleep(slurmPollEvery)
+	}
+}
+
+// slurmArrayTasks is the array the submission is timed with.
+const slurmArrayTasks = 200
+
+// benchSlurmArray times submitting an array of slurmArrayTasks: runprov
+// prepares a run per task and submits them with one sbatch; the baseline
+// is sbatch --array of the bare runc script. Both are submitted held
+// (--hold) and cancelled, so that the cluster is idle for the next one:
+// what is timed is submission alone.
+func benchSlurmArray(ctx context.Context, env *benchEnv, store, commit string) error {
+	reps := env.reps(5)
+	rp := func(args ...string) (string, error) {
+		return env.cmd(ctx, nil, env.runprov, append([]string{"--store", store, "-q"}, args...)...)
+	}
+	client := &slurmdrv.Client{}
+	script := filepath.Join(env.dir, "bare.sh")
+	var bareS, rpS sample
+	for range reps {
+		var id string
+		d, err := timeIt(func() (err error) {
+			id, err = client.Submit(ctx, script, "--hold", fmt.Sprintf("--array=0-%d", slurmArrayTasks-1))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		bareS = append(bareS, d)
+		if err := client.Cancel(ctx, id); err != nil {
+			return err
+		}
+		var out string
+		d, err = timeIt(func() (err error) {
+			out, err = env.cmd(ctx, nil, env.runprov, "--store", store, "-q", "--json", "run", commit, "--executor", "slurm", "--no-input",
+				"--array", fmt.Sprint(slurmArrayTasks), "--sbatch-arg=--hold")
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		rpS = append(rpS, d)
+		var runs []core.Run
+		if err := json.Unmarshal([]byte(out), &runs); err != nil || len(runs) != slurmArrayTasks || runs[0].Slurm == nil {
+			return fmt.Errorf("runprov run --array %d printed %d runs (%v)", slurmArrayTasks, len(runs), err)
+		}
+		if err := client.Cancel(ctx, runs[0].Slurm.JobID); err != nil {
+			return err
+		}
+		// Its cancelled runs are marked aborted before the next submission.
+		settleSlurmRuns(rp)
+	}
+	env.row(fmt.Sprintf("sbatch --array of %d tasks (submit)", slurmArrayTasks), bareS)
+	env.row(fmt.Sprintf("runprov run --array %d (submit)", slurmArrayTasks), rpS)
+	env.ratio("runprov array submit / bare sbatch --array", rpS, bareS)
 	return nil
 }
 
@@ -145,7 +210,7 @@ func bareSlurmJob(ctx context.Context, env *benchEnv, store, digest string) (fun
 func benchIngest(ctx context.Context, env *benchEnv) error {
 	const n = 1000
 	reps := env.reps(3)
-	var ingestS, finishS, firstS, nextS sample
+	var ingestS, finishS, firstS, nextS, tableS sample
 	for rep := range reps {
 		d, recs, err := timeIngest(ctx, filepath.Join(env.dir, fmt.Sprintf("ingest-%d", rep)), n)
 		if err != nil {
@@ -159,17 +224,18 @@ func benchIngest(ctx context.Context, env *benchEnv) error {
 		}
 		finishS = append(finishS, d)
 		// The CLI: the first command after the records landed stores them.
-		first, next, err := timeRunsAfterRecords(ctx, env, filepath.Join(env.dir, fmt.Sprintf("cli-%d", rep)), n)
+		first, next, table, err := timeRunsAfterRecords(ctx, env, filepath.Join(env.dir, fmt.Sprintf("cli-%d", rep)), n)
 		if err != nil {
 			return err
 		}
-		firstS, nextS = append(firstS, first), append(nextS, next)
+		firstS, nextS, tableS = append(firstS, first), append(nextS, next), append(tableS, table)
 	}
 	env.row(fmt.Sprintf("ingest %d records (Tracker.Ingest)", n), ingestS)
 	env.row(fmt.Sprintf("FinishRun x %d from memory (baseline)", n), finishS)
 	env.ratio("ingest / FinishRun from memory", ingestS, finishS)
 	env.row(fmt.Sprintf("runprov runs, first after %d records landed", n), firstS)
 	env.row(fmt.Sprintf("runprov runs, %d runs, nothing to ingest", n), nextS)
+	env.row(fmt.Sprintf("runprov runs (table), %d runs, nothing to ingest", n), tableS)
 	return nil
 }
 
@@ -223,12 +289,13 @@ func timeFinish(ctx context.Context, dir string, n int, recs []*slurm.Record) (t
 	})
 }
 
-// timeRunsAfterRecords times runprov runs as the first command after n
-// records landed in a new store at dir (it ingests them), then again.
-func timeRunsAfterRecords(ctx context.Context, env *benchEnv, dir string, n int) (first, next time.Duration, err error) {
+// timeRunsAfterRecords times runprov -q runs as the first command after n
+// records landed in a new store at dir (it ingests them), then again, then
+// runprov runs printing its table.
+func timeRunsAfterRecords(ctx context.Context, env *benchEnv, dir string, n int) (first, next, table time.Duration, err error) {
 	st, _, err := sqlite.Init(ctx, dir, nil, sqlite.Options{})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	runs, err := recordtest.Setup(ctx, st, st.Layout(), n, "987654321")
 	if err == nil {
@@ -240,19 +307,24 @@ func timeRunsAfterRecords(ctx context.Context, env *benchEnv, dir string, n int)
 	}
 	st.Close()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	list := func() error {
-		_, err := env.cmd(ctx, nil, env.runprov, "--store", dir, "-q", "runs", "--json")
-		return err
+	list := func(args ...string) func() error {
+		return func() error {
+			_, err := env.cmd(ctx, nil, env.runprov, append([]string{"--store", dir}, args...)...)
+			return err
+		}
 	}
-	if first, err = timeIt(list); err != nil {
-		return 0, 0, err
+	if first, err = timeIt(list("-q", "runs", "--json")); err != nil {
+		return 0, 0, 0, err
 	}
-	if next, err = timeIt(list); err != nil {
-		return 0, 0, err
+	if next, err = timeIt(list("-q", "runs", "--json")); err != nil {
+		return 0, 0, 0, err
 	}
-	return first, next, checkIngested(ctx, dir, n)
+	if table, err = timeIt(list("runs")); err != nil {
+		return 0, 0, 0, err
+	}
+	return first, next, table, checkIngested(ctx, dir, n)
 }
 
 func checkIngested(ctx context.Context, dir string, n int) error {

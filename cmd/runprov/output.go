@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
@@ -26,6 +27,7 @@ func printJSON(w io.Writer, v any) error {
 type table struct {
 	csv  bool
 	out  io.Writer
+	buf  *bufio.Writer // under tw: tabwriter writes each cell and its padding apart
 	tw   *tabwriter.Writer
 	cw   *csv.Writer
 	cols int
@@ -36,11 +38,15 @@ func newTable(a *app, header ...string) *table {
 	if t.csv {
 		t.cw = csv.NewWriter(a.stdout)
 	} else {
-		t.tw = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		t.buf = bufio.NewWriterSize(a.stdout, 64<<10)
+		t.tw = tabwriter.NewWriter(t.buf, 0, 4, 2, ' ', 0)
 	}
 	t.row(header...)
 	return t
 }
+
+// cellSpaces keeps a cell on its line and in its column.
+var cellSpaces = strings.NewReplacer("\t", " ", "\n", " ")
 
 func (t *table) row(cells ...string) {
 	if t.csv {
@@ -48,7 +54,9 @@ func (t *table) row(cells ...string) {
 		return
 	}
 	for i, c := range cells {
-		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(c)
+		if strings.ContainsAny(c, "\t\n") {
+			cells[i] = cellSpaces.Replace(c)
+		}
 	}
 	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
 }
@@ -58,7 +66,10 @@ func (t *table) flush() error {
 		t.cw.Flush()
 		return t.cw.Error()
 	}
-	return t.tw.Flush()
+	if err := t.tw.Flush(); err != nil {
+		return err
+	}
+	return t.buf.Flush()
 }
 
 // cellText renders a SQL value for a table or CSV cell: BLOBs as base64.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/runprov/runprov/core"
+	slurmdrv "github.com/runprov/runprov/drivers/slurm"
 	"github.com/runprov/runprov/drivers/slurm/slurmtest"
 )
 
@@ -165,23 +166,31 @@ func TestSlurmRunMatchesLocalRun(t *testing.T) {
 	}
 }
 
-// Twenty array tasks on two cores: twenty records, each with its task, its
-// own outputs and the same job; fsck holds.
+// Two hundred array tasks on two cores, finishing two at a time while
+// --wait ingests: one sbatch, one job, and a record stored for every task,
+// each with its task id and its own outputs; fsck holds. The nodes run the
+// built runprov (as TestSlurmRealBinary): two hundred starts of this test
+// binary under the race detector would take minutes.
 func TestSlurmArray(t *testing.T) {
 	requireSlurm(t)
+	t.Setenv(slurmBinaryEnv, runprovBinary(t))
 	rs := newRunStore(t, `FROM IMAGE
 ARG SLURM_ARRAY_TASK_ID
 ENV TASK=${SLURM_ARRAY_TASK_ID}
 LIMIT cpus=1
 CMD ["/bin/sh", "-c", "echo task $TASK > /safe_outputs/task.txt"]
 `)
-	const n = 20
+	calls := countSbatch(t)
+	const n = 200
 	var runs []core.Run
 	errs, code := slurmRun(t, rs, &runs, "--array", fmt.Sprint(n), "--wait")
 	if code != 0 || len(runs) != n {
 		t.Fatalf("exit %d, %d runs\n%s", code, len(runs), errs)
 	}
-	seen := map[string]bool{}
+	if b, _ := os.ReadFile(calls); strings.Count(string(b), "\n") != 1 {
+		t.Errorf("sbatch calls, want one:\n%s", b)
+	}
+	seen, tasks := map[string]bool{}, map[int]bool{}
 	for i, r := range runs {
 		want := fmt.Sprint(i)
 		if r.Status != core.RunSucceeded || r.Args["SLURM_ARRAY_TASK_ID"] != want || r.Slurm == nil || r.Slurm.ArrayTask == nil ||
@@ -192,16 +201,34 @@ CMD ["/bin/sh", "-c", "echo task $TASK > /safe_outputs/task.txt"]
 		if len(r.Outputs) != 1 || r.Outputs[0].SHA256 != sha256Hex("task "+want+"\n") {
 			t.Errorf("task %d outputs %+v", i, r.Outputs)
 		}
-		seen[r.ID] = true
+		seen[r.ID], tasks[*r.Slurm.ArrayTask] = true, true
 	}
-	if len(seen) != n {
-		t.Errorf("%d distinct run ids, want %d", len(seen), n)
+	if len(seen) != n || len(tasks) != n {
+		t.Errorf("%d distinct run ids and %d distinct tasks, want %d", len(seen), len(tasks), n)
 	}
-	out, _ := mustCLI(t, 0, rs.dir, "query", "--csv", "SELECT count(*) FROM runs WHERE executor = 'slurm' AND status = 'succeeded' AND slurm_job_id = '"+runs[0].Slurm.JobID+"'")
+	out, _ := mustCLI(t, 0, rs.dir, "query", "--csv", "SELECT count(DISTINCT slurm_array_task) FROM runs WHERE executor = 'slurm' AND status = 'succeeded' AND slurm_job_id = '"+runs[0].Slurm.JobID+"'")
 	if !strings.HasSuffix(strings.TrimSpace(out), fmt.Sprint(n)) {
 		t.Errorf("stored succeeded tasks: %s", out)
 	}
 	mustCLI(t, 0, rs.dir, "fsck")
+}
+
+// countSbatch puts an sbatch in front of $PATH that runs the real one and
+// appends a line to the file it returns for each call.
+func countSbatch(t *testing.T) string {
+	t.Helper()
+	real, err := exec.LookPath("sbatch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	script := "#!/bin/sh\necho \"$*\" >> " + slurmdrv.Quote(calls) + "\nexec " + slurmdrv.Quote(real) + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "sbatch"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return calls
 }
 
 // waitStatus polls `runprov show` (each call refreshes Slurm runs) until

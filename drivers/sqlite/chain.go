@@ -413,7 +413,7 @@ func colIndex(cols []string, name string) int {
 }
 
 // chainFinishedRun appends run id to the chain when status is final.
-func (s *Store) chainFinishedRun(ctx context.Context, tx *sql.Tx, id string, status core.RunStatus) error {
+func (s *Store) chainFinishedRun(ctx context.Context, tx querier, id string, status core.RunStatus) error {
 	if !status.Finished() {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/runprov/runprov/core"
 )
@@ -20,6 +21,10 @@ import (
 // PutEnvironment stores e once and returns its SHA256, the key runs refer
 // to (runs.environment_sha256).
 func (s *Store) PutEnvironment(ctx context.Context, e core.Environment) (string, error) {
+	return putEnvironment(ctx, s.db, e, s.now())
+}
+
+func putEnvironment(ctx context.Context, q querier, e core.Environment, now time.Time) (string, error) {
 	sha := e.SHA256()
 	groups := slices.Sorted(slices.Values(e.Groups))
 	if groups == nil {
@@ -29,9 +34,9 @@ func (s *Store) PutEnvironment(ctx context.Context, e core.Environment) (string,
 	if err != nil {
 		return "", err
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO environments(sha256, uid, gid, user, groups, hostname, first_seen)
+	_, err = q.ExecContext(ctx, `INSERT INTO environments(sha256, uid, gid, user, groups, hostname, first_seen)
 		VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING`,
-		sha, e.UID, e.GID, e.User, string(gj), e.Hostname, timeText(s.now()))
+		sha, e.UID, e.GID, e.User, string(gj), e.Hostname, timeText(now))
 	if err != nil {
 		return "", fmt.Errorf("store environment %s: %w", sha, mapErr(err))
 	}
@@ -67,13 +72,17 @@ func (s *Store) Environment(ctx context.Context, sha string) (*core.Environment,
 // and the full canonical JSON in snapshot. It returns k's SHA256, the key
 // runs refer to (runs.system_kernel_sha256).
 func (s *Store) PutSystemKernel(ctx context.Context, k *core.SystemKernel) (string, error) {
+	return putSystemKernel(ctx, s.db, k, s.now())
+}
+
+func putSystemKernel(ctx context.Context, q querier, k *core.SystemKernel, now time.Time) (string, error) {
 	snap := k.CanonicalJSON()
 	sha := snapshotSHA256(snap)
-	_, err := s.db.ExecContext(ctx, `INSERT INTO system_kernels(sha256, kernel_release, kernel_version, os_release,
+	_, err := q.ExecContext(ctx, `INSERT INTO system_kernels(sha256, kernel_release, kernel_version, os_release,
 			arch, cpu_model, cpu_count, mem_total_bytes, runtime_name, runtime_version, snapshot, first_seen)
 		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING`,
 		sha, k.KernelRelease, k.KernelVersion, k.OSRelease, k.Arch, k.CPUModel, k.CPUCount, k.MemTotalBytes,
-		k.Runtime.Name, k.Runtime.Version, string(snap), timeText(s.now()))
+		k.Runtime.Name, k.Runtime.Version, string(snap), timeText(now))
 	if err != nil {
 		return "", fmt.Errorf("store system kernel snapshot %s: %w", sha, mapErr(err))
 	}
@@ -84,8 +93,12 @@ func (s *Store) PutSystemKernel(ctx context.Context, k *core.SystemKernel) (stri
 // core.ErrNotFound when there is none, core.ErrCorrupt when the stored JSON
 // no longer hashes to its key.
 func (s *Store) SystemKernel(ctx context.Context, sha string) (*core.SystemKernel, error) {
+	return systemKernel(ctx, s.db, sha)
+}
+
+func systemKernel(ctx context.Context, q querier, sha string) (*core.SystemKernel, error) {
 	var snap string
-	err := s.db.QueryRowContext(ctx, `SELECT snapshot FROM system_kernels WHERE sha256 = ?`, sha).Scan(&snap)
+	err := q.QueryRowContext(ctx, `SELECT snapshot FROM system_kernels WHERE sha256 = ?`, sha).Scan(&snap)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("system kernel snapshot %s: %w", sha, core.ErrNotFound)
 	}
@@ -107,8 +120,12 @@ func (s *Store) SystemKernel(ctx context.Context, sha string) (*core.SystemKerne
 // It returns an error wrapping core.ErrNotFound when the commit has no
 // earlier run with a snapshot.
 func (s *Store) LastSystemKernel(ctx context.Context, commit, exceptRun string) (*core.SystemKernel, error) {
+	return lastSystemKernel(ctx, s.db, commit, exceptRun)
+}
+
+func lastSystemKernel(ctx context.Context, q querier, commit, exceptRun string) (*core.SystemKernel, error) {
 	var sha string
-	err := s.db.QueryRowContext(ctx, `SELECT system_kernel_sha256 FROM runs
+	err := q.QueryRowContext(ctx, `SELECT system_kernel_sha256 FROM runs
 		WHERE commit_hash = ? AND id != ? AND system_kernel_sha256 != ''
 		ORDER BY created_at DESC, rowid DESC LIMIT 1`, commit, exceptRun).Scan(&sha)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -117,7 +134,7 @@ func (s *Store) LastSystemKernel(ctx context.Context, commit, exceptRun string) 
 	if err != nil {
 		return nil, fmt.Errorf("find the last run of commit %s: %w", commit, mapErr(err))
 	}
-	return s.SystemKernel(ctx, sha)
+	return systemKernel(ctx, q, sha)
 }
 
 func snapshotSHA256(b []byte) string {

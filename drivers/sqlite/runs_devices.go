@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/runprov/runprov/core"
@@ -10,7 +9,7 @@ import (
 
 // putRunDevices stores the CDI devices and spec files of r. They are known
 // when the run is created and never change; a repeat is idempotent.
-func putRunDevices(ctx context.Context, tx *sql.Tx, r *core.Run) error {
+func putRunDevices(ctx context.Context, tx querier, r *core.Run) error {
 	const q = `INSERT OR REPLACE INTO run_devices(run_id, kind, idx, name, sha256) VALUES(?, ?, ?, ?, ?)`
 	for i, d := range r.Devices {
 		if _, err := tx.ExecContext(ctx, q, r.ID, "device", i, d, ""); err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -238,8 +239,9 @@ func (s *Store) Runs(ctx context.Context, f core.RunFilter) ([]core.Run, error) 
 	}
 	defer rows.Close()
 	out := []core.Run{}
+	var dec runDecoder
 	for rows.Next() {
-		r, err := scanRun(rows)
+		r, err := dec.scan(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list runs: %w", err)
 		}
@@ -263,7 +265,17 @@ func (s *Store) Runs(ctx context.Context, f core.RunFilter) ([]core.Run, error) 
 }
 
 // scanRun reads one row of runColumns.
-func scanRun(r rowScanner) (core.Run, error) {
+func scanRun(r rowScanner) (core.Run, error) { return new(runDecoder).scan(r) }
+
+// runDecoder reads rows of runColumns. The runs of one Runfile repeat the
+// same mounts and limits, so a listing decodes each distinct text once.
+type runDecoder struct {
+	mounts map[string][]core.RunMount
+	limits map[string]core.RunLimits
+}
+
+// scan reads one row.
+func (d *runDecoder) scan(r rowScanner) (core.Run, error) {
 	var (
 		run                                    core.Run
 		args, env, labels, argv, mounts, lim   string
@@ -292,19 +304,30 @@ func scanRun(r rowScanner) (core.Run, error) {
 		}
 	}
 	run.Created, run.Started, run.Ended = parseOptTime(created), parseOptTime(started), parseOptTime(ended)
-	for _, c := range []struct {
+	var ok [4]bool // read by the plain readers; encoding/json reads the rest
+	run.Args, ok[0] = plainStringMap(args)
+	run.Labels, ok[1] = plainStringMap(labels)
+	run.Env, ok[2] = plainStrings(env)
+	run.Argv, ok[3] = plainStrings(argv)
+	for i, c := range []struct {
 		col  string
 		text string
 		dst  any
 	}{
-		{"args", args, &run.Args}, {"env", env, &run.Env}, {"labels", labels, &run.Labels},
-		{"argv", argv, &run.Argv}, {"mounts", mounts, &run.Mounts},
+		{"args", args, &run.Args}, {"labels", labels, &run.Labels}, {"env", env, &run.Env},
+		{"argv", argv, &run.Argv},
 	} {
+		if ok[i] {
+			continue
+		}
 		if err := unmarshalColumn("runs."+c.col, c.text, c.dst); err != nil {
 			return run, fmt.Errorf("run %s: %w", run.ID, err)
 		}
 	}
-	if run.Limits, err = parseLimits(lim); err != nil {
+	if run.Mounts, err = d.decodeMounts(mounts); err != nil {
+		return run, fmt.Errorf("run %s: %w", run.ID, err)
+	}
+	if run.Limits, err = d.decodeLimits(lim); err != nil {
 		return run, fmt.Errorf("run %s: %w", run.ID, err)
 	}
 	// Empty collections read back as empty, not null, so JSON output and
@@ -325,6 +348,38 @@ func scanRun(r rowScanner) (core.Run, error) {
 		run.Mounts = []core.RunMount{}
 	}
 	return run, nil
+}
+
+// decodeMounts reads the mounts column; every run gets its own slice.
+func (d *runDecoder) decodeMounts(text string) ([]core.RunMount, error) {
+	if m, ok := d.mounts[text]; ok {
+		return slices.Clone(m), nil
+	}
+	var m []core.RunMount
+	if err := unmarshalColumn("runs.mounts", text, &m); err != nil {
+		return nil, err
+	}
+	if d.mounts == nil {
+		d.mounts = map[string][]core.RunMount{}
+	}
+	d.mounts[text] = m
+	return slices.Clone(m), nil
+}
+
+// decodeLimits reads the limits column.
+func (d *runDecoder) decodeLimits(text string) (core.RunLimits, error) {
+	if l, ok := d.limits[text]; ok {
+		return l, nil
+	}
+	l, err := parseLimits(text)
+	if err != nil {
+		return l, err
+	}
+	if d.limits == nil {
+		d.limits = map[string]core.RunLimits{}
+	}
+	d.limits[text] = l
+	return l, nil
 }
 
 func unmarshalColumn(col, text string, dst any) error {

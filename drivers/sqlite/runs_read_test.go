@@ -252,6 +252,34 @@ func TestRunsCorruptColumn(t *testing.T) {
 	}
 }
 
+// Runs of one Runfile share their mounts text; each listed run still has
+// its own mounts, and a corrupt args or env column is still refused.
+func TestRunsOwnMounts(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	if err := sqlitetest.InsertSynthetic(ctx, s.DB(), 0, 2, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := s.Runs(ctx, core.RunFilter{})
+	if err != nil || len(runs) != 2 || len(runs[0].Mounts) == 0 {
+		t.Fatalf("Runs: %d runs, %v", len(runs), err)
+	}
+	src := runs[1].Mounts[0].Source
+	runs[0].Mounts[0].Source = "/changed"
+	if runs[1].Mounts[0].Source != src {
+		t.Error("two listed runs share one mounts slice")
+	}
+	for col, good := range map[string]string{"args": "{}", "env": "[]"} {
+		if _, err := s.DB().ExecContext(ctx, `UPDATE runs SET `+col+` = '["a",'`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Runs(ctx, core.RunFilter{}); !errors.Is(err, core.ErrCorrupt) {
+			t.Errorf("Runs over a corrupt %s column: %v, want ErrCorrupt", col, err)
+		}
+		s.DB().ExecContext(ctx, `UPDATE runs SET `+col+` = ?`, good)
+	}
+}
+
 // TestRunRoundTripThroughWriter: what CreateRun and FinishRun store, Run
 // and Runs read back unchanged.
 func TestRunRoundTripThroughWriter(t *testing.T) {

@@ -59,3 +59,47 @@ func TestUpdateUnfinishedRun(t *testing.T) {
 		t.Fatal("a bogus status was accepted")
 	}
 }
+
+// UpdateUnfinishedRuns applies a batch in one transaction: unfinished runs
+// move on, a finished one is left alone, and an aborted run joins the chain.
+func TestUpdateUnfinishedRuns(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	var ids []string
+	for i := range 3 {
+		r := sqlitetest.SyntheticRun(i, 0)
+		r.Executor, r.Status, r.ExitCode, r.Reason = "slurm", core.RunQueued, nil, ""
+		r.Started, r.Ended, r.Steps, r.Inputs = time.Time{}, time.Time{}, nil, nil
+		if i == 2 {
+			zero := 0
+			r.Status, r.ExitCode, r.Ended = core.RunSucceeded, &zero, r.Created.Add(time.Second)
+		}
+		if err := s.CreateRun(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	us := []core.RunUpdate{
+		{ID: ids[0], Status: core.RunQueued, JobID: "88"},
+		{ID: ids[1], Status: core.RunAborted, Reason: "cancelled", Ended: time.Now()},
+		{ID: ids[2], Status: core.RunQueued, JobID: "88"},
+	}
+	if n, err := s.UpdateUnfinishedRuns(ctx, us); n != 2 || err != nil {
+		t.Fatalf("UpdateUnfinishedRuns: %d, %v; want 2", n, err)
+	}
+	for i, want := range []core.RunStatus{core.RunQueued, core.RunAborted, core.RunSucceeded} {
+		got, err := s.Run(ctx, ids[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != want || (i == 0 && (got.Slurm == nil || got.Slurm.JobID != "88")) || (i == 2 && got.Slurm != nil) {
+			t.Errorf("run %d: %s %+v, want %s", i, got.Status, got.Slurm, want)
+		}
+	}
+	if ps := chainProblems(t, s); len(ps) > 0 {
+		t.Errorf("chain: %+v", ps)
+	}
+	if _, err := s.UpdateUnfinishedRuns(ctx, append(us, core.RunUpdate{ID: ids[0], Status: "bogus"})); err == nil {
+		t.Error("a batch with a bogus status was accepted")
+	}
+}

@@ -135,40 +135,39 @@ func (s *Store) FinishRun(ctx context.Context, r *core.Run) error {
 	if err := checkRun(r); err != nil {
 		return err
 	}
+	return s.writeTx(ctx, func(tx *sql.Tx) error { return s.finishRun(ctx, tx, r) })
+}
+
+// finishRun is FinishRun within tx.
+func (s *Store) finishRun(ctx context.Context, tx txQuerier, r *core.Run) error {
 	vals, err := runValues(r)
 	if err != nil {
 		return err
 	}
-	set := ""
-	for i, c := range splitColumns(runWriteColumns) {
-		if i > 0 {
-			set += ", "
-		}
-		set += c + " = ?"
+	res, err := tx.ExecContext(ctx, `UPDATE runs SET `+runUpdateSet+` WHERE id = ?`, append(vals, r.ID)...)
+	if err != nil {
+		return fmt.Errorf("finish run %s: %w", r.ID, err)
 	}
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE runs SET `+set+` WHERE id = ?`, append(vals, r.ID)...)
-		if err != nil {
-			return fmt.Errorf("finish run %s: %w", r.ID, err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return fmt.Errorf("run %s: %w", r.ID, core.ErrNotFound)
-		}
-		for _, t := range []string{"run_steps", "run_files"} {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE run_id = ?`, r.ID); err != nil {
-				return err
-			}
-		}
-		if err := putRunChildren(ctx, tx, r); err != nil {
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("run %s: %w", r.ID, core.ErrNotFound)
+	}
+	for _, t := range []string{"run_steps", "run_files"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE run_id = ?`, r.ID); err != nil {
 			return err
 		}
-		return s.chainFinishedRun(ctx, tx, r.ID, r.Status)
-	})
+	}
+	if err := putRunChildren(ctx, tx, r); err != nil {
+		return err
+	}
+	return s.chainFinishedRun(ctx, tx, r.ID, r.Status)
 }
 
-func putRunChildren(ctx context.Context, tx *sql.Tx, r *core.Run) error {
+// runUpdateSet is "col = ?, ..." over runWriteColumns, in runValues' order.
+var runUpdateSet = strings.Join(splitColumns(runWriteColumns), " = ?, ") + " = ?"
+
+func putRunChildren(ctx context.Context, tx txQuerier, r *core.Run) error {
 	if a := r.Approval; a != nil {
 		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO run_approvals(run_id, key_id, sha256) VALUES(?, ?, ?)`, r.ID, a.KeyID, a.SHA256); err != nil {
 			return fmt.Errorf("store approval of run %s: %w", r.ID, err)
@@ -192,7 +191,7 @@ func putRunChildren(ctx context.Context, tx *sql.Tx, r *core.Run) error {
 }
 
 // putRunFiles inserts the manifests of r through one prepared statement.
-func putRunFiles(ctx context.Context, tx *sql.Tx, r *core.Run) error {
+func putRunFiles(ctx context.Context, tx txQuerier, r *core.Run) error {
 	if len(r.Inputs)+len(r.Outputs) == 0 {
 		return nil
 	}

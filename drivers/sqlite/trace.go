@@ -45,8 +45,9 @@ func (s *Store) ContentRuns(ctx context.Context, sha256, kind string, limit int)
 	}
 	defer rows.Close()
 	out := []core.Run{}
+	var dec runDecoder
 	for rows.Next() {
-		r, err := scanRun(rows)
+		r, err := dec.scan(rows)
 		if err != nil {
 			return nil, 0, fmt.Errorf("find runs with %s sha256:%s: %w", kind, sha256, err)
 		}

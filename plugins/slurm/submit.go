@@ -27,7 +27,10 @@ type Submitter interface {
 // RunUpdater finishes or updates the prepared runs' rows (drivers/sqlite).
 type RunUpdater interface {
 	FinishRun(ctx context.Context, r *core.Run) error
-	UpdateUnfinishedRun(ctx context.Context, u core.RunUpdate) (bool, error)
+	// UpdateUnfinishedRuns applies each update to its run while the run is
+	// queued or running, all in one transaction, and returns how many rows
+	// it changed.
+	UpdateUnfinishedRuns(ctx context.Context, us []core.RunUpdate) (int, error)
 }
 
 // Submission submits prepared runs to Slurm as one job.
@@ -122,30 +125,38 @@ func (s *Submission) script(preps []*producer.Prepared, so SubmitOptions) (strin
 	return slurmdrv.Script(job, body)
 }
 
-// markQueued records the job of each run. A run whose record is already in
-// is not touched: its record has the job id from the node.
+// markQueued records the job of each run, in one transaction. A run whose
+// record is already in is not touched: its record has the job id from the
+// node.
 func (s *Submission) markQueued(ctx context.Context, jobID string, preps []*producer.Prepared) error {
-	for _, prep := range preps {
-		u := core.RunUpdate{ID: prep.Run.ID, Status: core.RunQueued, JobID: jobID}
+	us := make([]core.RunUpdate, len(preps))
+	for i, prep := range preps {
+		us[i] = core.RunUpdate{ID: prep.Run.ID, Status: core.RunQueued, JobID: jobID}
 		if prep.Run.Slurm != nil {
-			u.ArrayTask = prep.Run.Slurm.ArrayTask
+			us[i].ArrayTask = prep.Run.Slurm.ArrayTask
 		}
-		if _, err := s.Runs.UpdateUnfinishedRun(context.WithoutCancel(ctx), u); err != nil {
-			return &JobNotRecordedError{JobID: jobID, RunID: prep.Run.ID, Err: err}
-		}
-		prep.Run.Slurm = &core.SlurmJob{JobID: jobID, ArrayTask: u.ArrayTask}
+	}
+	if _, err := s.Runs.UpdateUnfinishedRuns(context.WithoutCancel(ctx), us); err != nil {
+		return &JobNotRecordedError{JobID: jobID, RunID: preps[0].Run.ID, Runs: len(preps), Err: err}
+	}
+	for i, prep := range preps {
+		prep.Run.Slurm = &core.SlurmJob{JobID: jobID, ArrayTask: us[i].ArrayTask}
 	}
 	return nil
 }
 
-// JobNotRecordedError: the job was submitted and runs, but a run's row
-// does not name it yet.
+// JobNotRecordedError: the job was submitted and runs, but its runs' rows
+// do not name it yet.
 type JobNotRecordedError struct {
-	JobID, RunID string
+	JobID, RunID string // RunID: the first of the job's runs
+	Runs         int
 	Err          error
 }
 
 func (e *JobNotRecordedError) Error() string {
+	if e.Runs > 1 {
+		return fmt.Sprintf("record slurm job %s of runs %s and %d more: %v", e.JobID, e.RunID, e.Runs-1, e.Err)
+	}
 	return fmt.Sprintf("record slurm job %s of run %s: %v", e.JobID, e.RunID, e.Err)
 }
 func (e *JobNotRecordedError) Unwrap() error { return e.Err }

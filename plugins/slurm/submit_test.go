@@ -54,9 +54,11 @@ func (f *fakeRuns) FinishRun(_ context.Context, r *core.Run) error {
 	return nil
 }
 
-func (f *fakeRuns) UpdateUnfinishedRun(_ context.Context, u core.RunUpdate) (bool, error) {
-	f.queued[u.ID] = u
-	return true, nil
+func (f *fakeRuns) UpdateUnfinishedRuns(_ context.Context, us []core.RunUpdate) (int, error) {
+	for _, u := range us {
+		f.queued[u.ID] = u
+	}
+	return len(us), nil
 }
 
 func newSubmission(t *testing.T, fail int, sbatchErr error) (*Submission, *fakeRuns, *fakeSbatch) {

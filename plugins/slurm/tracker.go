@@ -23,12 +23,20 @@ const DefaultGrace = 45 * time.Second
 type Store interface {
 	Runs(ctx context.Context, f core.RunFilter) ([]core.Run, error)
 	Run(ctx context.Context, idPrefix string) (*core.Run, error)
-	FinishRun(ctx context.Context, r *core.Run) error
-	UpdateUnfinishedRun(ctx context.Context, u core.RunUpdate) (bool, error)
-	PutEnvironment(ctx context.Context, e core.Environment) (string, error)
-	PutSystemKernel(ctx context.Context, k *core.SystemKernel) (string, error)
-	LastSystemKernel(ctx context.Context, commit, exceptRun string) (*core.SystemKernel, error)
+	// UpdateUnfinishedRuns applies each update to its run while the run is
+	// queued or running, all in one transaction, and returns how many rows
+	// it changed.
+	UpdateUnfinishedRuns(ctx context.Context, us []core.RunUpdate) (int, error)
+	// WriteRecords calls fn with a writer whose writes commit in one
+	// transaction when fn returns nil and are rolled back when it returns
+	// an error.
+	WriteRecords(ctx context.Context, fn func(w core.RecordWriter) error) error
 }
+
+// ingestBatch is how many records one transaction stores: enough that the
+// per-transaction cost vanishes, few enough that the write lock is never
+// held for long (a few tens of milliseconds).
+const ingestBatch = 100
 
 // Scheduler says what Slurm knows of jobs (drivers/slurm.Client).
 type Scheduler interface {
@@ -78,55 +86,130 @@ func (t *Tracker) Unfinished(ctx context.Context) ([]core.Run, error) {
 
 // Ingest stores the record file of every unfinished Slurm run that has one
 // and returns how many it stored. It is idempotent and safe to run from
-// several processes at once: storing a record replaces the run's row in one
-// transaction (FinishRun), and the file stays where the job wrote it. A
-// record that cannot be read or does not belong to its run is logged and
+// several processes at once: records are stored ingestBatch at a time, each
+// batch in one transaction that replaces the runs' rows, and the files stay
+// where the jobs wrote them, so a batch that does not commit loses nothing.
+// A record that cannot be read or does not belong to its run is logged and
 // left alone; the errors are returned joined after the others are stored.
 func (t *Tracker) Ingest(ctx context.Context) (int, error) {
 	runs, err := t.Unfinished(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("list unfinished slurm runs: %w", err)
 	}
-	n := 0
-	var errs []error
+	var (
+		todo []landed
+		errs []error
+	)
 	for i := range runs {
-		ok, err := t.ingestOne(ctx, &runs[i])
+		l, err := t.readLanded(&runs[i])
 		if err != nil {
 			t.log().Warn("slurm run record not ingested", "run", runs[i].ID, "err", err)
 			errs = append(errs, err)
+		} else if l != nil {
+			todo = append(todo, *l)
 		}
-		if ok {
-			n++
+	}
+	n := 0
+	for len(todo) > 0 {
+		batch := todo[:min(len(todo), ingestBatch)]
+		todo = todo[len(batch):]
+		k, err := t.storeLanded(ctx, batch)
+		n += k
+		errs = append(errs, err)
+	}
+	return n, errors.Join(errs...)
+}
+
+// landed is the record file of an unfinished run, checked against it.
+type landed struct {
+	stored *core.Run // as the database has it; the stored run once in
+	rec    *Record
+	base   core.Run // the record's run, with the job fields merged
+}
+
+// readLanded reads the record of stored if its job wrote one (nil if not)
+// and checks that it belongs to the run.
+func (t *Tracker) readLanded(stored *core.Run) (*landed, error) {
+	rec, err := ReadRecord(filepath.Join(t.Layout.Run(stored.ID), RecordName))
+	if isNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	base, err := recordRun(stored, rec)
+	if err != nil {
+		return nil, err
+	}
+	return &landed{stored: stored, rec: rec, base: base}, nil
+}
+
+// storeLanded stores batch in one transaction and returns how many records
+// it stored. When the transaction fails for a reason other than the store
+// being busy and holds more than one record, each is stored alone, so that
+// one bad record does not hold back the others and the error names it.
+func (t *Tracker) storeLanded(ctx context.Context, batch []landed) (int, error) {
+	done := make([]core.Run, len(batch))
+	err := t.Store.WriteRecords(ctx, func(w core.RecordWriter) error {
+		for i := range batch {
+			r, err := writeRecord(ctx, w, batch[i].base, batch[i].rec)
+			if err != nil {
+				return err
+			}
+			done[i] = r
 		}
+		return nil
+	})
+	if err == nil {
+		for i := range batch {
+			*batch[i].stored = done[i]
+		}
+		return len(batch), nil
+	}
+	if len(batch) == 1 || ctx.Err() != nil || errors.Is(err, core.ErrBusy) {
+		t.log().Warn("slurm run records not ingested", "runs", len(batch), "first", batch[0].stored.ID, "err", err)
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for i := range batch {
+		k, err := t.storeLanded(ctx, batch[i:i+1])
+		n += k
+		errs = append(errs, err)
 	}
 	return n, errors.Join(errs...)
 }
 
 // ingestOne stores the record of stored if its job wrote one.
 func (t *Tracker) ingestOne(ctx context.Context, stored *core.Run) (bool, error) {
-	rec, err := ReadRecord(filepath.Join(t.Layout.Run(stored.ID), RecordName))
-	if isNotExist(err) {
-		return false, nil
-	}
-	if err != nil {
+	l, err := t.readLanded(stored)
+	if err != nil || l == nil {
 		return false, err
 	}
-	if err := t.StoreRecord(ctx, stored, rec); err != nil {
-		return false, err
-	}
-	return true, nil
+	n, err := t.storeLanded(ctx, []landed{*l})
+	return n == 1, err
 }
 
-// StoreRecord stores one record for the run stored (as the database has it):
-// the node's environment and system snapshot, the drift against the
-// commit's previous run, then the run itself.
+// StoreRecord stores one record for the run stored (as the database has it),
+// in a transaction of its own.
 func (t *Tracker) StoreRecord(ctx context.Context, stored *core.Run, rec *Record) error {
+	base, err := recordRun(stored, rec)
+	if err != nil {
+		return err
+	}
+	_, err = t.storeLanded(ctx, []landed{{stored: stored, rec: rec, base: base}})
+	return err
+}
+
+// recordRun is the run of rec, checked against the run stored (as the
+// database has it), with the job fields the node lacks taken from stored.
+func recordRun(stored *core.Run, rec *Record) (core.Run, error) {
 	r := rec.Run
 	switch {
 	case r.ID != stored.ID:
-		return fmt.Errorf("record of run %s: %w: it is the record of run %s", stored.ID, core.ErrCorrupt, r.ID)
+		return r, fmt.Errorf("record of run %s: %w: it is the record of run %s", stored.ID, core.ErrCorrupt, r.ID)
 	case r.Commit != stored.Commit || r.ImageDigest != stored.ImageDigest || r.Executor != stored.Executor:
-		return fmt.Errorf("record of run %s: %w: its commit, image or executor differ from the run's", stored.ID, core.ErrCorrupt)
+		return r, fmt.Errorf("record of run %s: %w: its commit, image or executor differ from the run's", stored.ID, core.ErrCorrupt)
 	}
 	// The node knows its job id, node and partition from Slurm's
 	// environment; the submitter's job id fills in what it lacks.
@@ -151,35 +234,41 @@ func (t *Tracker) StoreRecord(ctx context.Context, stored *core.Run, rec *Record
 		}
 		r.Slurm = &job
 	}
+	return r, nil
+}
+
+// writeRecord stores r, the run of rec, through w: the node's environment
+// and system snapshot, the drift against the commit's previous run, then
+// the run itself. It returns the run as stored.
+func writeRecord(ctx context.Context, w core.RecordWriter, r core.Run, rec *Record) (core.Run, error) {
 	if rec.Environment != nil {
-		sha, err := t.Store.PutEnvironment(ctx, *rec.Environment)
+		sha, err := w.PutEnvironment(ctx, *rec.Environment)
 		if err != nil {
-			return fmt.Errorf("record of run %s: %w", r.ID, err)
+			return r, fmt.Errorf("record of run %s: %w", r.ID, err)
 		}
 		r.EnvironmentSHA256 = sha
 	}
 	if rec.SystemKernel != nil {
 		if r.Drift == "" {
-			prev, err := t.Store.LastSystemKernel(ctx, r.Commit, r.ID)
+			prev, err := w.LastSystemKernel(ctx, r.Commit, r.ID)
 			if err == nil {
 				if d := env.Compare(prev, rec.SystemKernel); !d.Empty() {
 					r.Drift = d.Summary()
 				}
 			} else if !errors.Is(err, core.ErrNotFound) {
-				return fmt.Errorf("record of run %s: %w", r.ID, err)
+				return r, fmt.Errorf("record of run %s: %w", r.ID, err)
 			}
 		}
-		sha, err := t.Store.PutSystemKernel(ctx, rec.SystemKernel)
+		sha, err := w.PutSystemKernel(ctx, rec.SystemKernel)
 		if err != nil {
-			return fmt.Errorf("record of run %s: %w", r.ID, err)
+			return r, fmt.Errorf("record of run %s: %w", r.ID, err)
 		}
 		r.SystemKernelSHA256 = sha
 	}
-	if err := t.Store.FinishRun(ctx, &r); err != nil {
-		return fmt.Errorf("record of run %s: %w", r.ID, err)
+	if err := w.FinishRun(ctx, &r); err != nil {
+		return r, fmt.Errorf("record of run %s: %w", r.ID, err)
 	}
-	*stored = r
-	return nil
+	return r, nil
 }
 
 // JobKey is the scheduler's id of a run's job: "ID", or "ID_TASK" for an
@@ -228,6 +317,7 @@ func (t *Tracker) Refresh(ctx context.Context) (int, error) {
 		grace = DefaultGrace
 	}
 	now := t.now()
+	var updates []core.RunUpdate
 	for i := range runs {
 		r := &runs[i]
 		key := JobKey(r)
@@ -270,16 +360,15 @@ func (t *Tracker) Refresh(ctx context.Context) (int, error) {
 				continue
 			}
 		}
-		changed, err := t.Store.UpdateUnfinishedRun(ctx, *u)
-		if err != nil {
-			return n, err
-		}
-		if changed {
-			t.log().Debug("slurm run updated", "run", r.ID, "job", key, "status", u.Status, "reason", u.Reason)
-			n++
-		}
+		t.log().Debug("slurm run update", "run", r.ID, "job", key, "status", u.Status, "reason", u.Reason)
+		updates = append(updates, *u)
 	}
-	return n, nil
+	if len(updates) == 0 {
+		return n, nil
+	}
+	// One transaction: the tasks of an array often move on together.
+	changed, err := t.Store.UpdateUnfinishedRuns(ctx, updates)
+	return n + changed, err
 }
 
 func orNow(t, now time.Time) time.Time {

@@ -164,6 +164,99 @@ func TestIngestRefusesForeignRecords(t *testing.T) {
 	}
 }
 
+// refusingStore is the store with a writer that refuses to finish one run
+// and cancels its context after finishing cancelAfter runs (0: never), as a
+// full disk or a killed runprov would.
+type refusingStore struct {
+	*sqlite.Store
+	refuse      string
+	cancelAfter int
+	cancel      context.CancelFunc
+	finished    int
+}
+
+func (s *refusingStore) WriteRecords(ctx context.Context, fn func(w core.RecordWriter) error) error {
+	return s.Store.WriteRecords(ctx, func(w core.RecordWriter) error { return fn(refusingWriter{w, s}) })
+}
+
+type refusingWriter struct {
+	core.RecordWriter
+	s *refusingStore
+}
+
+func (w refusingWriter) FinishRun(ctx context.Context, r *core.Run) error {
+	if r.ID == w.s.refuse {
+		return errors.New("no space left on device")
+	}
+	if err := w.RecordWriter.FinishRun(ctx, r); err != nil {
+		return err
+	}
+	if w.s.finished++; w.s.finished == w.s.cancelAfter {
+		w.s.cancel()
+	}
+	return ctx.Err()
+}
+
+// Records are stored in batches: one the store refuses costs only itself,
+// and a batch cut short stores nothing of it and leaves its records for the
+// next ingest. Every record lands in the end, and the chain holds.
+func TestIngestBatches(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	const n = 150
+	runs, err := recordtest.Setup(ctx, st, st.Layout(), n, "400")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range runs {
+		if err := slurm.WriteRecord(st.Layout().Run(q.ID), recordtest.Finished(q, "node1", 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A pass killed halfway through its first batch stores nothing.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rs := &refusingStore{Store: st, cancelAfter: 50, cancel: cancel}
+	if got, err := (&slurm.Tracker{Store: rs, Layout: st.Layout()}).Ingest(cctx); got != 0 || err == nil {
+		t.Fatalf("ingest cut short: %d, %v; want 0 and an error", got, err)
+	}
+	queued, _ := st.Runs(ctx, core.RunFilter{Status: core.RunQueued})
+	if len(queued) != n {
+		t.Fatalf("%d runs queued after a pass cut short, want all %d", len(queued), n)
+	}
+	// A record the store refuses costs only itself.
+	refused := runs[n-3].ID
+	rs = &refusingStore{Store: st, refuse: refused}
+	got, err := (&slurm.Tracker{Store: rs, Layout: st.Layout()}).Ingest(ctx)
+	if got != n-1 || err == nil || !strings.Contains(err.Error(), refused) {
+		t.Fatalf("ingest with run %s refused: %d, %v; want %d and an error naming it", refused, got, err, n-1)
+	}
+	if r, _ := st.Run(ctx, refused); r.Status != core.RunQueued {
+		t.Fatalf("refused run is %s", r.Status)
+	}
+	if got, err := (&slurm.Tracker{Store: st, Layout: st.Layout()}).Ingest(ctx); got != 1 || err != nil {
+		t.Fatalf("ingest after: %d, %v; want 1", got, err)
+	}
+	tasks := map[int]bool{}
+	for i, q := range runs {
+		r, err := st.Run(ctx, q.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if runJSON(t, r) != runJSON(t, wantStored(recordtest.Finished(q, "node1", 1))) {
+			t.Errorf("run %d differs from its record", i)
+		}
+		tasks[*r.Slurm.ArrayTask] = true
+	}
+	if len(tasks) != n {
+		t.Errorf("%d distinct array tasks stored, want %d", len(tasks), n)
+	}
+	var ps []core.Problem
+	if err := (sqlite.ChainChecker{Store: st}).Check(ctx, func(p core.Problem) { ps = append(ps, p) }); err != nil || len(ps) > 0 {
+		t.Errorf("chain after batched ingest: %v %+v", err, ps)
+	}
+}
+
 // Many jobs finish at once while several runprov processes ingest: every
 // record ends up stored, whole, exactly as written.
 func TestConcurrentFinishAndIngest(t *testing.T) {
