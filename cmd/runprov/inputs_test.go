@@ -187,7 +187,7 @@ func TestRunKilledPrivateInputUnmounted(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cleanupContainers(t, rs.dir) }) // if the test fails
+	t.Cleanup(func() { cleanupContainers(t, rs.dir) }) // what a failing test leaves
 	waitFor(t, 30*time.Second, func() bool { return strings.Contains(stderr.String(), "copied") })
 	ids, _ := filepath.Glob(filepath.Join(rs.dir, "runs", "*"))
 	if len(ids) != 1 {

@@ -73,7 +73,7 @@ func TestRunAbortedRecordsOutputs(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cleanupContainers(t, rs.dir) }) // if the test fails
+	t.Cleanup(func() { cleanupContainers(t, rs.dir) }) // what a failing test leaves
 	waitFor(t, 30*time.Second, func() bool { return strings.Contains(stderr.String(), "wrote-output") })
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()

@@ -255,7 +255,7 @@ func TestAbortedRunSigned(t *testing.T) {
 		}
 		return false
 	})
-	t.Cleanup(func() { cleanupContainers(t, rs.dir) }) // if the test fails
+	t.Cleanup(func() { cleanupContainers(t, rs.dir) }) // what a failing test leaves
 	cmd.Process.Signal(os.Interrupt)
 	cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != 130 {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -372,7 +373,7 @@ func testRunAbort(t *testing.T, sig os.Signal, wantCode int, reason string) {
 		}
 		return false
 	})
-	t.Cleanup(func() { cleanupContainers(t, rs.dir) }) // if the test fails
+	t.Cleanup(func() { cleanupContainers(t, rs.dir) }) // what a failing test leaves
 	scratch := filepath.Join(rs.dir, "runs", id, "scratch")
 	if ents, err := os.ReadDir(scratch); err != nil || len(ents) == 0 {
 		t.Fatalf("the running run's scratch %s: %v %v", scratch, ents, err)
@@ -428,7 +429,7 @@ func TestRunStaleRunAborted(t *testing.T) {
 	waitFor(t, 30*time.Second, snapshotted)
 	cmd.Process.Kill()
 	cmd.Wait()
-	t.Cleanup(func() { cleanupContainers(t, rs.dir) }) // if the test fails
+	t.Cleanup(func() { cleanupContainers(t, rs.dir) }) // what a failing test leaves
 	out, _ := mustCLI(t, 0, rs.dir, "query", "--csv", "SELECT id, status FROM runs")
 	if !strings.Contains(out, "aborted") {
 		t.Errorf("runs: %s\n%s", out, stderr)
@@ -447,17 +448,35 @@ func TestRunStaleRunAborted(t *testing.T) {
 	}
 }
 
-// cleanupContainers kills and deletes what a killed runprov left.
+// cleanupContainers kills and deletes what a killed runprov left of the
+// runs of store, and only those: the overlay roots of every store share
+// /run/runprov, and other tests (or a Slurm node) may be running there.
 func cleanupContainers(t *testing.T, store string) {
 	rc := &runtime.Runc{Root: filepath.Join(store, "runtime", "runc")}
 	cs, _ := rc.List(context.Background())
 	for _, c := range cs {
 		rc.Delete(context.Background(), c.ID)
 	}
-	ms, _ := filepath.Glob("/run/runprov/*/rootfs")
-	for _, m := range ms {
-		exec.Command("umount", "-l", m).Run()
-		os.RemoveAll(filepath.Dir(m))
+	runs, _ := os.ReadDir(filepath.Join(store, "runs"))
+	for _, r := range runs {
+		root := filepath.Join("/run/runprov", r.Name())
+		if _, err := os.Stat(root); err != nil {
+			continue
+		}
+		// Every mount under the root first (inputs, the overlay): never
+		// remove files through a mounted input.
+		info, _ := os.ReadFile("/proc/self/mountinfo")
+		var mounts []string
+		for _, l := range strings.Split(string(info), "\n") {
+			if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], root+"/") {
+				mounts = append(mounts, f[4])
+			}
+		}
+		sort.Sort(sort.Reverse(sort.StringSlice(mounts)))
+		for _, m := range mounts {
+			exec.Command("umount", "-l", m).Run()
+		}
+		os.RemoveAll(root)
 	}
 }
 

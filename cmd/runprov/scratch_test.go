@@ -150,6 +150,6 @@ func startRunUntil(t *testing.T, rs *runStore, marker string, args ...string) (*
 		}
 		return false
 	})
-	t.Cleanup(func() { cleanupContainers(t, rs.dir) }) // if the test fails
+	t.Cleanup(func() { cleanupContainers(t, rs.dir) }) // what a failing test leaves
 	return cmd, id
 }
