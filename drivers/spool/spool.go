@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -30,11 +29,11 @@ const (
 	logDir      = "log"
 )
 
-// names are what the spool accepts as request ids, file names inside a
+// validName is what the spool accepts as request ids, file names inside a
 // request, and vote and log names: no path separators, no leading dot.
-var name = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+-]*$`)
+var validName = core.LazyRegexp(`^[A-Za-z0-9_][A-Za-z0-9_.+-]*$`)
 
-var hexSum = regexp.MustCompile(`^[0-9a-f]{64}$`)
+var hexSum = core.LazyRegexp(`^[0-9a-f]{64}$`)
 
 // Ready makes the spool's parts that are missing, with the spool
 // directory's own permissions (a spool shared through a group or a sticky
@@ -82,7 +81,7 @@ func Sum(data []byte) string {
 // or not at all: it is built under a temporary name and renamed into place.
 // An id that exists is an error matching os.ErrExist.
 func (s *Spool) PutRequest(ctx context.Context, id string, files map[string][]byte, blobs map[string]func() (io.ReadCloser, error)) error {
-	if !name.MatchString(id) {
+	if !validName().MatchString(id) {
 		return fmt.Errorf("request id %q: %w", id, core.ErrInvalid)
 	}
 	final := filepath.Join(s.Dir, requestsDir, id)
@@ -105,7 +104,7 @@ func (s *Spool) PutRequest(ctx context.Context, id string, files map[string][]by
 
 func writeRequest(ctx context.Context, dir string, files map[string][]byte, blobs map[string]func() (io.ReadCloser, error)) error {
 	for n, data := range files {
-		if !name.MatchString(n) {
+		if !validName().MatchString(n) {
 			return fmt.Errorf("file name %q: %w", n, core.ErrInvalid)
 		}
 		if err := os.WriteFile(filepath.Join(dir, n), data, 0o444); err != nil {
@@ -133,7 +132,7 @@ func writeRequest(ctx context.Context, dir string, files map[string][]byte, blob
 // copyBlob copies a file's content under its sha256, checking that it is
 // still what was hashed: a file that changed since is refused.
 func copyBlob(dir, sum string, open func() (io.ReadCloser, error)) error {
-	if !hexSum.MatchString(sum) {
+	if !hexSum().MatchString(sum) {
 		return fmt.Errorf("blob name %q: %w: not a sha256", sum, core.ErrInvalid)
 	}
 	r, err := open()
@@ -167,7 +166,7 @@ func (s *Spool) RequestIDs(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for _, e := range ents {
-		if e.IsDir() && name.MatchString(e.Name()) {
+		if e.IsDir() && validName().MatchString(e.Name()) {
 			out = append(out, e.Name())
 		}
 	}
@@ -209,7 +208,7 @@ func (s *Spool) ReadRequestFile(ctx context.Context, id, n string) ([]byte, erro
 // RequestPath is the path of file n of request id.
 func (s *Spool) RequestPath(id, n string) (string, error) {
 	dir, base := filepath.Split(n)
-	if !name.MatchString(id) || !name.MatchString(base) || (dir != "" && dir != "files/") {
+	if !validName().MatchString(id) || !validName().MatchString(base) || (dir != "" && dir != "files/") {
 		return "", fmt.Errorf("request file %s/%s: %w", id, n, core.ErrInvalid)
 	}
 	return filepath.Join(s.Dir, requestsDir, id, n), nil
@@ -219,7 +218,7 @@ func (s *Spool) RequestPath(id, n string) (string, error) {
 func (s *Spool) PutVote(ctx context.Context, id, key string, data []byte) (string, error) {
 	for i := 0; i < 100; i++ {
 		n := fmt.Sprintf("%s.%s.%s.json", id, key, NewID()[:8])
-		if !name.MatchString(n) {
+		if !validName().MatchString(n) {
 			return "", fmt.Errorf("vote name %q: %w", n, core.ErrInvalid)
 		}
 		err := putExclusive(filepath.Join(s.Dir, votesDir), n, data)
@@ -243,7 +242,7 @@ func (s *Spool) Votes(ctx context.Context, id string) (map[string][]byte, error)
 	out := map[string][]byte{}
 	for _, e := range ents {
 		n := e.Name()
-		if !e.Type().IsRegular() || !name.MatchString(n) || (id != "" && !strings.HasPrefix(n, id+".")) {
+		if !e.Type().IsRegular() || !validName().MatchString(n) || (id != "" && !strings.HasPrefix(n, id+".")) {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(dir, n))
@@ -284,7 +283,7 @@ func putExclusive(dir, n string, data []byte) error {
 // a vote ("votes") or a log entry ("log"): the kernel sets it when the file
 // is made, so it says which OS account wrote it whatever the file claims.
 func (s *Spool) Owner(ctx context.Context, part, n string) (int, error) {
-	if (part != requestsDir && part != votesDir && part != logDir) || !name.MatchString(n) {
+	if (part != requestsDir && part != votesDir && part != logDir) || !validName().MatchString(n) {
 		return 0, fmt.Errorf("spool %s/%s: %w", part, n, core.ErrInvalid)
 	}
 	fi, err := os.Lstat(filepath.Join(s.Dir, part, n))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 
@@ -19,11 +18,11 @@ const (
 	runEventUntag = "untag"
 )
 
-var tagRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+var tagRE = core.LazyRegexp(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // ValidTag checks a tag name.
 func ValidTag(name string) error {
-	if !tagRE.MatchString(name) {
+	if !tagRE().MatchString(name) {
 		return fmt.Errorf("%w: tag %q: use 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit", core.ErrInvalid, name)
 	}
 	return nil

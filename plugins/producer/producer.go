@@ -107,6 +107,8 @@ type Producer struct {
 	// that the N runs of one --array verify the image once. A pointer:
 	// copies of the Producer share it.
 	verified *digestSet
+	// arrayMemo is the Runfile source of array tasks (PrepareQueued).
+	arrayMemo *memoRunfiles
 }
 
 type digestSet struct {

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/runprov/runprov/core"
 	"github.com/runprov/runprov/runfile"
@@ -38,8 +39,12 @@ func (w queuedWriter) CreateRun(ctx context.Context, r *core.Run) error {
 // recorded in the run's args either way), and without a snapshot of this
 // host: the node takes its own when it executes the run.
 func (p *Producer) PrepareQueued(ctx context.Context, opts Options, arrayTask int) (*Prepared, error) {
+	src := p.Runfiles
 	if arrayTask >= 0 {
-		declared, err := p.declaresArg(ctx, opts.Commit, ArrayTaskArg)
+		// Every task of an array runs the Runfile the first one read, and
+		// reads it once.
+		src = p.arrayRunfiles()
+		declared, err := declaresArg(ctx, src, opts.Commit, ArrayTaskArg)
 		if err != nil {
 			return nil, err
 		}
@@ -53,6 +58,7 @@ func (p *Producer) PrepareQueued(ctx context.Context, opts Options, arrayTask in
 	}
 	p.verifiedSet() // shared with the copy: an array verifies its image once
 	q := *p
+	q.Runfiles = src
 	q.Host = nil
 	q.Runs = queuedWriter{RunWriter: p.Runs, edit: func(r *core.Run) {
 		r.Status = core.RunQueued
@@ -79,8 +85,8 @@ func (p *Producer) PrepareQueued(ctx context.Context, opts Options, arrayTask in
 	return prep, nil
 }
 
-func (p *Producer) declaresArg(ctx context.Context, commit, name string) (bool, error) {
-	data, row, err := p.Runfiles.Cat(ctx, commit)
+func declaresArg(ctx context.Context, src RunfileSource, commit, name string) (bool, error) {
+	data, row, err := src.Cat(ctx, commit)
 	if err != nil {
 		return false, err
 	}
@@ -94,4 +100,39 @@ func (p *Producer) declaresArg(ctx context.Context, commit, name string) (bool, 
 		}
 	}
 	return false, nil
+}
+
+// arrayRunfiles returns p's Runfile source remembering what it read, made
+// on first use and shared by the copies PrepareQueued makes.
+func (p *Producer) arrayRunfiles() *memoRunfiles {
+	if p.arrayMemo == nil {
+		p.arrayMemo = &memoRunfiles{src: p.Runfiles, m: map[string]memoRunfile{}}
+	}
+	return p.arrayMemo
+}
+
+// memoRunfiles is a RunfileSource that reads each spec once: a spec such as
+// a repository name names one commit for the whole array.
+type memoRunfiles struct {
+	src RunfileSource
+	mu  sync.Mutex
+	m   map[string]memoRunfile
+}
+
+type memoRunfile struct {
+	data []byte
+	row  core.Commit
+}
+
+func (c *memoRunfiles) Cat(ctx context.Context, spec string) ([]byte, core.Commit, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f, ok := c.m[spec]; ok {
+		return f.data, f.row, nil
+	}
+	data, row, err := c.src.Cat(ctx, spec)
+	if err == nil {
+		c.m[spec] = memoRunfile{data, row}
+	}
+	return data, row, err
 }
