@@ -186,8 +186,9 @@ which the run records.
 and submits a batch job that runs it on the allocated node with the same
 store; it prints the run id and returns at once (--wait: waits and exits with
 the run's status). LIMITs become sbatch options (--cpus-per-task, --mem,
---time); --array N makes N runs. The node writes the finished record to
-STORE/runs/RUN/record.json, which any later runprov command takes in.`
+--time); --array N makes N runs (tasks 0 to N-1), --array A-B one per task A
+to B. The node writes the finished record to STORE/runs/RUN/record.json,
+which any later runprov command takes in.`
 
 // isFile reports whether name is a file on disk: run FILE adds it first.
 func isFile(name string) bool {

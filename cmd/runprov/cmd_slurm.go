@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,14 +44,16 @@ func slurmGrace() time.Duration {
 type slurmFlags struct {
 	executor   string
 	sbatchArgs []string
-	array      int
+	array      string // --array: N, or A-B
 	wait       bool
+
+	arrayFirst, arrayTasks int // --array parsed by check
 }
 
 func addSlurmFlags(f *pflag.FlagSet, sf *slurmFlags) {
 	f.StringVar(&sf.executor, "executor", "local", "who executes the run: local, or slurm (submits a batch job and returns the run id)")
 	f.StringArrayVar(&sf.sbatchArgs, "sbatch-arg", nil, "with --executor slurm: pass `ARG` to sbatch, e.g. --sbatch-arg=--partition=long (repeat)")
-	f.IntVar(&sf.array, "array", 0, "with --executor slurm: run `N` array tasks, each its own run with SLURM_ARRAY_TASK_ID in its args")
+	f.StringVar(&sf.array, "array", "", "with --executor slurm: run `N` array tasks (0 to N-1), or tasks A-B as sbatch --array=A-B does; each is its own run with SLURM_ARRAY_TASK_ID in its args")
 	f.BoolVar(&sf.wait, "wait", false, "with --executor slurm: wait for the runs to end and exit with their status")
 }
 
@@ -58,14 +61,15 @@ func addSlurmFlags(f *pflag.FlagSet, sf *slurmFlags) {
 func (sf *slurmFlags) check(opts producer.Options) error {
 	switch sf.executor {
 	case "local":
-		if len(sf.sbatchArgs) > 0 || sf.array != 0 || sf.wait {
+		if len(sf.sbatchArgs) > 0 || sf.array != "" || sf.wait {
 			return usagef("--sbatch-arg, --array and --wait need --executor slurm")
 		}
 	case "slurm":
-		if sf.array < 0 {
-			return usagef("--array %d: want a number of tasks, at least 1", sf.array)
+		var err error
+		if sf.arrayFirst, sf.arrayTasks, err = parseArray(sf.array); err != nil {
+			return err
 		}
-		if sf.array > 0 && opts.OutputsDir != "" {
+		if sf.arrayTasks > 0 && opts.OutputsDir != "" {
 			return usagef("--outputs with --array: each task needs its own outputs directory; leave out --outputs (task outputs go to STORE/runs/RUN/outputs)")
 		}
 	default:
@@ -92,7 +96,7 @@ func (a *app) runSlurm(ctx context.Context, opts producer.Options, sf slurmFlags
 		}
 		bin = exe
 	}
-	jobID, preps, err := a.term.submit.Submit(ctx, opts, slurmplug.SubmitOptions{Array: sf.array, SbatchArgs: sf.sbatchArgs, Binary: bin})
+	jobID, preps, err := a.term.submit.Submit(ctx, opts, slurmplug.SubmitOptions{Array: sf.arrayTasks, ArrayFirst: sf.arrayFirst, SbatchArgs: sf.sbatchArgs, Binary: bin})
 	if err != nil {
 		return err
 	}
@@ -101,7 +105,7 @@ func (a *app) runSlurm(ctx context.Context, opts producer.Options, sf slurmFlags
 		ids[i] = prep.Run.ID
 	}
 	if !a.quiet {
-		if sf.array > 0 {
+		if sf.arrayTasks > 0 {
 			fmt.Fprintf(a.stderr, "runprov: %d runs queued as slurm array job %s (commit %s)\n", len(ids), jobID, shortHash(preps[0].Run.Commit))
 		} else {
 			fmt.Fprintf(a.stderr, "runprov: run %s queued as slurm job %s (commit %s)\n", ids[0], jobID, shortHash(preps[0].Run.Commit))
@@ -109,7 +113,7 @@ func (a *app) runSlurm(ctx context.Context, opts producer.Options, sf slurmFlags
 	}
 	if !sf.wait {
 		if a.json {
-			return printRuns(a, preps2runs(preps), sf.array > 0)
+			return printRuns(a, preps2runs(preps), sf.arrayTasks > 0)
 		}
 		for _, id := range ids {
 			fmt.Fprintln(a.stdout, id)
@@ -121,7 +125,7 @@ func (a *app) runSlurm(ctx context.Context, opts producer.Options, sf slurmFlags
 		return err
 	}
 	if a.json {
-		if err := printRuns(a, runs, sf.array > 0); err != nil {
+		if err := printRuns(a, runs, sf.arrayTasks > 0); err != nil {
 			return err
 		}
 	} else {
@@ -252,4 +256,23 @@ func (a *app) execPrepared(ctx context.Context, id string) error {
 		return err
 	}
 	return runExitError(run)
+}
+
+// parseArray reads --array: "" (no array), N (N tasks, 0 to N-1) or A-B
+// (tasks A to B, as sbatch --array=A-B). How many tasks the cluster takes
+// (MaxArraySize) is for sbatch to say.
+func parseArray(s string) (first, tasks int, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	a, b, isRange := strings.Cut(s, "-")
+	lo, err1 := strconv.Atoi(a)
+	hi, err2 := strconv.Atoi(b)
+	switch {
+	case !isRange && err1 == nil && lo >= 1:
+		return 0, lo, nil
+	case isRange && err1 == nil && err2 == nil && 0 <= lo && lo <= hi:
+		return lo, hi - lo + 1, nil
+	}
+	return 0, 0, usagef("--array %q: want a number of tasks N (at least 1) or a range of task indexes A-B (0 ≤ A ≤ B); the steps, lists and %%limits of sbatch --array are not supported", s)
 }

@@ -181,9 +181,10 @@ LIMIT cpus=1
 CMD ["/bin/sh", "-c", "echo task $TASK > /safe_outputs/task.txt"]
 `)
 	calls := countSbatch(t)
-	const n = 200
+	// sbatch's range form, tasks 1 to 200.
+	const first, n = 1, 200
 	var runs []core.Run
-	errs, code := slurmRun(t, rs, &runs, "--array", fmt.Sprint(n), "--wait")
+	errs, code := slurmRun(t, rs, &runs, "--array", fmt.Sprintf("%d-%d", first, first+n-1), "--wait")
 	if code != 0 || len(runs) != n {
 		t.Fatalf("exit %d, %d runs\n%s", code, len(runs), errs)
 	}
@@ -192,9 +193,9 @@ CMD ["/bin/sh", "-c", "echo task $TASK > /safe_outputs/task.txt"]
 	}
 	seen, tasks := map[string]bool{}, map[int]bool{}
 	for i, r := range runs {
-		want := fmt.Sprint(i)
+		want := fmt.Sprint(first + i)
 		if r.Status != core.RunSucceeded || r.Args["SLURM_ARRAY_TASK_ID"] != want || r.Slurm == nil || r.Slurm.ArrayTask == nil ||
-			*r.Slurm.ArrayTask != i || r.Slurm.JobID != runs[0].Slurm.JobID || r.Slurm.Node == "" {
+			*r.Slurm.ArrayTask != first+i || r.Slurm.JobID != runs[0].Slurm.JobID || r.Slurm.Node == "" {
 			t.Errorf("task %d: %s %q args %v slurm %+v", i, r.Status, r.Reason, r.Args, r.Slurm)
 			continue
 		}
@@ -476,4 +477,23 @@ func TestSlurmRealBinary(t *testing.T) {
 		t.Errorf("outputs: %+v, want greeting.txt with \"hello node\"", r.Outputs)
 	}
 	mustCLI(t, 0, rs.dir, "fsck")
+}
+
+// TestParseArray: --array takes a number of tasks or sbatch's A-B range;
+// anything else is refused with a usage error naming both forms.
+func TestParseArray(t *testing.T) {
+	for _, c := range []struct {
+		in           string
+		first, tasks int
+	}{{"", 0, 0}, {"1", 0, 1}, {"200", 0, 200}, {"1-200", 1, 200}, {"0-0", 0, 1}, {"7-9", 7, 3}} {
+		first, tasks, err := parseArray(c.in)
+		if err != nil || first != c.first || tasks != c.tasks {
+			t.Errorf("parseArray(%q) = %d, %d, %v; want %d, %d", c.in, first, tasks, err, c.first, c.tasks)
+		}
+	}
+	for _, in := range []string{"0", "-1", "5-3", "1-", "-", "1,3,5", "0-10:2", "1-10%2", "x"} {
+		if _, _, err := parseArray(in); exitCode(err) != exitUsage || !strings.Contains(fmt.Sprint(err), "A-B") {
+			t.Errorf("parseArray(%q): %v, want a usage error", in, err)
+		}
+	}
 }

@@ -43,7 +43,7 @@ func TestScript(t *testing.T) {
 }
 
 func TestRunBody(t *testing.T) {
-	b := RunBody("/usr/bin/runprov", "/shared/it's store", []string{"aa", "bb"})
+	b := RunBody("/usr/bin/runprov", "/shared/it's store", []string{"aa", "bb"}, 0)
 	for _, want := range []string{
 		"0) run=aa ;;\n1) run=bb ;;\n",
 		`exec >>'/shared/it'\''s store/runs'/"$run"/slurm.out 2>&1`,

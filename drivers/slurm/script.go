@@ -28,18 +28,18 @@ func Script(j Job, body string) (string, error) {
 	return b.String(), nil
 }
 
-// RunBody is the body of the batch script that runs prepared runs: task i of
-// an array (or the job itself, i = 0) runs runIDs[i] with
+// RunBody is the body of the batch script that runs prepared runs: task
+// first+i of an array (or the job itself, first = i = 0) runs runIDs[i] with
 // `RUNPROV --store STORE exec-prepared RUN`, its output appended to
 // STORE/runs/RUN/slurm.out. runprov and the store must be at the same paths
 // on the node (a shared file system).
-func RunBody(runprov, store string, runIDs []string) string {
+func RunBody(runprov, store string, runIDs []string, first int) string {
 	var b strings.Builder
 	b.WriteString("# runprov: run a prepared run of the store on this node.\n")
 	b.WriteString("set -u\n")
 	b.WriteString("case \"${SLURM_ARRAY_TASK_ID:-0}\" in\n")
 	for i, id := range runIDs {
-		fmt.Fprintf(&b, "%d) run=%s ;;\n", i, Quote(id))
+		fmt.Fprintf(&b, "%d) run=%s ;;\n", first+i, Quote(id))
 	}
 	b.WriteString("*) echo \"runprov: array task ${SLURM_ARRAY_TASK_ID} has no run\" >&2; exit 64 ;;\n")
 	b.WriteString("esac\n")

@@ -28,8 +28,10 @@ type Job struct {
 	MemoryBytes int64
 	Timeout     time.Duration
 
-	// ArrayTasks > 0 submits an array of that many tasks, 0..N-1.
+	// ArrayTasks > 0 submits an array of that many tasks, numbered from
+	// ArrayFirst.
 	ArrayTasks int
+	ArrayFirst int
 }
 
 // Options returns the sbatch options for j, in the order Script writes them.
@@ -55,7 +57,7 @@ func Options(j Job) []string {
 		args = append(args, "--time="+TimeLimit(j.Timeout+TimeMargin))
 	}
 	if j.ArrayTasks > 0 {
-		args = append(args, fmt.Sprintf("--array=0-%d", j.ArrayTasks-1))
+		args = append(args, fmt.Sprintf("--array=%d-%d", j.ArrayFirst, j.ArrayFirst+j.ArrayTasks-1))
 	}
 	return args
 }

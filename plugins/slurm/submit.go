@@ -45,6 +45,7 @@ type Submission struct {
 // SubmitOptions are the Slurm options of one `runprov run --executor slurm`.
 type SubmitOptions struct {
 	Array      int      // tasks of an array job; 0: a single job
+	ArrayFirst int      // the first task's index (sbatch --array A-B: A)
 	SbatchArgs []string // passed to sbatch and kept in the script
 	Binary     string   // the runprov binary the nodes run
 }
@@ -78,7 +79,7 @@ func (s *Submission) Submit(ctx context.Context, opts producer.Options, so Submi
 	for i := range max(so.Array, 1) {
 		task := -1
 		if so.Array > 0 {
-			task = i
+			task = so.ArrayFirst + i
 		}
 		prep, err := s.Producer.PrepareQueued(ctx, opts, task)
 		if err != nil {
@@ -115,13 +116,13 @@ func (s *Submission) script(preps []*producer.Prepared, so SubmitOptions) (strin
 	}
 	lim := preps[0].Run.Limits
 	job := slurmdrv.Job{Name: "runprov-" + core.ShortRunID(ids[0]), Output: "/dev/null",
-		CPUs: lim.CPUs, MemoryBytes: lim.MemoryBytes, Timeout: lim.Timeout, ArrayTasks: so.Array}
+		CPUs: lim.CPUs, MemoryBytes: lim.MemoryBytes, Timeout: lim.Timeout, ArrayTasks: so.Array, ArrayFirst: so.ArrayFirst}
 	// The command line's sbatch arguments are kept with the script.
 	body := "# runprov: submitted as: sbatch --parsable"
 	for _, arg := range so.SbatchArgs {
 		body += " " + slurmdrv.Quote(strings.ReplaceAll(arg, "\n", " "))
 	}
-	body += " slurm.sh\n" + slurmdrv.RunBody(so.Binary, s.Store, ids)
+	body += " slurm.sh\n" + slurmdrv.RunBody(so.Binary, s.Store, ids, so.ArrayFirst)
 	return slurmdrv.Script(job, body)
 }
 

@@ -95,6 +95,33 @@ func TestSubmitArray(t *testing.T) {
 	}
 }
 
+// TestSubmitArrayRange: tasks A-B are numbered from A, in the script's
+// --array and case labels and in each run's task.
+func TestSubmitArrayRange(t *testing.T) {
+	s, runs, sb := newSubmission(t, -2, nil)
+	_, preps, err := s.Submit(context.Background(), producer.Options{}, SubmitOptions{Array: 3, ArrayFirst: 5, Binary: "/bin/runprov"})
+	if err != nil || len(preps) != 3 {
+		t.Fatalf("submit: %d runs, %v", len(preps), err)
+	}
+	script, err := os.ReadFile(sb.script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"#SBATCH --array=5-7\n", "5) run=" + preps[0].Run.ID, "7) run=" + preps[2].Run.ID} {
+		if !strings.Contains(string(script), want) {
+			t.Errorf("batch script lacks %q:\n%s", want, script)
+		}
+	}
+	if strings.Contains(string(script), "0) run=") {
+		t.Errorf("batch script has a task 0:\n%s", script)
+	}
+	for i, p := range preps {
+		if u := runs.queued[p.Run.ID]; u.ArrayTask == nil || *u.ArrayTask != 5+i {
+			t.Errorf("run %d: update %+v, want task %d", i, u, 5+i)
+		}
+	}
+}
+
 // TestSubmitAbortsOnFailure: when a task cannot be prepared, or sbatch
 // refuses the job, the runs prepared so far end aborted and none is queued.
 func TestSubmitAbortsOnFailure(t *testing.T) {
