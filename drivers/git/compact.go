@@ -25,7 +25,14 @@ import (
 // objects merged so far. Each object is rewritten O(log n) times and the
 // number of packs stays O(log n); a full repack of every object, which costs
 // ~0.4 s at 1000 commits, never runs on an add.
-const geometricFactor = 2
+//
+// A merge waits until minMerge packs qualify: each add or pull then writes
+// its own small pack, and only every few of them pays for a merge (as git
+// leaves packs alone up to gc.autoPackLimit).
+const (
+	geometricFactor = 2
+	minMerge        = 4
+)
 
 func (r *Repo) compact() error {
 	var all []plumbing.Hash
@@ -195,7 +202,7 @@ func (r *Repo) mergePacks() error {
 		total += packs[merge].count
 		merge++
 	}
-	if merge < 2 {
+	if merge < minMerge {
 		return nil
 	}
 	var objs []plumbing.Hash

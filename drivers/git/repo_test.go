@@ -274,3 +274,28 @@ func TestReadRepoFileMatchesDisk(t *testing.T) {
 		t.Fatalf("missing commit: %v", err)
 	}
 }
+
+// TestRestoreRefusesTruncated cuts a repository's tarball at every block
+// boundary and inside every block: archive/tar reads some of those cuts as
+// a complete archive, and restore must refuse them all.
+func TestRestoreRefusesTruncated(t *testing.T) {
+	ctx := context.Background()
+	r := openNew(t)
+	for i := range 3 {
+		if _, err := r.CommitFile(ctx, "Runfile", fmt.Appendf(nil, "FROM x\n# %d\n", i), "c\n", alice); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tarball, err := r.Archive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := restoreDir(tarball, t.TempDir()); err != nil {
+		t.Fatalf("the whole tarball: %v", err)
+	}
+	for n := 512; n < len(tarball); n += 256 {
+		if err := restoreDir(tarball[:n], t.TempDir()); !errors.Is(err, core.ErrCorrupt) {
+			t.Fatalf("cut at %d of %d bytes: %v, want ErrCorrupt", n, len(tarball), err)
+		}
+	}
+}

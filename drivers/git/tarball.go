@@ -137,6 +137,9 @@ func restore(tarball []byte, mkdir func(name string) error, create func(name str
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("%w: tarball entry %q is cut short", core.ErrCorrupt, hdr.Name)
+			}
 			if err != nil {
 				return err
 			}
@@ -148,5 +151,26 @@ func restore(tarball []byte, mkdir func(name string) error, create func(name str
 	if seen == 0 {
 		return fmt.Errorf("%w: tarball is empty", core.ErrCorrupt)
 	}
+	// archive/tar reads a tarball cut short at an entry's end or inside a
+	// file's padding as a complete, shorter archive. The tarballs runprov
+	// writes end with tar's two zero blocks: without them, entries are lost.
+	if !endsWithTarTrailer(tarball) {
+		return fmt.Errorf("%w: tarball is truncated: it lacks the end-of-archive blocks", core.ErrCorrupt)
+	}
 	return nil
+}
+
+// endsWithTarTrailer reports whether tarball ends with the two 512-byte zero
+// blocks that close a tar archive.
+func endsWithTarTrailer(tarball []byte) bool {
+	const trailer = 2 * 512
+	if len(tarball) < trailer || len(tarball)%512 != 0 {
+		return false
+	}
+	for _, b := range tarball[len(tarball)-trailer:] {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
 }
