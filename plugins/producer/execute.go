@@ -107,7 +107,7 @@ func execute(ctx context.Context, dir string, rt runtime.Runtime, stdio runtime.
 			return nil
 		}
 		cleaned = true
-		teardown = startTeardown(dir, pl)
+		teardown = inBackground(func() error { return tearDownRoot(dir, pl) })
 		return releaseDirs(dir, own, scratch, outputs)
 	}
 	defer cleanup()
@@ -329,14 +329,6 @@ func tearDownRoot(dir string, pl *execPlan) error {
 		os.Remove(filepath.Join(dir, "rootfs"))
 	}
 	return errors.Join(errs...)
-}
-
-// startTeardown runs tearDownRoot in the background; the returned function
-// waits for it.
-func startTeardown(dir string, pl *execPlan) func() error {
-	done := make(chan error, 1)
-	go func() { done <- tearDownRoot(dir, pl) }()
-	return sync.OnceValue(func() error { return <-done })
 }
 
 // releaseDirs removes the scratch directories and gives the outputs back.

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/runprov/runprov/core"
@@ -125,24 +124,20 @@ func (p *Producer) prepare(ctx context.Context, opts Options) (*Prepared, error)
 // askVersion asks the runtime for its version in the background; the
 // returned function waits for the answer.
 func (p *Producer) askVersion(ctx context.Context, rt runtime.Runtime) func() versionResult {
-	ch := make(chan versionResult, 1)
-	go func() { ch <- p.runtimeVersion(ctx, rt) }()
-	return sync.OnceValue(func() versionResult { return <-ch })
+	return inBackground(func() versionResult { return p.runtimeVersion(ctx, rt) })
 }
 
 // store stores the run in the background, then starts the host snapshot,
 // which the run's row gets while the container starts.
 func (p *Producer) store(ctx context.Context, dir string, run *core.Run) *Prepared {
-	done := make(chan error, 1)
 	var snapshot func() snapResult
-	go func() {
+	prep := &Prepared{Run: run, Dir: dir, stored: inBackground(func() error {
 		err := p.Runs.CreateRun(ctx, run)
 		if err == nil && p.Host != nil {
 			snapshot = p.startSnapshot(ctx, run)
 		}
-		done <- err
-	}()
-	prep := &Prepared{Run: run, Dir: dir, stored: sync.OnceValue(func() error { return <-done })}
+		return err
+	})}
 	if p.Host != nil {
 		prep.snapshot = func() snapResult {
 			if prep.stored() != nil {

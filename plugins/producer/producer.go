@@ -247,18 +247,15 @@ func (p *Producer) runtimeVersion(ctx context.Context, rt runtime.Runtime) versi
 func (p *Producer) startSnapshot(ctx context.Context, run *core.Run) func() snapResult {
 	ctx = context.WithoutCancel(ctx) // the record wants it even after Ctrl-C
 	id, commit, rtName, rtVersion := run.ID, run.Commit, run.Runtime, run.RuntimeVersion
-	ch := make(chan snapResult, 1)
-	go func() {
-		var r snapResult
-		defer func() { ch <- r }()
+	return inBackground(func() (r snapResult) {
 		if r.snap, r.err = p.Host.Snapshot(ctx, rtName, rtVersion); r.err != nil {
 			r.err = fmt.Errorf("snapshot the host: %w", r.err)
-			return
+			return r
 		}
 		_, prev, err := p.Runs.LastRunSnapshot(ctx, commit, id)
 		if err != nil {
 			r.err = fmt.Errorf("the last snapshot of commit %s: %w", commit, err)
-			return
+			return r
 		}
 		if prev != "" && prev != r.snap.SystemKernelSHA256 {
 			if r.drift, err = p.Host.Drift(ctx, prev, r.snap.SystemKernelSHA256); err != nil {
@@ -268,8 +265,16 @@ func (p *Producer) startSnapshot(ctx context.Context, run *core.Run) func() snap
 		if err := p.Runs.SetRunSnapshot(ctx, id, r.snap.EnvironmentSHA256, r.snap.SystemKernelSHA256, r.drift); err != nil {
 			r.err = fmt.Errorf("record the host snapshot: %w", err)
 		}
-	}()
-	return sync.OnceValue(func() snapResult { return <-ch })
+		return r
+	})
+}
+
+// inBackground runs f in a goroutine; the returned function waits for its
+// result, and returns it again on later calls.
+func inBackground[T any](f func() T) func() T {
+	ch := make(chan T, 1)
+	go func() { ch <- f() }()
+	return sync.OnceValue(func() T { return <-ch })
 }
 
 // image resolves, pulls when allowed, checks approval and verifies the
