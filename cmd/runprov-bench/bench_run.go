@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
-
 	"github.com/runprov/runprov/drivers/runtime"
 	"github.com/runprov/runprov/plugins/producer"
 )
@@ -106,19 +104,7 @@ func timeChRun(ctx context.Context, env *benchEnv, store, commit, bundle string,
 	if _, err := exec.LookPath("ch-run"); err != nil {
 		return nil, nil, err
 	}
-	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
-	if err != nil {
-		return nil, nil, err
-	}
-	var spec specs.Spec
-	if err := json.Unmarshal(data, &spec); err != nil {
-		return nil, nil, err
-	}
-	envFile := filepath.Join(bundle, "ch-run.env")
-	if err := os.WriteFile(envFile, []byte(strings.Join(spec.Process.Env, "\n")+"\n"), 0o600); err != nil {
-		return nil, nil, err
-	}
-	args, err := runtime.ChRunArgs(&spec, envFile)
+	args, err := runtime.ChRunBundleArgs(bundle)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -100,27 +100,34 @@ func ChRunArgs(s *specs.Spec, envFile string) ([]string, error) {
 	return append(args, s.Process.Args...), nil
 }
 
-// Run implements Runtime. ch-run has no container ids or state: the
-// process is killed through its process group.
-func (c *ChRun) Run(ctx context.Context, bundle, id string, stdio Stdio) (int, error) {
+// ChRunBundleArgs returns the ch-run command line for the bundle's
+// config.json, after writing the container's environment to
+// BUNDLE/ch-run.env for --set-env.
+func ChRunBundleArgs(bundle string) ([]string, error) {
 	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
-		return -1, fmt.Errorf("ch-run: read the bundle: %w", err)
+		return nil, fmt.Errorf("ch-run: read the bundle: %w", err)
 	}
 	var s specs.Spec
 	if err := json.Unmarshal(data, &s); err != nil {
-		return -1, fmt.Errorf("ch-run: %s/config.json: %w", bundle, err)
+		return nil, fmt.Errorf("ch-run: %s/config.json: %w", bundle, err)
 	}
 	for _, e := range s.Process.Env {
 		if strings.ContainsAny(e, "\n") {
-			return -1, fmt.Errorf("ch-run: %w: environment variable %q has a newline, which ch-run's --set-env file cannot hold", core.ErrUnsupported, e)
+			return nil, fmt.Errorf("ch-run: %w: environment variable %q has a newline, which ch-run's --set-env file cannot hold", core.ErrUnsupported, e)
 		}
 	}
 	envFile := filepath.Join(bundle, "ch-run.env")
 	if err := os.WriteFile(envFile, []byte(strings.Join(s.Process.Env, "\n")+"\n"), 0o600); err != nil {
-		return -1, err
+		return nil, err
 	}
-	args, err := ChRunArgs(&s, envFile)
+	return ChRunArgs(&s, envFile)
+}
+
+// Run implements Runtime. ch-run has no container ids or state: the
+// process is killed through its process group.
+func (c *ChRun) Run(ctx context.Context, bundle, id string, stdio Stdio) (int, error) {
+	args, err := ChRunBundleArgs(bundle)
 	if err != nil {
 		return -1, err
 	}
